@@ -1,0 +1,218 @@
+"""Typed configuration: Hydra structured configs that fail before training on a bad value.
+
+Three layers of checking, each naming the offending key:
+
+1. unknown keys and wrong types are rejected by OmegaConf when Hydra composes the config
+   (every node below is a dataclass, so the config is in struct mode);
+2. impossible values (a negative learning rate, a zero batch size) are rejected by
+   :func:`validate`, which walks the config and calls each dataclass's ``problems()``;
+3. each model family and dataset registers its own schema with :func:`register_model` /
+   :func:`register_data` (see ``genmodels/<family>/config.py``), so adding a family never edits
+   this file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+__all__ = ["ConfigError", "Checked", "DataConfig", "ModelConfig", "OptimConfig",
+           "SchedulerConfig", "TrainerConfig", "Config", "register_model", "register_data",
+           "register_all", "to_object", "validate", "MODEL_FAMILIES", "DATASETS",
+           "positive", "choice", "unit"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is impossible; the message starts with the full key."""
+
+
+class Checked:
+    """Mixin: ``problems()`` yields ``(field, message)`` for each impossible value."""
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        return iter(())
+
+
+def positive(obj, name, *, allow_zero=False):
+    v = getattr(obj, name)
+    if v is not None and (v < 0 or (v == 0 and not allow_zero)):
+        yield name, f"must be {'>= 0' if allow_zero else '> 0'}, got {v}"
+
+
+def choice(obj, name, choices):
+    v = getattr(obj, name)
+    if v not in choices:
+        yield name, f"must be one of {list(choices)}, got {v!r}"
+
+
+def unit(obj, name, *, low_open=False, high_open=False):
+    v = getattr(obj, name)
+    if (v <= 0 if low_open else v < 0) or (v >= 1 if high_open else v > 1):
+        yield name, f"must lie in {'(' if low_open else '['}0, 1{')' if high_open else ']'}, got {v}"
+
+
+
+
+# ------------------------------------------------------------------------------ base schemas
+@dataclass
+class DataConfig(Checked):
+    """Base of every dataset schema; ``name`` picks the loader registered for it."""
+    name: str = MISSING
+
+
+@dataclass
+class ModelConfig(Checked):
+    """Base of every model schema; ``family`` picks the task (training/eval code) of the family."""
+    family: str = MISSING
+    arch: str = MISSING
+
+
+@dataclass
+class OptimConfig(Checked):
+    name: str = "adam"            # adam | adamw | sgd
+    lr: float = 1e-3              # peak learning rate
+    weight_decay: float = 0.0
+    beta1: float = 0.9            # Adam β₁ (or SGD momentum when name=sgd)
+    beta2: float = 0.999          # Adam β₂
+    eps: float = 1e-8
+
+    def problems(self):
+        yield from choice(self, "name", ("adam", "adamw", "sgd"))
+        yield from positive(self, "lr")
+        yield from positive(self, "weight_decay", allow_zero=True)
+        yield from unit(self, "beta1", high_open=True)
+        yield from unit(self, "beta2", high_open=True)
+        yield from positive(self, "eps")
+
+
+@dataclass
+class SchedulerConfig(Checked):
+    name: str = "constant"        # constant | cosine | linear (decay after warm-up)
+    warmup_steps: int = 0         # linear warm-up from 0 to lr
+    min_lr_ratio: float = 0.0     # final lr / peak lr for cosine and linear
+
+    def problems(self):
+        yield from choice(self, "name", ("constant", "cosine", "linear"))
+        yield from positive(self, "warmup_steps", allow_zero=True)
+        yield from unit(self, "min_lr_ratio")
+
+
+@dataclass
+class TrainerConfig(Checked):
+    max_steps: int = 1000         # optimisation steps in all
+    batch_size: int = 64
+    eval_every: int = 500         # validation metrics every N steps (0: only at the end)
+    log_every: int = 50           # training metrics to metrics.jsonl every N steps
+    ckpt_every: int = 500         # atomic checkpoint every N steps (and always at the end)
+    grad_clip: Optional[float] = 1.0   # max global gradient norm; null disables clipping
+    device: str = "auto"          # auto (CUDA when present) | cpu | cuda | cuda:N
+    threads: Optional[int] = None  # torch intra-op threads; null leaves torch's default
+    progress: bool = True         # tqdm progress bar with the live loss
+    resume: bool = True           # continue from <run dir>/checkpoints/last.pt when it exists
+    halt_after: Optional[int] = None  # stop (as if killed) after this step; for tests and preemption
+    figures: bool = True          # write matplotlib figures at the end
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+    def problems(self):
+        for name in ("max_steps", "batch_size", "log_every", "ckpt_every"):
+            yield from positive(self, name)
+        yield from positive(self, "eval_every", allow_zero=True)
+        yield from positive(self, "grad_clip")
+        yield from positive(self, "threads")
+        yield from positive(self, "halt_after")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            yield "device", f"must be auto, cpu, cuda or cuda:N, got {self.device!r}"
+        if self.scheduler.warmup_steps > self.max_steps:
+            yield "scheduler.warmup_steps", (f"({self.scheduler.warmup_steps}) must not exceed "
+                                             f"max_steps ({self.max_steps})")
+
+
+@dataclass
+class Config(Checked):
+    run_name: str = "run"         # names the output folder: outputs/<run_name>/<time>
+    seed: int = 0                 # same config + seed ⇒ same numbers on the same machine
+    data: Any = MISSING           # a registered DataConfig subclass (configs/data/*.yaml)
+    model: Any = MISSING          # a registered ModelConfig subclass (configs/model/*.yaml)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def problems(self):
+        yield from positive(self, "seed", allow_zero=True)
+        if not self.run_name or "/" in self.run_name:
+            yield "run_name", f"must be a non-empty name without '/', got {self.run_name!r}"
+
+
+# ------------------------------------------------------------------------------ registries
+MODEL_FAMILIES: dict[str, str] = {}                  # family → "module:TaskClass"
+DATASETS: dict[str, Callable[[Any], Any]] = {}       # data name → loader(data_cfg)
+
+
+def register_model(schema_name: str, schema: type, family: str, task: str) -> None:
+    """Register a model schema (usable as ``defaults: [<schema_name>]`` in configs/model/*.yaml)."""
+    ConfigStore.instance().store(group="model", name=schema_name, node=schema)
+    MODEL_FAMILIES[family] = task
+
+
+def register_data(schema_name: str, schema: type, name: str, loader: Callable[[Any], Any]) -> None:
+    """Register a dataset schema and the function that loads it from its config."""
+    ConfigStore.instance().store(group="data", name=schema_name, node=schema)
+    DATASETS[name] = loader
+
+
+_REGISTERED = False
+
+
+def register_all() -> None:
+    """Store the base schema and import ``genmodels.<pkg>.config`` of every subpackage."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    ConfigStore.instance().store(name="base_config", node=Config)
+    import genmodels
+    for mod in pkgutil.iter_modules(genmodels.__path__):
+        if mod.ispkg and importlib.util.find_spec(f"genmodels.{mod.name}.config") is not None:
+            importlib.import_module(f"genmodels.{mod.name}.config")
+    _REGISTERED = True
+
+
+# ------------------------------------------------------------------------------ checking
+def _walk(obj, path) -> Iterator[tuple[str, str]]:
+    if isinstance(obj, Checked):
+        for key, msg in obj.problems():
+            yield f"{path}{key}", msg
+    if dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            yield from _walk(getattr(obj, f.name), f"{path}{f.name}.")
+
+
+def validate(cfg: Config) -> Config:
+    """Raise :class:`ConfigError` listing every impossible value, each with its full key."""
+    found = list(_walk(cfg, ""))
+    if isinstance(cfg.model, ModelConfig) and cfg.model.family not in MODEL_FAMILIES:
+        found.append(("model.family", f"unknown family {cfg.model.family!r}; "
+                                      f"known: {sorted(MODEL_FAMILIES)}"))
+    if isinstance(cfg.data, DataConfig) and cfg.data.name not in DATASETS:
+        found.append(("data.name", f"unknown dataset {cfg.data.name!r}; known: {sorted(DATASETS)}"))
+    if found:
+        lines = "\n".join(f"  {key}: {msg}" for key, msg in found)
+        raise ConfigError(f"invalid config:\n{lines}")
+    return cfg
+
+
+def to_object(cfg: DictConfig | Config) -> Config:
+    """Turn a composed DictConfig into typed dataclasses and validate them."""
+    obj = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
+    if not isinstance(obj, Config):
+        raise ConfigError("config: the root must be genmodels' Config schema "
+                          "(configs/config.yaml starts with `defaults: [base_config, ...]`)")
+    for key, base in (("data", DataConfig), ("model", ModelConfig)):
+        if not isinstance(getattr(obj, key), base):
+            raise ConfigError(f"{key}: must be chosen from configs/{key}/ (a registered schema), "
+                              f"got {type(getattr(obj, key)).__name__}")
+    return validate(obj)

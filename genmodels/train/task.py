@@ -1,0 +1,73 @@
+"""The interface between the generic :class:`~genmodels.train.trainer.Trainer` and a model family.
+
+A family implements a :class:`Task`: it builds its model from the config, takes one training step
+(calling ``optimize(loss, group)`` for each optimiser step it makes, so a GAN can alternate
+discriminator and generator steps), evaluates on a split, and draws its own figures. Everything
+generic — seeding, devices, optimisers, LR schedules, clipping, logging, checkpoints, resume,
+NaN detection — lives in the trainer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+from torch import nn
+
+__all__ = ["Task", "Optimize", "batch_indices"]
+
+
+class Optimize(Protocol):
+    def __call__(self, loss: torch.Tensor, group: str = "model") -> None: ...
+
+
+class Task:
+    """Base class of a family's training code. Subclasses set ``self.model`` in ``__init__``."""
+
+    model: nn.Module
+    #: the metric shown in the progress bar
+    progress_metric: str = "loss"
+
+    def __init__(self, cfg, data: Any, device: torch.device):
+        self.cfg, self.data, self.device = cfg, data, device
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """One optimiser is made per group, all from ``trainer.optim``."""
+        return {"model": [p for p in self.model.parameters() if p.requires_grad]}
+
+    def training_step(self, step: int, optimize: Optimize) -> dict[str, float]:
+        raise NotImplementedError
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Metrics on ``split`` ("val" during training, "test" at the end)."""
+        return {}
+
+    def figures(self, out_dir: Path) -> list[Path]:
+        """The family's own figures (sample grids, reconstructions, ...); returns the paths."""
+        return []
+
+    def state_dict(self) -> dict[str, Any]:
+        """State beyond the model's parameters that a resume needs (optional)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """Indices of the minibatch used at ``step``: epochs of shuffled data, without replacement.
+
+    A pure function of ``(n, batch_size, step, seed)``: the permutation of epoch e comes from a
+    generator seeded with (seed, e), so a resumed run draws exactly the batches an uninterrupted
+    one would, with no sampler state to save. A batch never straddles two epochs: the last
+    ``n % batch_size`` items of each permutation are skipped that epoch.
+    """
+    if batch_size > n:
+        raise ValueError(f"batch_size: {batch_size} exceeds the {n} training items")
+    per_epoch = n // batch_size
+    epoch, pos = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g)
+    return perm[pos * batch_size:(pos + 1) * batch_size].to(device)

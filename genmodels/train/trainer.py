@@ -1,0 +1,283 @@
+"""The trainer every model family uses.
+
+What it guarantees, whatever the family:
+- **reproducible**: the same config and seed give the same numbers on the same machine; batches
+  are a pure function of (seed, step) and the RNG states travel in the checkpoint, so a killed
+  and resumed run ends with exactly the numbers of an uninterrupted one;
+- **safe**: checkpoints are written atomically (temp file, fsync, rename); a NaN or inf loss (or
+  gradient) stops the run with a message naming the step, before the bad update, so the last
+  checkpoint on disk stays good;
+- **observable**: a tqdm bar with the live loss, ``metrics.jsonl`` (one JSON object a line, with
+  ``split`` = train / val / test), ``results.json``, and matplotlib figures, all in the run folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+
+from genmodels.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint, write_json
+from genmodels.train.config import DATASETS, MODEL_FAMILIES, Config, ConfigError, register_all
+from genmodels.train.task import Task
+
+__all__ = ["Trainer", "NonFiniteLossError", "seed_everything", "resolve_device", "lr_factor",
+           "build_task"]
+
+#: keys that may differ between a run and its resume (they do not change the numbers)
+RESUME_MUTABLE = ("trainer.max_steps", "trainer.resume", "trainer.halt_after", "trainer.progress",
+                  "trainer.device", "trainer.threads", "trainer.figures", "trainer.eval_every",
+                  "trainer.log_every", "trainer.ckpt_every")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient became NaN/inf; raised before the bad update is applied."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device: {name!r} requested but CUDA is not available "
+                          f"(use trainer.device=auto or cpu)")
+    return torch.device(name)
+
+
+def lr_factor(step: int, max_steps: int, name: str, warmup_steps: int, min_lr_ratio: float) -> float:
+    """Multiplier of the peak learning rate at ``step`` (0-based): linear warm-up, then
+    constant, cosine or linear decay to ``min_lr_ratio`` at ``max_steps``."""
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if name == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)
+    decay = 0.5 * (1 + math.cos(math.pi * progress)) if name == "cosine" else 1 - progress
+    return min_lr_ratio + (1 - min_lr_ratio) * decay
+
+
+def build_task(cfg: Config, device: torch.device) -> Task:
+    register_all()
+    data = DATASETS[cfg.data.name](cfg.data)
+    module, cls = MODEL_FAMILIES[cfg.model.family].split(":")
+    return getattr(importlib.import_module(module), cls)(cfg, data, device)
+
+
+def _make_optimizer(params, o) -> torch.optim.Optimizer:
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.beta1, weight_decay=o.weight_decay)
+    cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+    return cls(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+
+
+class MetricsLog:
+    """``metrics.jsonl``: appended a line at a time and flushed, so a crash loses nothing logged."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def truncate_after(self, step: int) -> None:
+        """On resume: drop what a killed run logged after its last checkpoint."""
+        if not self.path.exists():
+            return
+        keep = [line for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= step]
+        atomic_write_text(self.path, "".join(line + "\n" for line in keep))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+class Trainer:
+    def __init__(self, cfg: Config, out_dir: str | Path):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.ckpt_path = self.out_dir / "checkpoints" / "last.pt"
+        self.metrics = MetricsLog(self.out_dir / "metrics.jsonl")
+        self.step = 0
+        self.train_time_s = 0.0
+        self.last_good_ckpt: str | None = None
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        t = self.cfg.trainer
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        seed_everything(self.cfg.seed)
+        self.device = resolve_device(t.device)
+        self.task = build_task(self.cfg, self.device)
+        self.groups = self.task.param_groups()
+        self.optimizers = {name: _make_optimizer(params, t.optim) for name, params in self.groups.items()}
+
+    def _state(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"step": self.step, "train_time_s": self.train_time_s,
+                "model": self.task.model.state_dict(),
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "task": self.task.state_dict(), "rng": rng, "config": config_to_dict(self.cfg)}
+
+    def save(self) -> None:
+        save_checkpoint(self.ckpt_path, self._state())
+        self.last_good_ckpt = f"{self.ckpt_path} (step {self.step})"
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.ckpt_path, map_location=self.device)
+        old, new = _flatten(state["config"]), _flatten(config_to_dict(self.cfg))
+        diff = sorted(k for k in set(old) | set(new)
+                      if old.get(k) != new.get(k) and not k.startswith(RESUME_MUTABLE))
+        if diff:
+            listing = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+            raise ConfigError(f"cannot resume {self.ckpt_path}: the config changed ({listing}). "
+                              f"Use a new run folder, or trainer.resume=false to start over.")
+        self.task.model.load_state_dict(state["model"])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        self.task.load_state_dict(state["task"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step, self.train_time_s = state["step"], state["train_time_s"]
+        self.last_good_ckpt = f"{self.ckpt_path} (step {self.step})"
+        self.metrics.truncate_after(self.step)
+
+    # ------------------------------------------------------------------ one update
+    def optimize(self, loss: torch.Tensor, group: str = "model") -> None:
+        """Backward, clip, step — after checking that the loss and the gradient are finite."""
+        if not torch.isfinite(loss.detach()).all():
+            self._non_finite(f"loss is {loss.item()}", group)
+        opt = self.optimizers[group]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = self.groups[group]
+        clip = self.cfg.trainer.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else float("inf"))
+        if not torch.isfinite(norm):
+            self._non_finite(f"gradient norm is {norm.item()}", group)
+        opt.step()
+
+    def _non_finite(self, what: str, group: str):
+        last = self.last_good_ckpt or "none written yet (lower trainer.ckpt_every to keep one)"
+        raise NonFiniteLossError(
+            f"{what} at step {self.step + 1} (optimizer '{group}'); training stopped before the bad "
+            f"update. Last good checkpoint: {last}. Try a lower trainer.optim.lr or "
+            f"trainer.grad_clip.")
+
+    def _set_lr(self) -> float:
+        t = self.cfg.trainer
+        lr = t.optim.lr * lr_factor(self.step, t.max_steps, t.scheduler.name,
+                                    t.scheduler.warmup_steps, t.scheduler.min_lr_ratio)
+        for o in self.optimizers.values():
+            for g in o.param_groups:
+                g["lr"] = lr
+        return lr
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Evaluation never touches the training RNG stream: it forks it and seeds its own."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.cfg.seed + 7919)
+            self.task.model.eval()
+            with torch.no_grad():
+                result = self.task.evaluate(split)
+            self.task.model.train()
+        return {k: float(v) for k, v in result.items()}
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> dict[str, Any] | None:
+        """Train to ``trainer.max_steps``; returns the final results, or None when halted early."""
+        t = self.cfg.trainer
+        self._setup()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if t.resume and self.ckpt_path.exists():
+            self._resume()
+            print(f"Resuming from {self.ckpt_path} at step {self.step}", file=sys.stderr)
+        elif self.metrics.path.exists():
+            self.metrics.path.unlink()
+        bar = tqdm(total=t.max_steps, initial=self.step, disable=not t.progress,
+                   desc=self.cfg.run_name, dynamic_ncols=True, file=sys.stderr)
+        self.task.model.train()
+        while self.step < t.max_steps:
+            lr = self._set_lr()
+            t0 = time.perf_counter()
+            logs = self.task.training_step(self.step, self.optimize)
+            self.train_time_s += time.perf_counter() - t0
+            self.step += 1
+            bar.update(1)
+            if self.step % t.log_every == 0 or self.step == t.max_steps:
+                self.metrics.write({"step": self.step, "split": "train", "lr": lr,
+                                    "train_time_s": round(self.train_time_s, 4), **logs})
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
+                                 if k == self.task.progress_metric})
+            if t.eval_every and self.step % t.eval_every == 0 and self.step < t.max_steps:
+                self.metrics.write({"step": self.step, "split": "val", **self.evaluate("val")})
+            if self.step % t.ckpt_every == 0 or self.step == t.max_steps:
+                self.save()
+            if t.halt_after is not None and self.step >= t.halt_after and self.step < t.max_steps:
+                self.save()
+                bar.close()
+                print(f"Halted at step {self.step} (trainer.halt_after); checkpoint {self.ckpt_path}",
+                      file=sys.stderr)
+                return None
+        bar.close()
+        return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
+        results = {"run_name": self.cfg.run_name, "step": self.step,
+                   "train_time_s": round(self.train_time_s, 3)}
+        for split in ("val", "test"):
+            t0 = time.perf_counter()
+            results[split] = self.evaluate(split)
+            results[f"{split}_eval_time_s"] = round(time.perf_counter() - t0, 3)
+            self.metrics.write({"step": self.step, "split": split, **results[split]})
+        write_json(self.out_dir / "results.json", results)
+        figures = []
+        if self.cfg.trainer.figures:
+            from genmodels.plotting import plot_metrics
+            fig_dir = self.out_dir / "figures"
+            figures.append(plot_metrics(self.metrics.read(), fig_dir / "loss_curves.png"))
+            self.task.model.eval()
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                torch.manual_seed(self.cfg.seed + 104729)
+                figures += self.task.figures(fig_dir)
+        results["figures"] = [str(p) for p in figures]
+        return results

@@ -1,0 +1,12 @@
+"""Transfer learning and elastic weight consolidation (section 2.2.2).
+
+- ``finetune``: the target-task loss L_T (:func:`cross_entropy`) and the update θ' = θ − α∇L_T
+  (:func:`sgd_update`).
+- ``ewc``: the Fisher diagonal Ω (:func:`fisher_diagonal`) and the penalty R(θ)
+  (:func:`ewc_penalty`).
+"""
+
+from genmodels.transfer.ewc import ewc_penalty, fisher_diagonal
+from genmodels.transfer.finetune import cross_entropy, sgd_update
+
+__all__ = ["cross_entropy", "sgd_update", "fisher_diagonal", "ewc_penalty"]

@@ -1,0 +1,24 @@
+"""Transformer, eqs. 2.22–2.29.
+
+* :mod:`genmodels.transformer.attention` — :func:`sinusoidal_positional_encoding` (2.22),
+  :func:`scaled_dot_product_attention` (2.23), :func:`multi_head_attention` (2.24–2.25),
+  :func:`position_wise_ffn` (2.26), :func:`next_token_distribution` (2.27).
+* :mod:`genmodels.transformer.losses` — :func:`masked_lm_loss` (2.28), :func:`task_loss` (2.29).
+* :mod:`genmodels.transformer.modules` — :class:`MultiHeadAttention`, pre-norm blocks, the
+  decoder-only :class:`GPT` and the BERT-style :class:`MaskedEncoder`.
+"""
+
+from genmodels.transformer.attention import (multi_head_attention, next_token_distribution,
+                                             position_wise_ffn, scaled_dot_product_attention,
+                                             sinusoidal_positional_encoding)
+from genmodels.transformer.losses import masked_lm_loss, task_loss
+from genmodels.transformer.modules import (GPT, DecoderBlock, EncoderBlock, MaskedEncoder,
+                                           MultiHeadAttention, PositionWiseFFN,
+                                           TransformerBlock, mask_tokens)
+
+__all__ = [
+    "sinusoidal_positional_encoding", "scaled_dot_product_attention", "multi_head_attention",
+    "position_wise_ffn", "next_token_distribution", "masked_lm_loss", "task_loss",
+    "MultiHeadAttention", "PositionWiseFFN", "TransformerBlock", "DecoderBlock", "EncoderBlock",
+    "GPT", "MaskedEncoder", "mask_tokens",
+]

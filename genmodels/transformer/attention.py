@@ -1,0 +1,243 @@
+"""Transformer building blocks, eqs. 2.22–2.27, as small pure functions.
+
+Conventions (see ``docs/equations.md``):
+
+* weights act as ``x @ w`` (``w`` is ``[d_in, d_out]``), as the equations write ``XW``;
+* attention masks are boolean, ``True`` where attending is allowed (the convention of
+  ``torch.nn.functional.scaled_dot_product_attention``); a query row that may attend to no key
+  at all raises ``ValueError`` (its softmax would be 0/0 = NaN);
+* shapes: ``B`` batch, ``L``/``T`` sequence length, ``d`` model width, ``h`` heads,
+  ``d_h = d / h`` head width, ``V`` vocabulary size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from genmodels._checks import (check_int, check_range, check_same_dtype, check_shape,
+                               check_tensor)
+
+__all__ = [
+    "sinusoidal_positional_encoding",
+    "scaled_dot_product_attention",
+    "multi_head_attention",
+    "position_wise_ffn",
+    "next_token_distribution",
+]
+
+
+def sinusoidal_positional_encoding(seq_len: int, d_model: int, *, base: float = 10000.0,
+                                   dtype: torch.dtype | None = None,
+                                   device: torch.device | str | None = None) -> torch.Tensor:
+    r"""Eq. 2.22, the fixed sinusoidal position encoding of "Attention Is All You Need".
+
+    .. math::
+        PE_{(p, 2i)} = \sin\!\big(p / 10000^{2i/d}\big), \qquad
+        PE_{(p, 2i+1)} = \cos\!\big(p / 10000^{2i/d}\big)
+
+    Positions ``p = 0 … seq_len−1``. An odd ``d_model`` keeps the sine of the last pair.
+    The angles are computed in float64 and cast once to ``dtype`` (default: torch's default).
+
+    Returns:
+        ``[seq_len, d_model]``.
+    """
+    check_int("seq_len", seq_len, minimum=1)
+    check_int("d_model", d_model, minimum=1)
+    check_range("base", base, 1.0, math.inf, low_open=True, high_open=True)
+    p = torch.arange(seq_len, dtype=torch.float64, device=device).unsqueeze(1)  # (L, 1)
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float64, device=device)     # (ceil(d/2),)
+    angle = p / base ** (two_i / d_model)                                       # (L, ceil(d/2))
+    pe = torch.empty(seq_len, d_model, dtype=torch.float64, device=device)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
+    return pe.to(dtype or torch.get_default_dtype())
+
+
+def _check_mask(mask, scores_shape: torch.Size) -> torch.Tensor:
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(f"mask: expected a torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise ValueError(f"mask: expected dtype torch.bool (True = may attend), got {mask.dtype}")
+    try:
+        shape = torch.broadcast_shapes(mask.shape, scores_shape)
+    except RuntimeError:
+        shape = None
+    if shape != scores_shape:
+        raise ValueError(f"mask: shape {list(mask.shape)} does not broadcast to the attention "
+                         f"scores' {list(scores_shape)}")
+    if not bool(mask.any(dim=-1).all()):
+        raise ValueError("mask: some query row may attend to no key (its softmax would be NaN)")
+    return mask
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None, *,
+                                 scale: float | None = None, dropout_p: float = 0.0,
+                                 training: bool = True
+                                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Eq. 2.23, scaled dot-product attention.
+
+    .. math:: \mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\Big(\frac{QK^\top}{\sqrt{d_k}}\Big) V
+
+    Masked-out scores are set to −∞ before the softmax, so their weights are exactly 0.
+
+    Args:
+        q: queries ``[..., Lq, dk]``. k: keys ``[..., Lk, dk]``. v: values ``[..., Lk, dv]``.
+            The leading dimensions of ``q`` and ``k`` broadcast.
+        mask: optional bool tensor broadcastable to ``[..., Lq, Lk]``, True = may attend.
+        scale: the factor on the scores, default ``1/√dk``.
+        dropout_p: dropout on the attention weights before they multiply ``v`` (applied only
+            when ``training``); the returned ``weights`` are the undropped softmax.
+
+    Returns:
+        ``(out [..., Lq, dv], weights [..., Lq, Lk])``; every row of ``weights`` sums to 1.
+    """
+    check_tensor("q", q, min_ndim=2)
+    check_tensor("k", k, min_ndim=2)
+    check_tensor("v", v, min_ndim=2)
+    check_same_dtype(["q", "k", "v"], q, k, v)
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"k: last dimension must equal q's dk={q.shape[-1]}, got {list(k.shape)}")
+    if v.shape[:-1] != k.shape[:-1]:
+        raise ValueError(f"v: shape {list(v.shape)} must match k's {list(k.shape)} except in "
+                         f"the last dimension")
+    try:
+        lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"q: leading dimensions of q {list(q.shape)} and k {list(k.shape)} "
+                         f"do not broadcast") from None
+    check_range("dropout_p", dropout_p, 0.0, 1.0, high_open=True)
+    d_k = q.shape[-1]
+    if scale is None:
+        scale = 1.0 / math.sqrt(d_k)
+    else:
+        check_range("scale", scale, 0.0, math.inf, low_open=True, high_open=True)
+
+    scores = (q @ k.transpose(-2, -1)) * scale  # (..., Lq, Lk)
+    if mask is not None:
+        _check_mask(mask, torch.Size((*lead, q.shape[-2], k.shape[-2])))
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # (..., Lq, Lk), rows sum to 1
+    attn = F.dropout(weights, dropout_p, training) if dropout_p > 0 else weights
+    out = attn @ v  # (..., Lq, dv)
+    return out, weights
+
+
+def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                         w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor,
+                         w_o: torch.Tensor, num_heads: int, mask: torch.Tensor | None = None, *,
+                         b_q: torch.Tensor | None = None, b_k: torch.Tensor | None = None,
+                         b_v: torch.Tensor | None = None, b_o: torch.Tensor | None = None,
+                         dropout_p: float = 0.0, training: bool = True,
+                         return_weights: bool = False):
+    r"""Eqs. 2.24–2.25, multi-head attention.
+
+    .. math::
+        \mathrm{head}_i &= \mathrm{Attention}(Q W^Q_i, K W^K_i, V W^V_i)   && (2.24) \\
+        \mathrm{MultiHead}(Q, K, V) &= \mathrm{Concat}(\mathrm{head}_1..\mathrm{head}_h) W^O && (2.25)
+
+    ``W^Q_i`` is columns ``i·d_h:(i+1)·d_h`` of ``w_q`` (likewise ``w_k``, ``w_v``), so all heads
+    are projected by one matmul and split by a reshape.
+
+    Args:
+        query: ``[B, Lq, d]``. key, value: ``[B, Lk, d]``.
+        w_q, w_k, w_v, w_o: ``[d, d]``, applied as ``x @ w``.
+        num_heads: h; must divide d.
+        mask: optional bool, True = may attend; ``[Lq, Lk]``, ``[B, Lq, Lk]`` (same for every
+            head) or ``[B, h, Lq, Lk]`` (anything broadcastable to the last).
+        b_q, b_k, b_v, b_o: optional biases ``[d]`` added after each projection.
+        dropout_p, training: dropout on the attention weights (see
+            :func:`scaled_dot_product_attention`).
+        return_weights: also return the attention weights ``[B, h, Lq, Lk]``.
+
+    Returns:
+        ``[B, Lq, d]`` (and the weights when ``return_weights``).
+    """
+    check_tensor("query", query, ndim=3)
+    check_tensor("key", key, ndim=3)
+    check_tensor("value", value, ndim=3)
+    B, Lq, d = query.shape
+    Lk = key.shape[1]
+    check_shape("key", key, [B, Lk, d])
+    check_shape("value", value, [B, Lk, d])
+    for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v), ("w_o", w_o)):
+        check_tensor(name, w)
+        check_shape(name, w, [d, d])
+    biases = {"b_q": b_q, "b_k": b_k, "b_v": b_v, "b_o": b_o}
+    for name, b in biases.items():
+        if b is not None:
+            check_tensor(name, b)
+            check_shape(name, b, [d])
+    present = {n: t for n, t in biases.items() if t is not None}
+    check_same_dtype(["query", "key", "value", "w_q", "w_k", "w_v", "w_o", *present],
+                     query, key, value, w_q, w_k, w_v, w_o, *present.values())
+    check_int("num_heads", num_heads, minimum=1)
+    if d % num_heads != 0:
+        raise ValueError(f"num_heads: must divide the model width d={d}, got {num_heads}")
+    h, d_h = num_heads, d // num_heads
+    if mask is not None and isinstance(mask, torch.Tensor) and mask.dim() == 3:
+        mask = mask.unsqueeze(1)  # (B, 1, Lq, Lk): one mask for every head
+
+    def project(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        y = x @ w if b is None else x @ w + b          # (B, L, d): every head at once
+        return y.view(B, -1, h, d_h).transpose(1, 2)   # (B, h, L, d_h); head i: cols i*d_h..
+
+    Q, K, V = project(query, w_q, b_q), project(key, w_k, b_k), project(value, w_v, b_v)
+    heads, weights = scaled_dot_product_attention(Q, K, V, mask, dropout_p=dropout_p,
+                                                  training=training)  # (B, h, Lq, d_h)  eq. 2.24
+    concat = heads.transpose(1, 2).reshape(B, Lq, d)   # (B, Lq, h*d_h): Concat(head_1..head_h)
+    out = concat @ w_o if b_o is None else concat @ w_o + b_o  # (B, Lq, d)  eq. 2.25
+    return (out, weights) if return_weights else out
+
+
+def position_wise_ffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
+                      b2: torch.Tensor) -> torch.Tensor:
+    r"""Eq. 2.26, the position-wise feed-forward network (applied to every position alike).
+
+    .. math:: \mathrm{FFN}(x) = \max(0, x W_1 + b_1) W_2 + b_2
+
+    Args:
+        x: ``[..., d]``. w1: ``[d, f]``. b1: ``[f]``. w2: ``[f, d]``. b2: ``[d]``.
+
+    Returns:
+        ``[..., d]``.
+    """
+    check_tensor("x", x, min_ndim=1)
+    for name, t, nd in (("w1", w1, 2), ("b1", b1, 1), ("w2", w2, 2), ("b2", b2, 1)):
+        check_tensor(name, t, ndim=nd)
+    d = x.shape[-1]
+    f = w1.shape[1]
+    check_shape("w1", w1, [d, f])
+    check_shape("b1", b1, [f])
+    check_shape("w2", w2, [f, d])
+    check_shape("b2", b2, [d])
+    check_same_dtype(["x", "w1", "b1", "w2", "b2"], x, w1, b1, w2, b2)
+    hidden = torch.relu(x @ w1 + b1)  # (..., f)
+    return hidden @ w2 + b2           # (..., d)
+
+
+def next_token_distribution(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    r"""Eq. 2.27, the distribution over the next token from the last hidden state.
+
+    .. math:: P(w_{t+1} \mid w_{\le t}) = \mathrm{softmax}(h_t W + b)
+
+    Args:
+        h: hidden states ``[..., d]``. w: ``[d, V]``. b: ``[V]``.
+
+    Returns:
+        probabilities ``[..., V]`` (each row sums to 1).
+    """
+    check_tensor("h", h, min_ndim=1)
+    check_tensor("w", w, ndim=2)
+    check_tensor("b", b, ndim=1)
+    d, V = w.shape
+    if h.shape[-1] != d:
+        raise ValueError(f"h: last dimension must be d={d} (w is {list(w.shape)}), "
+                         f"got shape {list(h.shape)}")
+    check_shape("b", b, [V])
+    check_same_dtype(["h", "w", "b"], h, w, b)
+    logits = h @ w + b                  # (..., V)
+    return torch.softmax(logits, dim=-1)

@@ -1,0 +1,30 @@
+"""VAE model schemas for the Hydra ``model`` group (configs/model/*_vae.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genmodels.train.config import ModelConfig, choice, positive, register_model
+
+
+@dataclass
+class VAEConfig(ModelConfig):
+    family: str = "vae"
+    arch: str = "mlp"             # mlp | conv
+    latent_dim: int = 8
+    hidden: int = 256             # width of the fully connected layers
+    layers: int = 2               # hidden layers per MLP (mlp only)
+    channels: int = 32            # first conv layer's channels (conv only)
+    elbo_samples: int = 1         # L in eq. 2.7: decoder samples per input during training
+    iwae_k: int = 500             # importance samples for the test NLL estimate
+    eval_chunk: int = 100         # importance samples per forward pass in evaluation
+    n_figure_samples: int = 64    # images in the sample grid
+
+    def problems(self):
+        yield from choice(self, "arch", ("mlp", "conv"))
+        for name in ("latent_dim", "hidden", "layers", "channels", "elbo_samples", "iwae_k",
+                     "eval_chunk", "n_figure_samples"):
+            yield from positive(self, name)
+
+
+register_model("vae_schema", VAEConfig, family="vae", task="genmodels.vae.task:VAETask")

@@ -1,0 +1,212 @@
+"""Eq. 2.34 (μ-law), eq. 2.35 (spectral subtraction) and the audio measures SI-SDR and MCD."""
+
+import math
+
+import librosa
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genmodels.audio import (mel_cepstral_distortion, mu_law_compress, mu_law_decode,
+                             mu_law_encode, mu_law_expand, si_sdr, spectral_subtraction)
+
+pytestmark = pytest.mark.audio
+
+
+# ------------------------------------------------------------------------------- μ-law (2.34)
+def test_mu_law_continuous_parts_match_librosa():
+    x = np.linspace(-1.0, 1.0, 1001)
+    for channels in (256, 16):
+        y = mu_law_compress(torch.from_numpy(x), channels)
+        np.testing.assert_allclose(y.numpy(), librosa.mu_compress(x, mu=channels - 1,
+                                                                  quantize=False), atol=1e-12)
+        np.testing.assert_allclose(mu_law_expand(y, channels).numpy(),
+                                   librosa.mu_expand(y.numpy(), mu=channels - 1, quantize=False),
+                                   atol=1e-12)
+        np.testing.assert_allclose(mu_law_expand(y, channels).numpy(), x, atol=1e-12)
+
+
+def test_mu_law_levels():
+    q = torch.arange(256)
+    levels = mu_law_decode(q, dtype=torch.float64)
+    assert levels.dtype == torch.float64 and torch.all(levels[1:] > levels[:-1])
+    assert abs(levels[0] + 1.0) < 1e-12 and abs(levels[-1] - 1.0) < 1e-12
+    assert torch.equal(mu_law_encode(levels), q)                # every level is a fixed point
+    enc = mu_law_encode(torch.tensor([-1.0, 0.0, 1.0]))
+    assert enc.dtype == torch.long and enc.tolist() == [0, 128, 255]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=-1.0, max_value=1.0, allow_nan=False))
+def test_mu_law_round_trip_error_within_half_a_step(x):
+    # Rounding moves the companded value f(x) by at most half a step, 1/μ; so x lies between
+    # x̂ = f⁻¹(f̂) and f⁻¹(f̂ ± 1/μ) on its side, which bounds |x − x̂| (and is < one level gap).
+    mu = 255
+    xt = torch.tensor(x, dtype=torch.float64)
+    q = mu_law_encode(xt)
+    f_hat = 2.0 * q.double() / mu - 1.0
+    assert abs(float(mu_law_compress(xt)) - float(f_hat)) <= 1.0 / mu + 1e-12
+    x_hat = mu_law_decode(q, dtype=torch.float64)
+    side = 1.0 if x >= float(x_hat) else -1.0
+    half_step = (mu_law_expand((f_hat + side / mu).clamp(-1, 1)) - x_hat).abs()
+    assert abs(x - float(x_hat)) <= float(half_step) + 1e-12
+    next_level = mu_law_decode((q + int(side)).clamp(0, mu), dtype=torch.float64)
+    assert float(half_step) <= float((next_level - x_hat).abs()) + 1e-15
+
+
+def test_mu_law_small_steps_near_silence():
+    levels = mu_law_decode(torch.arange(256), dtype=torch.float64)
+    gaps = levels[1:] - levels[:-1]
+    assert gaps[127] < 1e-3 < 0.03 < gaps[-1]                   # ~1e-4 at 0, ~0.03 at full scale
+
+
+def test_mu_law_rejects_bad_input():
+    with pytest.raises(ValueError, match="x"):
+        mu_law_encode(torch.tensor([0.5, 1.5]))
+    with pytest.raises(ValueError, match="x"):
+        mu_law_encode(torch.tensor([float("nan")]))
+    with pytest.raises(ValueError, match="channels"):
+        mu_law_encode(torch.tensor([0.5]), channels=1)
+    with pytest.raises(ValueError, match="q"):
+        mu_law_decode(torch.tensor([0.5]))
+    with pytest.raises(ValueError, match="q"):
+        mu_law_decode(torch.tensor([256]))
+
+
+# ------------------------------------------------------------------------------- SI-SDR
+def _si_sdr_by_hand(est, ref):
+    est, ref = est - est.mean(), ref - ref.mean()
+    target = (est @ ref) / (ref @ ref) * ref
+    return 10 * math.log10((target @ target) / ((est - target) @ (est - target)))
+
+
+def test_si_sdr_formula_scale_and_offset_invariance():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((3, 500))
+    est = ref + 0.5 * rng.standard_normal((3, 500))
+    ours = si_sdr(torch.from_numpy(est), torch.from_numpy(ref))
+    assert ours.shape == (3,) and ours.dtype == torch.float64
+    np.testing.assert_allclose(ours.numpy(), [_si_sdr_by_hand(e, r) for e, r in zip(est, ref)],
+                               atol=1e-10)
+    for c in (1e-3, 7.0, -2.0):
+        torch.testing.assert_close(si_sdr(torch.from_numpy(c * est + 0.3), torch.from_numpy(ref)),
+                                   ours, rtol=0, atol=1e-10)
+
+
+def test_si_sdr_known_value_and_limits():
+    n = 1000
+    s = torch.sin(torch.arange(n, dtype=torch.float64) * 0.1)
+    e = torch.cos(torch.arange(n, dtype=torch.float64) * 0.37)
+    s, e = s - s.mean(), e - e.mean()
+    e = e - (e @ s) / (s @ s) * s                               # zero-mean noise orthogonal to s
+    e = e * (s.norm() / e.norm()) / math.sqrt(10.0)             # energy ratio exactly 10 → 10 dB
+    torch.testing.assert_close(si_sdr(s + e, s), torch.tensor(10.0, dtype=torch.float64),
+                               rtol=0, atol=1e-10)
+    # identical signals: finite, at the precision ceiling −10·log10(eps)
+    same64 = si_sdr(s, s)
+    assert torch.isfinite(same64) and same64 > 150
+    same32 = si_sdr(s.float(), s.float())
+    assert torch.isfinite(same32) and same32 > 60 and same32.dtype == torch.float32
+    # finite gradient at the identical point
+    est = s.clone().requires_grad_(True)
+    si_sdr(est, s).backward()
+    assert torch.isfinite(est.grad).all()
+
+
+def test_si_sdr_rejects_bad_input():
+    with pytest.raises(ValueError, match="estimate"):
+        si_sdr(torch.zeros(3, 10), torch.zeros(3, 11))
+    with pytest.raises(ValueError, match="estimate"):
+        si_sdr(torch.zeros(0), torch.zeros(0))
+    with pytest.raises(ValueError, match="reference"):
+        si_sdr(torch.zeros(10), torch.full((10,), float("nan")))
+
+
+# ------------------------------------------------------------------------------- MCD
+def test_mcd_by_hand():
+    c1 = torch.zeros(2, 3, 2, dtype=torch.float64)              # [batch, D=3, frames=2]
+    c2 = torch.zeros(2, 3, 2, dtype=torch.float64)
+    c2[0, :, 0] = torch.tensor([5.0, 3.0, 4.0])                 # c0 = 5 is left out
+    c2[0, :, 1] = torch.tensor([-9.0, 0.0, 0.0])                # differs only in c0 → 0
+    c2[1, :, :] = torch.tensor([[0.0, 0.0], [1.0, -2.0], [0.0, 0.0]])
+    k = 10 / math.log(10)
+    expected = torch.tensor([k * math.sqrt(2 * 25) / 2, k * (math.sqrt(2) + math.sqrt(8)) / 2],
+                            dtype=torch.float64)
+    torch.testing.assert_close(mel_cepstral_distortion(c1, c2), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(mel_cepstral_distortion(c2, c1), expected, rtol=0, atol=1e-12)
+
+
+def test_mcd_zero_for_identical_with_finite_gradient():
+    c = torch.randn(4, 13, 7, dtype=torch.float64, requires_grad=True)
+    out = mel_cepstral_distortion(c, c.detach().clone())
+    assert torch.equal(out, torch.zeros(4, dtype=torch.float64))
+    out.sum().backward()
+    assert torch.equal(c.grad, torch.zeros_like(c))
+
+
+def test_mcd_rejects_bad_input():
+    with pytest.raises(ValueError, match="c1"):
+        mel_cepstral_distortion(torch.zeros(1, 5), torch.zeros(1, 5))   # D = 1
+    with pytest.raises(ValueError, match="c1"):
+        mel_cepstral_distortion(torch.zeros(13, 5), torch.zeros(13, 6))
+    with pytest.raises(ValueError, match="c2"):
+        mel_cepstral_distortion(torch.zeros(13, 5), torch.full((13, 5), float("nan")))
+
+
+# ------------------------------------------------------------------------------- 2.35
+def _tone_and_noise(dtype=torch.float64, n=16000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n, dtype=dtype) / 16000
+    clean = 0.5 * torch.sin(2 * math.pi * 440 * t)
+    noisy = clean + 0.3 * torch.randn(n, generator=g, dtype=dtype)
+    noise_clip = 0.3 * torch.randn(8000, generator=g, dtype=dtype)  # another stretch of the noise
+    return clean, noisy, noise_clip
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_spectral_subtraction_raises_si_sdr(dtype):
+    clean, noisy, noise_clip = _tone_and_noise(dtype)
+    out = spectral_subtraction(noisy, noise_clip)
+    assert out.shape == noisy.shape and out.dtype == dtype
+    gain = si_sdr(out, clean) - si_sdr(noisy, clean)
+    assert gain > 5.0, gain                                      # ≈ 1.3 dB → ≈ 10 dB
+    # the spectral floor and over-subtraction keywords stay within the same picture
+    assert si_sdr(spectral_subtraction(noisy, noise_clip, floor=0.05), clean) > si_sdr(noisy, clean)
+
+
+def test_spectral_subtraction_silent_noise_is_identity():
+    x = torch.randn(2, 1001, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    out = spectral_subtraction(x, torch.zeros(600, dtype=torch.float64), n_fft=256, hop_length=64)
+    assert out.shape == (2, 1001)                                # exactly N samples back
+    torch.testing.assert_close(out, x, rtol=0, atol=1e-10)
+
+
+def test_spectral_subtraction_batch_and_gradient():
+    clean, noisy, noise_clip = _tone_and_noise(n=4000)
+    batch = torch.stack([noisy, 0.5 * noisy]).requires_grad_(True)
+    noises = torch.stack([noise_clip, 0.5 * noise_clip])
+    out = spectral_subtraction(batch, noises)
+    torch.testing.assert_close(out[1], spectral_subtraction(0.5 * noisy, 0.5 * noise_clip))
+    torch.testing.assert_close(spectral_subtraction(batch, noise_clip)[0], out[0])  # shared clip
+    out.sum().backward()
+    assert torch.isfinite(batch.grad).all() and batch.grad.abs().sum() > 0
+
+
+def test_spectral_subtraction_rejects_bad_input():
+    clean, noisy, noise_clip = _tone_and_noise(n=2000)
+    with pytest.raises(ValueError, match="noisy"):
+        spectral_subtraction(noisy[:0], noise_clip)             # empty audio
+    with pytest.raises(ValueError, match="noisy"):
+        spectral_subtraction(noisy * float("nan"), noise_clip)
+    with pytest.raises(ValueError, match="noise"):
+        spectral_subtraction(noisy, noise_clip[:100])           # shorter than n_fft
+    with pytest.raises(ValueError, match="noise"):              # stereo noise for mono audio
+        spectral_subtraction(noisy, torch.stack([noise_clip, noise_clip]))
+    with pytest.raises(ValueError, match="noise"):
+        spectral_subtraction(noisy, noise_clip.float())         # dtype mismatch
+    with pytest.raises(ValueError, match="hop_length"):
+        spectral_subtraction(noisy, noise_clip, n_fft=256, hop_length=200)
+    with pytest.raises(ValueError, match="floor"):
+        spectral_subtraction(noisy, noise_clip, floor=1.5)

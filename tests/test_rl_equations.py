@@ -1,0 +1,331 @@
+"""RLHF / PPO equations 2.1–2.4 and GAE, each against a reference written out here with loops."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genmodels.rl import (approx_kl, clip_fraction, discounted_return, gae, kl_shaped_rewards,
+                          ppo_clip_objective, preference_loss, probability_ratio, rewards_to_go,
+                          value_loss)
+
+pytestmark = pytest.mark.rl
+
+TOL = dict(rtol=1e-12, atol=1e-12)
+finite_floats = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False)
+
+
+# --- eq. 2.1: returns ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("batch", [(), (3,), (2, 4)])
+def test_discounted_return_matches_loop(f64, gen, gamma, batch):
+    T = 7
+    rewards = torch.randn(*batch, T, generator=gen)
+    flat = rewards.reshape(-1, T)
+    expected = torch.empty(flat.shape[0])
+    for b in range(flat.shape[0]):
+        total, discount = 0.0, 1.0
+        for t in range(T):
+            total += discount * float(flat[b, t])
+            discount *= gamma
+        expected[b] = total
+    got = discounted_return(rewards, gamma)
+    assert got.shape == rewards.shape[:-1] and got.dtype == torch.float64
+    torch.testing.assert_close(got, expected.reshape(batch), **TOL)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.7, 1.0])
+def test_rewards_to_go_matches_double_loop(f64, gen, gamma):
+    B, T = 3, 6
+    rewards = torch.randn(B, T, generator=gen)
+    expected = torch.zeros(B, T)
+    for b in range(B):
+        for t in range(T):
+            expected[b, t] = sum(gamma ** (k - t) * float(rewards[b, k]) for k in range(t, T))
+    torch.testing.assert_close(rewards_to_go(rewards, gamma), expected, **TOL)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(finite_floats, min_size=1, max_size=12), st.floats(0.0, 1.0))
+def test_rewards_to_go_at_zero_is_discounted_return(values, gamma):
+    rewards = torch.tensor(values, dtype=torch.float64)
+    torch.testing.assert_close(rewards_to_go(rewards, gamma)[..., 0],
+                               discounted_return(rewards, gamma), rtol=1e-10, atol=1e-10)
+
+
+def test_returns_keep_float32_and_are_differentiable(gen):
+    rewards = torch.randn(2, 5, generator=gen, requires_grad=True)
+    R = discounted_return(rewards, 0.5)
+    assert R.dtype == torch.float32 and rewards_to_go(rewards, 0.5).dtype == torch.float32
+    R.sum().backward()
+    # ∂R/∂r_t = γ^t
+    torch.testing.assert_close(rewards.grad, (0.5 ** torch.arange(5.0)).expand(2, 5))
+
+
+# --- GAE -------------------------------------------------------------------------------------
+
+def _gae_reference(rewards, values, dones, last_value, gamma, lam):
+    """Â_t = Σ_l (γλ)^l δ_{t+l}, the sum stopping at the end of the episode that holds step t."""
+    T, N = rewards.shape
+    adv = torch.zeros(T, N)
+    for n in range(N):
+        for t in range(T):
+            total = 0.0
+            for l in range(T - t):
+                k = t + l
+                done = bool(dones[k, n])
+                v_next = float(last_value[n]) if k == T - 1 else float(values[k + 1, n])
+                v_next = 0.0 if done else v_next
+                delta = float(rewards[k, n]) + gamma * v_next - float(values[k, n])
+                total += (gamma * lam) ** l * delta
+                if done:
+                    break
+            adv[t, n] = total
+    return adv
+
+
+@pytest.mark.parametrize("gamma,lam", [(0.99, 0.95), (0.9, 0.0), (1.0, 1.0), (0.5, 0.3)])
+def test_gae_matches_reference_with_episode_ends(f64, gen, gamma, lam):
+    T, N = 9, 3
+    rewards = torch.randn(T, N, generator=gen)
+    values = torch.randn(T, N, generator=gen)
+    last_value = torch.randn(N, generator=gen)
+    dones = torch.zeros(T, N, dtype=torch.bool)
+    dones[3, 0] = dones[4, 1] = dones[5, 1] = dones[T - 1, 2] = dones[0, 2] = True
+    adv, ret = gae(rewards, values, dones, last_value, gamma, lam)
+    expected = _gae_reference(rewards, values, dones, last_value, gamma, lam)
+    torch.testing.assert_close(adv, expected, **TOL)
+    torch.testing.assert_close(ret, expected + values, **TOL)
+    # float 0/1 dones give the same answer as bool ones
+    adv_f, _ = gae(rewards, values, dones.double(), last_value, gamma, lam)
+    torch.testing.assert_close(adv_f, adv, rtol=0, atol=0)
+
+
+def test_gae_limits(f64, gen):
+    """λ = 1: Monte-Carlo return (bootstrapped with last_value) − V; λ = 0: one-step TD error."""
+    T, N, gamma = 6, 2, 0.8
+    rewards = torch.randn(T, N, generator=gen)
+    values = torch.randn(T, N, generator=gen)
+    last_value = torch.randn(N, generator=gen)
+    dones = torch.zeros(T, N)
+    adv1, ret1 = gae(rewards, values, dones, last_value, gamma, 1.0)
+    mc = torch.zeros(T, N)
+    for t in range(T):
+        mc[t] = sum(gamma ** (k - t) * rewards[k] for k in range(t, T))
+        mc[t] += gamma ** (T - t) * last_value
+    torch.testing.assert_close(ret1, mc, **TOL)
+    adv0, _ = gae(rewards, values, dones, last_value, gamma, 0.0)
+    v_next = torch.cat([values[1:], last_value[None]])
+    torch.testing.assert_close(adv0, rewards + gamma * v_next - values, **TOL)
+
+
+# --- eq. 2.4: PPO ----------------------------------------------------------------------------
+
+def test_probability_ratio_matches_quotient_of_probabilities(f64, gen):
+    logp_new = -torch.rand(4, 5, generator=gen) * 3
+    logp_old = -torch.rand(4, 5, generator=gen) * 3
+    r = probability_ratio(logp_new, logp_old)
+    torch.testing.assert_close(r, torch.exp(logp_new) / torch.exp(logp_old), **TOL)
+    assert probability_ratio(logp_new.float(), logp_old.float()).dtype == torch.float32
+
+
+def test_ppo_clip_objective_by_hand(f64, gen):
+    eps = 0.2
+    logp_old = -torch.rand(20, generator=gen) * 2
+    logp_new = logp_old + 0.5 * torch.randn(20, generator=gen)
+    adv = torch.randn(20, generator=gen)
+    total = 0.0
+    for i in range(20):
+        r = math.exp(float(logp_new[i]) - float(logp_old[i]))
+        r_clip = min(max(r, 1 - eps), 1 + eps)
+        total += min(r * float(adv[i]), r_clip * float(adv[i]))
+    got = ppo_clip_objective(logp_new, logp_old, adv, eps)
+    assert got.shape == ()
+    torch.testing.assert_close(got, torch.tensor(total / 20), **TOL)
+
+
+def test_ppo_clip_gradient_zero_exactly_where_clipped_branch_active(f64):
+    eps = 0.2
+    ratios = torch.tensor([1.5, 0.5, 1.5, 0.5, 1.1, 0.9, 1.0])
+    adv = torch.tensor([2.0, -1.0, -2.0, 1.0, 3.0, -3.0, 0.5])
+    clipped = torch.tensor([True, True, False, False, False, False, False])
+    logp_old = torch.full((7,), -1.3)
+    logp_new = (logp_old + torch.log(ratios)).requires_grad_(True)
+    ppo_clip_objective(logp_new, logp_old, adv, eps).backward()
+    g = logp_new.grad
+    assert torch.all(g[clipped] == 0.0)
+    assert torch.all(g[~clipped] != 0.0)
+    # unclipped branch: ∂(r A / n)/∂ log π_new = r A / n
+    torch.testing.assert_close(g[~clipped], (ratios * adv)[~clipped] / 7, **TOL)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(-2, 2), st.floats(-5, 5)), min_size=1, max_size=16),
+       st.floats(0.01, 0.5))
+def test_ppo_clipped_objective_below_unclipped(pairs, eps):
+    log_r = torch.tensor([p[0] for p in pairs], dtype=torch.float64)
+    adv = torch.tensor([p[1] for p in pairs], dtype=torch.float64)
+    logp_old = torch.zeros_like(log_r)
+    clipped = ppo_clip_objective(log_r, logp_old, adv, eps)
+    unclipped = (torch.exp(log_r) * adv).mean()
+    assert float(clipped) <= float(unclipped) + 1e-12
+
+
+def test_ppo_clip_objective_mask_averages_valid_elements_only(f64, gen):
+    logp_old = -torch.rand(3, 4, generator=gen)
+    logp_new = logp_old + 0.3 * torch.randn(3, 4, generator=gen)
+    adv = torch.randn(3, 4, generator=gen)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    got = ppo_clip_objective(logp_new, logp_old, adv, 0.1, mask=mask)
+    expected = ppo_clip_objective(logp_new[mask], logp_old[mask], adv[mask], 0.1)
+    torch.testing.assert_close(got, expected, **TOL)
+
+
+def test_approx_kl_and_clip_fraction_by_hand(f64):
+    logp_old = torch.tensor([-1.0, -2.0, -0.5, -3.0])
+    logp_new = torch.tensor([-1.0, -1.5, -0.9, -3.05])
+    expected_kl = 0.0
+    outside = 0
+    for a, b in zip(logp_new.tolist(), logp_old.tolist()):
+        r = math.exp(a - b)
+        expected_kl += (r - 1) - math.log(r)
+        outside += abs(r - 1) > 0.2
+    torch.testing.assert_close(approx_kl(logp_new, logp_old), torch.tensor(expected_kl / 4), **TOL)
+    torch.testing.assert_close(clip_fraction(logp_new, logp_old, 0.2), torch.tensor(outside / 4))
+    assert float(approx_kl(logp_old, logp_old)) == 0.0
+
+
+def test_value_loss_plain_and_clipped_by_hand(f64):
+    v = torch.tensor([1.0, 2.0, -1.0])
+    ret = torch.tensor([1.5, 0.0, -1.2])
+    v_old = torch.tensor([0.5, 2.5, -1.05])
+    eps = 0.2
+    torch.testing.assert_close(value_loss(v, ret), torch.tensor((0.25 + 4.0 + 0.04) / 6), **TOL)
+    expected = 0.0
+    for vi, ri, oi in zip(v.tolist(), ret.tolist(), v_old.tolist()):
+        v_clip = oi + min(max(vi - oi, -eps), eps)
+        expected += 0.5 * max((vi - ri) ** 2, (v_clip - ri) ** 2)
+    torch.testing.assert_close(value_loss(v, ret, old_values=v_old, clip_eps=eps),
+                               torch.tensor(expected / 3), **TOL)
+
+
+# --- eq. 2.2: preference loss ----------------------------------------------------------------
+
+def test_preference_loss_by_hand(f64, gen):
+    r_c = torch.randn(8, generator=gen)
+    r_r = torch.randn(8, generator=gen)
+    expected = sum(-math.log(1 / (1 + math.exp(-(a - b))))
+                   for a, b in zip(r_c.tolist(), r_r.tolist()))
+    got = preference_loss(r_c, r_r)
+    assert got.shape == ()
+    torch.testing.assert_close(got, torch.tensor(expected / 8), **TOL)
+
+
+def test_preference_loss_stable_for_large_gaps(f64):
+    r_c = torch.tensor([200.0, -200.0], requires_grad=True)
+    r_r = torch.tensor([0.0, 0.0])
+    loss = preference_loss(r_c, r_r)
+    # −log σ(200) ≈ e^-200 ≈ 0, −log σ(−200) = 200 + log(1 + e^-200) ≈ 200
+    torch.testing.assert_close(loss, torch.tensor(100.0), **TOL)
+    loss.backward()
+    assert torch.isfinite(r_c.grad).all()
+    torch.testing.assert_close(r_c.grad, torch.tensor([0.0, -0.5]), **TOL)
+
+
+# --- eq. 2.3: KL-shaped rewards ----------------------------------------------------------------
+
+def test_kl_shaped_rewards_by_hand(f64, gen):
+    B, T, beta = 3, 5, 0.1
+    scores = torch.randn(B, generator=gen)
+    lp = -torch.rand(B, T, generator=gen)
+    lr = -torch.rand(B, T, generator=gen)
+    expected = torch.zeros(B, T)
+    for b in range(B):
+        for t in range(T):
+            expected[b, t] = -beta * (float(lp[b, t]) - float(lr[b, t]))
+        expected[b, T - 1] += float(scores[b])
+    got = kl_shaped_rewards(scores, lp, lr, beta)
+    torch.testing.assert_close(got, expected, **TOL)
+
+
+def test_kl_shaped_rewards_with_padding_mask_and_lengths(f64, gen):
+    B, T, beta = 3, 6, 0.05
+    scores = torch.randn(B, generator=gen, requires_grad=True)
+    lp = -torch.rand(B, T, generator=gen)
+    lr = -torch.rand(B, T, generator=gen)
+    lengths = torch.tensor([6, 2, 4])
+    mask = torch.zeros(B, T, dtype=torch.bool)
+    expected = torch.zeros(B, T)
+    for b in range(B):
+        for t in range(int(lengths[b])):
+            mask[b, t] = True
+            expected[b, t] = -beta * (float(lp[b, t]) - float(lr[b, t]))
+        expected[b, int(lengths[b]) - 1] += float(scores[b].detach())
+    got = kl_shaped_rewards(scores, lp, lr, beta, mask=mask)
+    torch.testing.assert_close(got, expected, **TOL)
+    torch.testing.assert_close(kl_shaped_rewards(scores, lp, lr, beta, lengths=lengths), expected,
+                               **TOL)
+    got.sum().backward()  # the score enters once per row
+    torch.testing.assert_close(scores.grad, torch.ones(B), **TOL)
+    # left padding: the score lands on the last valid token, i.e. the last column
+    left = torch.flip(mask, dims=[1])
+    got_left = kl_shaped_rewards(scores, lp, lr, beta, mask=left)
+    assert torch.all(got_left[~left] == 0)
+    torch.testing.assert_close(got_left[:, -1] + beta * (lp[:, -1] - lr[:, -1]), scores.detach(),
+                               **TOL)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def test_bad_hyperparameters_raise_naming_the_argument():
+    x = torch.zeros(4, 3)
+    v = torch.zeros(4, 3)
+    d = torch.zeros(4, 3)
+    lv = torch.zeros(3)
+    with pytest.raises(ValueError, match="gamma"):
+        discounted_return(x[0], 1.5)
+    with pytest.raises(ValueError, match="gamma"):
+        rewards_to_go(x, -0.1)
+    with pytest.raises(ValueError, match="gamma"):
+        gae(x, v, d, lv, gamma=1.01, lam=0.9)
+    with pytest.raises(ValueError, match="lam"):
+        gae(x, v, d, lv, gamma=0.9, lam=-0.5)
+    for eps in (0.0, -0.1):
+        with pytest.raises(ValueError, match="clip_eps"):
+            ppo_clip_objective(x, x, x, eps)
+    with pytest.raises(ValueError, match="beta"):
+        kl_shaped_rewards(torch.zeros(4), x, x, beta=-0.1)
+
+
+def test_bad_shapes_dtypes_and_values_raise():
+    x = torch.zeros(4, 3)
+    with pytest.raises(ValueError, match="logp_old"):
+        probability_ratio(x, torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="advantages"):
+        ppo_clip_objective(x, x, torch.zeros(3), 0.2)
+    with pytest.raises(ValueError, match="r_chosen"):
+        preference_loss(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match="r_chosen"):
+        preference_loss(torch.tensor([float("nan")]), torch.zeros(1))
+    with pytest.raises(ValueError, match="scores"):
+        kl_shaped_rewards(torch.zeros(5), x, x, 0.1)
+    with pytest.raises(ValueError, match="mask"):
+        kl_shaped_rewards(torch.zeros(4), x, x, 0.1, mask=torch.ones(4, 3, dtype=torch.bool),
+                          lengths=torch.ones(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="mask"):
+        kl_shaped_rewards(torch.zeros(4), x, x, 0.1, mask=torch.zeros(4, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="lengths"):
+        kl_shaped_rewards(torch.zeros(4), x, x, 0.1, lengths=torch.tensor([1, 2, 3, 4]))
+    with pytest.raises(ValueError, match="dones"):
+        gae(x, x, torch.full((4, 3), 2.0), torch.zeros(3), 0.9, 0.9)
+    with pytest.raises(ValueError, match="last_value"):
+        gae(x, x, x, torch.zeros(4), 0.9, 0.9)
+    with pytest.raises(ValueError, match="values"):
+        gae(x, x.double(), x, torch.zeros(3), 0.9, 0.9)
+    with pytest.raises(ValueError, match="rewards"):
+        discounted_return(torch.tensor([1.0, float("inf")]))
+    with pytest.raises(ValueError, match="rewards"):
+        rewards_to_go(torch.arange(3))

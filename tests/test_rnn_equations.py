@@ -1,0 +1,268 @@
+"""Eqs. 2.14–2.21: RNN and LSTM cells and modules against torch.nn.RNN(Cell)/LSTM(Cell).
+
+The references are PyTorch's built-ins with the same weights. torch stacks the LSTM gates
+i, f, g, o and keeps input and hidden matrices apart; the tests re-arrange them into the
+[h_{t-1}, x_t] layout by hand (not with the code under test) before comparing.
+"""
+
+import pytest
+import torch
+from torch import nn
+
+from genmodels.rnn import LSTM, RNN, lstm_cell, rnn_cell, rnn_output
+
+pytestmark = pytest.mark.rnn
+
+B, T, I, H = 3, 6, 4, 5
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def _torch_gate(W: torch.Tensor, name: str) -> torch.Tensor:
+    """Rows of torch's gate ``name`` in its i, f, g, o stacking."""
+    k = {"i": 0, "f": 1, "g": 2, "o": 3}[name]
+    return W[k * H:(k + 1) * H]
+
+
+def _lstm_params_from_torch(cell) -> list[torch.Tensor]:
+    """(W_f, b_f, W_i, b_i, W_C, b_C, W_o, b_o) with W_* = [W_hh_*, W_ih_*] ([H, H+I])."""
+    out = []
+    for gate in ("f", "i", "g", "o"):
+        W = torch.cat([_torch_gate(cell.weight_hh, gate), _torch_gate(cell.weight_ih, gate)], 1)
+        b = _torch_gate(cell.bias_ih, gate) + _torch_gate(cell.bias_hh, gate)
+        out += [W.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()]
+    return out
+
+
+# --- cells ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_cell_matches_torch_rnncell(f64, gen, nonlinearity):
+    ref = nn.RNNCell(I, H, nonlinearity=nonlinearity)
+    x = torch.randn(B, I, generator=gen, requires_grad=True)
+    h = torch.randn(B, H, generator=gen, requires_grad=True)
+    W_ih = ref.weight_ih.detach().clone().requires_grad_()
+    W_hh = ref.weight_hh.detach().clone().requires_grad_()
+    b_h = (ref.bias_ih + ref.bias_hh).detach().clone().requires_grad_()
+    act = torch.tanh if nonlinearity == "tanh" else torch.relu
+
+    ours = rnn_cell(x, h, W_ih, W_hh, b_h, activation=act)
+    expected = ref(x, h)
+    torch.testing.assert_close(ours, expected, **TOL)
+
+    g = torch.randn(B, H, generator=gen)
+    gx, gh, gW_ih, gW_hh, gb = torch.autograd.grad(ours, [x, h, W_ih, W_hh, b_h], g)
+    rx, rh, rW_ih, rW_hh, rb = torch.autograd.grad(
+        expected, [x, h, ref.weight_ih, ref.weight_hh, ref.bias_ih], g)
+    for a, b in [(gx, rx), (gh, rh), (gW_ih, rW_ih), (gW_hh, rW_hh), (gb, rb)]:
+        torch.testing.assert_close(a, b, **TOL)
+
+
+def test_rnn_output_matches_linear(f64, gen):
+    lin = nn.Linear(H, 7)
+    h = torch.randn(B, H, generator=gen)
+    y = rnn_output(h, lin.weight, lin.bias)
+    torch.testing.assert_close(y, lin(h), **TOL)
+    # any leading dimensions, e.g. the whole sequence [B, T, H]
+    hs = torch.randn(B, T, H, generator=gen)
+    torch.testing.assert_close(rnn_output(hs, lin.weight, lin.bias), lin(hs), **TOL)
+
+
+def test_lstm_cell_matches_torch_lstmcell(f64, gen):
+    ref = nn.LSTMCell(I, H)
+    params = _lstm_params_from_torch(ref)
+    x = torch.randn(B, I, generator=gen, requires_grad=True)
+    h = torch.randn(B, H, generator=gen, requires_grad=True)
+    c = torch.randn(B, H, generator=gen, requires_grad=True)
+
+    h_t, c_t = lstm_cell(x, h, c, *params)
+    h_ref, c_ref = ref(x, (h, c))
+    torch.testing.assert_close(h_t, h_ref, **TOL)
+    torch.testing.assert_close(c_t, c_ref, **TOL)
+
+    gh_out, gc_out = torch.randn(B, H, generator=gen), torch.randn(B, H, generator=gen)
+    ours = torch.autograd.grad((h_t, c_t), [x, h, c, *params], (gh_out, gc_out))
+    theirs = torch.autograd.grad((h_ref, c_ref), [x, h, c, ref.weight_ih, ref.weight_hh,
+                                                   ref.bias_ih], (gh_out, gc_out))
+    for a, b in zip(ours[:3], theirs[:3]):
+        torch.testing.assert_close(a, b, **TOL)
+    gW_ih, gW_hh, gb = theirs[3:]
+    for k, gate in enumerate("figo"):
+        gW, gbias = ours[3 + 2 * k], ours[4 + 2 * k]
+        torch.testing.assert_close(gW[:, :H], _torch_gate(gW_hh, gate), **TOL)
+        torch.testing.assert_close(gW[:, H:], _torch_gate(gW_ih, gate), **TOL)
+        torch.testing.assert_close(gbias, _torch_gate(gb, gate), **TOL)
+
+
+def test_cells_keep_float32(gen):
+    x, h, c = (torch.randn(B, n, generator=gen) for n in (I, H, H))
+    h_t = rnn_cell(x, h, torch.randn(H, I), torch.randn(H, H), torch.randn(H))
+    assert h_t.dtype == torch.float32
+    params = [torch.randn(H, H + I) if k % 2 == 0 else torch.randn(H) for k in range(8)]
+    h_t, c_t = lstm_cell(x, h, c, *params)
+    assert h_t.dtype == c_t.dtype == torch.float32
+
+
+def test_lstm_gates_limits(f64):
+    """Forget gate saturated open and input gate shut: C_t = C_{t-1} (eq. 2.19)."""
+    x, h, c = torch.randn(B, I), torch.randn(B, H), torch.randn(B, H)
+    Z = torch.zeros(H, H + I)
+    big = torch.full((H,), 50.0)
+    h_t, c_t = lstm_cell(x, h, c, Z, big, Z, -big, Z, torch.zeros(H), Z, big)
+    torch.testing.assert_close(c_t, c, rtol=0, atol=1e-15)
+    torch.testing.assert_close(h_t, torch.tanh(c), rtol=0, atol=1e-15)
+
+
+# --- modules --------------------------------------------------------------------------------
+
+def _compare_grads(pairs):
+    for ours, theirs in pairs:
+        torch.testing.assert_close(ours, theirs, **TOL)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("fused", [True, False])
+def test_rnn_module_matches_torch_rnn(f64, gen, num_layers, with_state, fused):
+    ref = nn.RNN(I, H, num_layers=num_layers, batch_first=True)
+    ours = RNN.from_torch(ref, fused=fused)
+    x = torch.randn(B, T, I, generator=gen, requires_grad=True)
+    h0 = torch.randn(num_layers, B, H, generator=gen) if with_state else None
+
+    out, hN = ours(x, None if h0 is None else (h0[0] if num_layers == 1 else h0))
+    out_ref, hN_ref = ref(x, h0)
+    torch.testing.assert_close(out, out_ref, **TOL)
+    torch.testing.assert_close(hN.reshape(num_layers, B, H), hN_ref, **TOL)
+    assert hN.shape == ((B, H) if num_layers == 1 else (num_layers, B, H))
+
+    g_out = torch.randn(B, T, H, generator=gen)
+    g_h = torch.randn(num_layers, B, H, generator=gen)
+    loss = (out * g_out).sum() + (hN.reshape(num_layers, B, H) * g_h).sum()
+    loss_ref = (out_ref * g_out).sum() + (hN_ref * g_h).sum()
+    mine = [x] + [p for l in range(num_layers) for p in ours.layer_params(l)]
+    theirs = [x] + [getattr(ref, f"{n}_l{l}") for l in range(num_layers)
+                    for n in ("weight_ih", "weight_hh", "bias_ih")]
+    _compare_grads(zip(torch.autograd.grad(loss, mine), torch.autograd.grad(loss_ref, theirs)))
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("fused", [True, False])
+def test_lstm_module_matches_torch_lstm(f64, gen, num_layers, with_state, fused):
+    ref = nn.LSTM(I, H, num_layers=num_layers, batch_first=True)
+    ours = LSTM.from_torch(ref, fused=fused)
+    x = torch.randn(B, T, I, generator=gen, requires_grad=True)
+    if with_state:
+        h0, c0 = torch.randn(2, num_layers, B, H, generator=gen)
+        state_ref = (h0, c0)
+        state = (h0[0], c0[0]) if num_layers == 1 else (h0, c0)
+    else:
+        state_ref = state = None
+
+    out, (hN, cN) = ours(x, state)
+    out_ref, (hN_ref, cN_ref) = ref(x, state_ref)
+    torch.testing.assert_close(out, out_ref, **TOL)
+    torch.testing.assert_close(hN.reshape(num_layers, B, H), hN_ref, **TOL)
+    torch.testing.assert_close(cN.reshape(num_layers, B, H), cN_ref, **TOL)
+
+    g_out = torch.randn(B, T, H, generator=gen)
+    g_h, g_c = torch.randn(2, num_layers, B, H, generator=gen)
+    loss = ((out * g_out).sum() + (hN.reshape(num_layers, B, H) * g_h).sum()
+            + (cN.reshape(num_layers, B, H) * g_c).sum())
+    loss_ref = (out_ref * g_out).sum() + (hN_ref * g_h).sum() + (cN_ref * g_c).sum()
+    (gx,) = torch.autograd.grad(loss, [x], retain_graph=True)
+    (gx_ref,) = torch.autograd.grad(loss_ref, [x], retain_graph=True)
+    torch.testing.assert_close(gx, gx_ref, **TOL)
+    for l in range(num_layers):
+        W, b = ours.layer_params(l)
+        gW, gb = torch.autograd.grad(loss, [W, b], retain_graph=True)
+        tW_ih, tW_hh, tb = torch.autograd.grad(
+            loss_ref, [getattr(ref, f"weight_ih_l{l}"), getattr(ref, f"weight_hh_l{l}"),
+                       getattr(ref, f"bias_ih_l{l}")], retain_graph=True)
+        for k, gate in enumerate("figo"):  # our stacking f, i, C, o vs torch's i, f, g, o
+            rows = slice(k * H, (k + 1) * H)
+            torch.testing.assert_close(gW[rows, :H], _torch_gate(tW_hh, gate), **TOL)
+            torch.testing.assert_close(gW[rows, H:], _torch_gate(tW_ih, gate), **TOL)
+            torch.testing.assert_close(gb[rows], _torch_gate(tb, gate), **TOL)
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM])
+def test_fused_path_equals_cell_reference(f64, gen, cls):
+    """The fast path (one matmul for all gates, input projection for the whole sequence)
+    computes exactly what calling rnn_cell / lstm_cell step by step computes."""
+    torch.manual_seed(0)
+    fast = cls(I, H, num_layers=2, fused=True)
+    slow = cls(I, H, num_layers=2, fused=False)
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randn(B, T, I, generator=gen)
+    out_f, st_f = fast(x)
+    out_s, st_s = slow(x)
+    torch.testing.assert_close(out_f, out_s, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(st_f, st_s, rtol=1e-12, atol=1e-13)
+    grads_f = torch.autograd.grad(out_f.square().sum(), list(fast.parameters()))
+    grads_s = torch.autograd.grad(out_s.square().sum(), list(slow.parameters()))
+    for a, b in zip(grads_f, grads_s):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM])
+def test_state_carries_across_chunks(f64, gen, cls):
+    """Running x[:, :k] and then x[:, k:] from the returned state equals running x at once."""
+    model = cls(I, H, num_layers=2)
+    x = torch.randn(B, T, I, generator=gen)
+    out, state = model(x)
+    out1, s1 = model(x[:, :2])
+    out2, s2 = model(x[:, 2:], s1)
+    torch.testing.assert_close(torch.cat([out1, out2], 1), out, **TOL)
+    torch.testing.assert_close(s2, state, **TOL)
+
+
+def test_modules_keep_float32(gen):
+    x = torch.randn(B, T, I, generator=gen)
+    for m in (RNN(I, H), LSTM(I, H, num_layers=2)):
+        out, _ = m(x)
+        assert out.dtype == torch.float32 and out.shape == (B, T, H)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+def test_cell_value_errors(gen):
+    x, h, c = torch.randn(B, I), torch.randn(B, H), torch.randn(B, H)
+    W_ih, W_hh, b = torch.randn(H, I), torch.randn(H, H), torch.randn(H)
+    with pytest.raises(ValueError, match="W_ih"):
+        rnn_cell(x, h, torch.randn(H, I + 1), W_hh, b)
+    with pytest.raises(ValueError, match="h_prev"):
+        rnn_cell(x, torch.randn(B + 1, H), W_ih, W_hh, b)
+    with pytest.raises(ValueError, match="dtype"):
+        rnn_cell(x.double(), h, W_ih, W_hh, b)
+    bad = x.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="x_t"):
+        rnn_cell(bad, h, W_ih, W_hh, b)
+    with pytest.raises(ValueError, match="W_ho"):
+        rnn_output(h, torch.randn(3, H + 1), torch.randn(3))
+    params = [torch.randn(H, H + I) if k % 2 == 0 else torch.randn(H) for k in range(8)]
+    params[4] = torch.randn(H, I)  # W_C without the hidden columns
+    with pytest.raises(ValueError, match="W_C"):
+        lstm_cell(x, h, c, *params)
+    with pytest.raises(ValueError, match="c_prev"):
+        lstm_cell(x, h, torch.randn(B, H + 1), *params)
+
+
+def test_module_value_errors(gen):
+    m = LSTM(I, H, num_layers=2)
+    with pytest.raises(ValueError, match="x"):
+        m(torch.randn(B, I))
+    with pytest.raises(ValueError, match="input_size"):
+        m(torch.randn(B, T, I + 1))
+    with pytest.raises(ValueError, match="state"):
+        m(torch.randn(B, T, I), (torch.zeros(B, H), torch.zeros(B, H)))  # 2 layers need [2,B,H]
+    with pytest.raises(ValueError, match="num_layers"):
+        RNN(I, H, num_layers=0)
+    with pytest.raises(ValueError, match="nonlinearity"):
+        RNN(I, H, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="bidirectional"):
+        LSTM.from_torch(nn.LSTM(I, H, batch_first=True, bidirectional=True))
+    x = torch.randn(B, T, I)
+    x[1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="x"):
+        RNN(I, H)(x)

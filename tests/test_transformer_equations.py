@@ -1,0 +1,314 @@
+"""Eqs. 2.22–2.29 against independent references: F.scaled_dot_product_attention,
+nn.MultiheadAttention with copied weights, Python-loop formulas, nn.Linear and F.cross_entropy."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from genmodels.transformer import (masked_lm_loss, multi_head_attention, next_token_distribution,
+                                   position_wise_ffn, scaled_dot_product_attention,
+                                   sinusoidal_positional_encoding, task_loss)
+
+pytestmark = pytest.mark.transformer
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def _random_mask(*shape, gen, p=0.6):
+    """Random bool mask with at least one allowed key per query row."""
+    m = torch.rand(*shape, generator=gen) < p
+    m[..., 0] |= ~m.any(-1)
+    return m
+
+
+# --- 2.22 positional encoding ---------------------------------------------------------------
+
+@pytest.mark.parametrize("d_model", [8, 7, 1])
+def test_positional_encoding_matches_python_loops(f64, d_model):
+    L = 11
+    pe = sinusoidal_positional_encoding(L, d_model)
+    assert pe.shape == (L, d_model) and pe.dtype == torch.float64
+    for p in range(L):
+        for j in range(d_model):
+            i = j // 2  # column 2i is sin, 2i+1 is cos, both with frequency 1/10000^{2i/d}
+            angle = p / 10000 ** (2 * i / d_model)
+            expected = math.sin(angle) if j % 2 == 0 else math.cos(angle)
+            assert abs(pe[p, j].item() - expected) < 1e-12
+
+
+def test_positional_encoding_dtype_and_errors():
+    assert sinusoidal_positional_encoding(4, 6).dtype == torch.get_default_dtype()
+    assert sinusoidal_positional_encoding(4, 6, dtype=torch.float64).dtype == torch.float64
+    with pytest.raises(ValueError, match="d_model"):
+        sinusoidal_positional_encoding(4, 0)
+    with pytest.raises(ValueError, match="seq_len"):
+        sinusoidal_positional_encoding(2.5, 4)
+
+
+# --- 2.23 scaled dot-product attention ------------------------------------------------------
+
+@pytest.mark.parametrize("mask_kind", ["none", "random", "causal", "broadcast"])
+def test_attention_matches_torch_sdpa(f64, gen, mask_kind):
+    B, h, Lq, Lk, dk, dv = 2, 3, 5, 5, 4, 6
+    q = torch.randn(B, h, Lq, dk, generator=gen, requires_grad=True)
+    k = torch.randn(B, h, Lk, dk, generator=gen, requires_grad=True)
+    v = torch.randn(B, h, Lk, dv, generator=gen, requires_grad=True)
+    mask, ref_kwargs = None, {}
+    if mask_kind == "random":
+        mask = _random_mask(B, h, Lq, Lk, gen=gen)
+        ref_kwargs = {"attn_mask": mask}
+    elif mask_kind == "causal":
+        mask = torch.ones(Lq, Lk, dtype=torch.bool).tril()
+        ref_kwargs = {"is_causal": True}
+    elif mask_kind == "broadcast":
+        mask = _random_mask(B, 1, Lq, Lk, gen=gen)  # one mask for every head
+        ref_kwargs = {"attn_mask": mask}
+
+    out, weights = scaled_dot_product_attention(q, k, v, mask)
+    ref = F.scaled_dot_product_attention(q, k, v, **ref_kwargs)
+    torch.testing.assert_close(out, ref, **TOL)
+    assert weights.shape == (B, h, Lq, Lk)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(B, h, Lq), **TOL)
+    if mask is not None:
+        assert (weights.masked_select(~mask.expand_as(weights)) == 0).all()
+
+    g = torch.randn(B, h, Lq, dv, generator=gen)
+    ours = torch.autograd.grad(out, [q, k, v], g)
+    theirs = torch.autograd.grad(ref, [q, k, v], g)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+def test_attention_cross_lengths_and_scale(f64, gen):
+    q = torch.randn(4, 3, 8, generator=gen)
+    k = torch.randn(4, 7, 8, generator=gen)
+    v = torch.randn(4, 7, 2, generator=gen)
+    out, w = scaled_dot_product_attention(q, k, v, scale=0.3)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, scale=0.3), **TOL)
+    assert out.shape == (4, 3, 2) and w.shape == (4, 3, 7)
+
+
+@settings(max_examples=25, deadline=None)
+@given(Lq=st.integers(1, 6), Lk=st.integers(1, 6), dk=st.integers(1, 5),
+       seed=st.integers(0, 10_000))
+def test_attention_weights_are_distributions(Lq, Lk, dk, seed):
+    """Property: weights ≥ 0, rows sum to 1, masked entries exactly 0, out is a convex
+    combination of the values (each coordinate between the min and max over allowed keys)."""
+    g = torch.Generator().manual_seed(seed)
+    q, k = torch.randn(2, Lq, dk, generator=g), torch.randn(2, Lk, dk, generator=g)
+    v = torch.randn(2, Lk, 3, generator=g)
+    mask = _random_mask(2, Lq, Lk, gen=g)
+    out, w = scaled_dot_product_attention(q, k, v, mask)
+    assert (w >= 0).all() and (w[~mask] == 0).all()
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, Lq))
+    allowed = mask[..., None]                   # (2, Lq, Lk, 1)
+    vals = v[:, None]                           # (2, 1, Lk, 3)
+    lo = torch.where(allowed, vals, float("inf")).amin(2)   # (2, Lq, 3)
+    hi = torch.where(allowed, vals, float("-inf")).amax(2)  # (2, Lq, 3)
+    assert (out >= lo - 1e-5).all() and (out <= hi + 1e-5).all()
+
+
+def test_attention_value_errors(gen):
+    q = torch.randn(2, 3, 4, generator=gen)
+    k = torch.randn(2, 5, 4, generator=gen)
+    v = torch.randn(2, 5, 6, generator=gen)
+    with pytest.raises(ValueError, match="mask"):
+        scaled_dot_product_attention(q, k, v, torch.ones(2, 3, 5))  # float mask
+    with pytest.raises(ValueError, match="mask"):
+        scaled_dot_product_attention(q, k, v, torch.ones(2, 4, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match="mask"):  # a query that may attend to nothing
+        scaled_dot_product_attention(q, k, v, torch.zeros(3, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match="k"):
+        scaled_dot_product_attention(q, torch.randn(2, 5, 3), v)
+    with pytest.raises(ValueError, match="v"):
+        scaled_dot_product_attention(q, k, torch.randn(2, 4, 6))
+    bad = q.clone()
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="q"):
+        scaled_dot_product_attention(bad, k, v)
+    with pytest.raises(ValueError, match="dtypes"):
+        scaled_dot_product_attention(q.double(), k, v)
+
+
+# --- 2.24–2.25 multi-head attention ---------------------------------------------------------
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("mask_kind", ["none", "2d", "3d"])
+def test_multi_head_attention_matches_torch(f64, gen, bias, mask_kind):
+    B, Lq, Lk, d, h = 2, 4, 6, 12, 3
+    ref = nn.MultiheadAttention(d, h, bias=bias, batch_first=True)
+    if bias:  # torch initialises biases to zero; make them matter
+        with torch.no_grad():
+            ref.in_proj_bias.normal_(generator=gen)
+            ref.out_proj.bias.normal_(generator=gen)
+    W = ref.in_proj_weight.detach()  # (3d, d), acts as x @ W.T
+    w_q, w_k, w_v = (W[i * d:(i + 1) * d].T.clone().requires_grad_() for i in range(3))
+    w_o = ref.out_proj.weight.detach().T.clone().requires_grad_()
+    biases = {}
+    if bias:
+        b_in = ref.in_proj_bias.detach()
+        biases = dict(b_q=b_in[:d], b_k=b_in[d:2 * d], b_v=b_in[2 * d:],
+                      b_o=ref.out_proj.bias.detach())
+    query = torch.randn(B, Lq, d, generator=gen, requires_grad=True)
+    key = torch.randn(B, Lk, d, generator=gen, requires_grad=True)
+    value = torch.randn(B, Lk, d, generator=gen, requires_grad=True)
+    mask = torch_mask = None
+    if mask_kind == "2d":
+        mask = _random_mask(Lq, Lk, gen=gen)
+        torch_mask = ~mask  # torch: True = NOT allowed
+    elif mask_kind == "3d":
+        mask = _random_mask(B, Lq, Lk, gen=gen)
+        torch_mask = ~mask.repeat_interleave(h, dim=0)  # (B*h, Lq, Lk)
+
+    out, weights = multi_head_attention(query, key, value, w_q, w_k, w_v, w_o, h, mask,
+                                        return_weights=True, **biases)
+    ref_out, ref_w = ref(query, key, value, attn_mask=torch_mask, need_weights=True)
+    torch.testing.assert_close(out, ref_out, **TOL)
+    torch.testing.assert_close(weights.mean(1), ref_w, **TOL)  # torch averages over heads
+
+    g = torch.randn(B, Lq, d, generator=gen)
+    ours = torch.autograd.grad(out, [query, key, value, w_q, w_o], g)
+    theirs = torch.autograd.grad(ref_out, [query, key, value, ref.in_proj_weight,
+                                           ref.out_proj.weight], g)
+    for a, b in zip(ours[:3], theirs[:3]):
+        torch.testing.assert_close(a, b, **TOL)
+    torch.testing.assert_close(ours[3], theirs[3][:d].T, **TOL)
+    torch.testing.assert_close(ours[4], theirs[4].T, **TOL)
+
+
+def test_multi_head_attention_head_columns(f64, gen):
+    """Eqs. 2.24–2.25 written literally: head i projects with columns i·d_h:(i+1)·d_h."""
+    B, L, d, h = 2, 5, 8, 4
+    dh = d // h
+    x = torch.randn(B, L, d, generator=gen)
+    w_q, w_k, w_v, w_o = torch.randn(4, d, d, generator=gen)
+    heads = []
+    for i in range(h):
+        cols = slice(i * dh, (i + 1) * dh)
+        heads.append(F.scaled_dot_product_attention(x @ w_q[:, cols], x @ w_k[:, cols],
+                                                    x @ w_v[:, cols]))
+    expected = torch.cat(heads, dim=-1) @ w_o
+    torch.testing.assert_close(multi_head_attention(x, x, x, w_q, w_k, w_v, w_o, h), expected,
+                               **TOL)
+
+
+def test_multi_head_attention_value_errors(gen):
+    x = torch.randn(2, 5, 8, generator=gen)
+    w = torch.randn(8, 8, generator=gen)
+    with pytest.raises(ValueError, match="num_heads"):
+        multi_head_attention(x, x, x, w, w, w, w, 3)
+    with pytest.raises(ValueError, match="w_k"):
+        multi_head_attention(x, x, x, w, torch.randn(8, 4), w, w, 2)
+    with pytest.raises(ValueError, match="key"):
+        multi_head_attention(x, torch.randn(2, 5, 6), x, w, w, w, w, 2)
+    with pytest.raises(ValueError, match="mask"):
+        multi_head_attention(x, x, x, w, w, w, w, 2, mask=torch.ones(5, 5, dtype=torch.int64))
+    bad = x.clone()
+    bad[1, 1, 1] = float("inf")
+    with pytest.raises(ValueError, match="value"):
+        multi_head_attention(x, x, bad, w, w, w, w, 2)
+
+
+# --- 2.26 feed-forward, 2.27 next-token distribution ----------------------------------------
+
+def test_position_wise_ffn_matches_hand_computation(f64, gen):
+    d, f = 4, 6
+    x = torch.randn(2, 3, d, generator=gen)
+    w1, b1 = torch.randn(d, f, generator=gen), torch.randn(f, generator=gen)
+    w2, b2 = torch.randn(f, d, generator=gen), torch.randn(d, generator=gen)
+    y = position_wise_ffn(x, w1, b1, w2, b2)
+    expected = torch.empty_like(x)
+    for b in range(2):
+        for t in range(3):  # the same two affine maps at every position
+            hidden = [max(0.0, sum(x[b, t, i].item() * w1[i, j].item() for i in range(d))
+                          + b1[j].item()) for j in range(f)]
+            for o in range(d):
+                expected[b, t, o] = sum(hidden[j] * w2[j, o].item() for j in range(f)) + b2[o]
+    torch.testing.assert_close(y, expected, **TOL)
+    assert position_wise_ffn(x.float(), w1.float(), b1.float(), w2.float(), b2.float()).dtype \
+        == torch.float32
+    with pytest.raises(ValueError, match="w2"):
+        position_wise_ffn(x, w1, b1, torch.randn(f, d + 1), b2)
+
+
+def test_next_token_distribution_matches_softmax_of_linear(f64, gen):
+    d, V = 6, 11
+    lin = nn.Linear(d, V)
+    h = torch.randn(2, 3, d, generator=gen)
+    p = next_token_distribution(h, lin.weight.T, lin.bias)
+    torch.testing.assert_close(p, torch.softmax(lin(h), dim=-1), **TOL)
+    torch.testing.assert_close(p.sum(-1), torch.ones(2, 3), **TOL)
+    with pytest.raises(ValueError, match="h"):
+        next_token_distribution(torch.randn(2, d + 1), lin.weight.T, lin.bias)
+    with pytest.raises(ValueError, match="b"):
+        next_token_distribution(h, lin.weight.T, torch.randn(V + 1))
+
+
+# --- 2.28 masked LM loss, 2.29 task loss ----------------------------------------------------
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_masked_lm_loss_matches_cross_entropy(f64, gen, reduction):
+    B, L, V = 3, 7, 10
+    logits = torch.randn(B, L, V, generator=gen, requires_grad=True)
+    targets = torch.randint(V, (B, L), generator=gen)
+    mask = _random_mask(B, L, gen=gen, p=0.3)
+    targets = targets.masked_fill(~mask, -100)  # junk outside M must be ignored
+    loss = masked_lm_loss(logits, targets, mask, reduction=reduction)
+    ref = F.cross_entropy(logits[mask], targets[mask], reduction=reduction)
+    torch.testing.assert_close(loss, ref, **TOL)
+    assert loss.dim() == 0
+    torch.testing.assert_close(torch.autograd.grad(loss, logits)[0],
+                               torch.autograd.grad(ref, logits)[0], **TOL)
+
+
+def test_masked_lm_loss_edge_cases_and_errors(gen):
+    logits = torch.randn(2, 4, 5, generator=gen)
+    targets = torch.randint(5, (2, 4), generator=gen)
+    empty = torch.zeros(2, 4, dtype=torch.bool)
+    assert masked_lm_loss(logits, targets, empty, reduction="sum") == 0
+    with pytest.raises(ValueError, match="mask"):
+        masked_lm_loss(logits, targets, empty)
+    with pytest.raises(ValueError, match="mask"):
+        masked_lm_loss(logits, targets, empty.float())
+    with pytest.raises(ValueError, match="targets"):
+        masked_lm_loss(logits, targets.float(), ~empty)
+    with pytest.raises(ValueError, match="targets"):
+        masked_lm_loss(logits, targets + 5, ~empty)
+    with pytest.raises(ValueError, match="reduction"):
+        masked_lm_loss(logits, targets, ~empty, reduction="avg")
+    assert masked_lm_loss(logits, targets, ~empty).dtype == torch.float32
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape", [(6,), (2, 5)])
+def test_task_loss_matches_cross_entropy(f64, gen, reduction, shape):
+    V = 4
+    logits = torch.randn(*shape, V, generator=gen, requires_grad=True)
+    targets = torch.randint(V, shape, generator=gen)
+    loss = task_loss(logits, targets, reduction=reduction)
+    ref = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), reduction=reduction)
+    torch.testing.assert_close(loss, ref, **TOL)
+    torch.testing.assert_close(torch.autograd.grad(loss, logits)[0],
+                               torch.autograd.grad(ref, logits)[0], **TOL)
+
+
+def test_task_loss_ignore_index_and_errors(f64, gen):
+    logits = torch.randn(3, 5, 4, generator=gen)
+    targets = torch.randint(4, (3, 5), generator=gen)
+    targets[0, :2] = -100
+    torch.testing.assert_close(task_loss(logits, targets, ignore_index=-100),
+                               F.cross_entropy(logits.reshape(-1, 4), targets.reshape(-1),
+                                               ignore_index=-100), **TOL)
+    with pytest.raises(ValueError, match="targets"):
+        task_loss(logits, targets)  # -100 without ignore_index is out of range
+    with pytest.raises(ValueError, match="targets"):
+        task_loss(logits, targets[:, :4])
+    bad = logits.clone()
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="logits"):
+        task_loss(bad, targets.clamp(min=0))
