@@ -11,6 +11,10 @@ from typing import Iterable, Sequence
 
 import torch
 
+class NonFiniteError(ValueError):
+    """An input holds NaN or ±inf. A ``ValueError``; the trainer turns it into a stop naming the step."""
+
+
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -42,7 +46,7 @@ def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
     """Raise if ``x`` holds NaN or ±inf (which would silently poison the result)."""
     if x.is_floating_point() and x.numel() > 0 and not bool(torch.isfinite(x.detach()).all()):
         n_bad = int((~torch.isfinite(x.detach())).sum())
-        raise ValueError(f"{name}: contains {n_bad} NaN/inf value(s)")
+        raise NonFiniteError(f"{name}: contains {n_bad} NaN/inf value(s)")
     return x
 
 

@@ -3,8 +3,9 @@ import os
 import pytest
 import torch
 
-# Tests run on 2-core CI machines: keep torch from oversubscribing.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Tests run on 2-core CI machines, sometimes beside another process: one intra-op thread avoids
+# oversubscription, which slows small ops down by 10-60x.
+torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -20,3 +21,24 @@ def f64():
 def gen():
     """A seeded CPU generator so random test inputs are the same on every run."""
     return torch.Generator().manual_seed(1234)
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(REPO / "configs")
+
+
+def compose(overrides=()):
+    """Compose configs/config.yaml with Hydra's compose API (what genmodels-train does)."""
+    from hydra import compose as _compose, initialize_config_dir
+    from genmodels.train.config import register_all
+
+    register_all()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return _compose(config_name="config", overrides=list(overrides))
+
+
+#: a VAE run small enough for unit tests: a few seconds in all
+TINY_VAE = ["model.hidden=32", "model.latent_dim=4", "model.iwae_k=20", "model.eval_chunk=10",
+            "model.n_figure_samples=4", "trainer.batch_size=32", "trainer.progress=false",
+            "trainer.scheduler.warmup_steps=5",
+            "trainer.threads=1"]

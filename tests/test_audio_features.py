@@ -27,7 +27,7 @@ def test_mel_filterbank_matches_librosa(sr, n_fft, n_mels, fmin, fmax):
                               dtype=np.float64)
     assert ours.shape == (n_mels, 1 + n_fft // 2) and ours.dtype == torch.float64
     np.testing.assert_allclose(ours.numpy(), ref, rtol=0, atol=1e-10)
-    assert mel_filterbank(sr, n_fft, n_mels, fmin, fmax).dtype == torch.float32
+    assert mel_filterbank(sr, n_fft, n_mels, fmin, fmax).dtype == torch.get_default_dtype()
 
 
 def test_hann_window_is_scipy_periodic_hann():

@@ -112,7 +112,7 @@ def test_loss_is_next_sample_cross_entropy_and_trains():
     torch.testing.assert_close(model.loss(x), by_hand)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = model.loss(x).item()
-    for _ in range(60):
+    for _ in range(100):
         opt.zero_grad()
         loss = model.loss(x)
         loss.backward()
@@ -143,5 +143,7 @@ def test_rejects_bad_input():
         _model(2, (1, 2), 0, "repeat")(x, cond)               # unconditional model
     with pytest.raises(ValueError, match="temperature"):
         model.generate(cond, 5, temperature=-1.0)
+    with pytest.raises(ValueError, match="x"):
+        model.loss(F.one_hot(x, 256).transpose(1, 2).double(), cond)   # loss needs levels
     with pytest.raises(ValueError, match="kernel_size"):
         WaveNet(kernel_size=1)

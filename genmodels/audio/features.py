@@ -44,7 +44,10 @@ def hz_to_mel(freq: torch.Tensor) -> torch.Tensor:
 
 
 def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
-    r"""Inverse of :func:`hz_to_mel`: f = (200/3)·m below 15 mel, f = 1000·exp(ln 6.4/27 · (m − 15)) above."""
+    r"""Inverse of :func:`hz_to_mel`.
+
+    f = (200/3)·m below 15 mel, f = 1000·exp(ln 6.4/27 · (m − 15)) above.
+    """
     linear = _F_SP * mel
     log_part = _MIN_LOG_HZ * torch.exp(_LOGSTEP * (torch.clamp(mel, min=_MIN_LOG_MEL) - _MIN_LOG_MEL))
     return torch.where(mel >= _MIN_LOG_MEL, log_part, linear)
@@ -78,17 +81,18 @@ def _check_mel_args(sample_rate, n_fft, n_mels, fmin, fmax) -> float:
 
 
 def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int = 128, fmin: float = 0.0,
-                   fmax: float | None = None, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                   fmax: float | None = None, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     r"""Eq. 2.30 (mel projection): triangular Slaney filters with Slaney area normalisation.
 
     With n_mels + 2 edge frequencies f_0 < … < f_{n_mels+1} equally spaced in mel from fmin to
     fmax (``fmax=None`` is sample_rate/2), filter i at FFT-bin frequency f is
 
-        M[i, f] = 2 / (f_{i+2} − f_i) · max(0, min((f − f_i)/(f_{i+1} − f_i), (f_{i+2} − f)/(f_{i+2} − f_{i+1})))
+        M[i, f] = 2 / (f_{i+2} − f_i)
+                  · max(0, min((f − f_i)/(f_{i+1} − f_i), (f_{i+2} − f)/(f_{i+2} − f_{i+1})))
 
     — a triangle rising from f_i to a peak at f_{i+1} and falling to f_{i+2}, scaled so that
     every filter has about the same area. Same values as ``librosa.filters.mel`` (htk=False,
-    norm='slaney'); computed in float64 and cast to ``dtype``.
+    norm='slaney'); computed in float64 and cast to ``dtype`` (the default dtype if None).
 
     Returns ``[n_mels, 1 + n_fft//2]``.
     """
@@ -101,7 +105,7 @@ def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int = 128, fmin: floa
     upper = ramps[2:] / f_diff[1:, None]                        # (f_{i+2} − f) / (f_{i+2} − f_{i+1})
     weights = torch.clamp(torch.minimum(lower, upper), min=0.0)  # [n_mels, F]
     enorm = 2.0 / (mel_f[2:] - mel_f[:-2])                      # Slaney area normalisation
-    return (weights * enorm[:, None]).to(dtype)
+    return (weights * enorm[:, None]).to(dtype or torch.get_default_dtype())
 
 
 def power_to_db(power: torch.Tensor, *, ref: float = 1.0, amin: float = 1e-10,

@@ -47,7 +47,7 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 
 
 def gated_activation(z: torch.Tensor) -> torch.Tensor:
-    """tanh(z_f) ⊙ σ(z_g), with the filter and gate halves stacked on dim 1: ``[B, 2D, ...] → [B, D, ...]``."""
+    """tanh(z_f) ⊙ σ(z_g), filter and gate halves stacked on dim 1: ``[B, 2D, ...] → [B, D, ...]``."""
     z_filter, z_gate = z.chunk(2, dim=1)
     return torch.tanh(z_filter) * torch.sigmoid(z_gate)
 
@@ -239,6 +239,9 @@ class WaveNet(nn.Module):
 
     def loss(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Mean negative log-likelihood (nats per sample) of x[1:] given x[:-1]; ``x [B, N]`` long."""
+        if not isinstance(x, torch.Tensor) or x.is_floating_point() or x.dim() != 2 or x.shape[1] < 2:
+            raise ValueError("x: loss needs integer levels [B, N] with N >= 2 "
+                             "(the targets are x[:, 1:])")
         logits = self(x, cond)                                             # [B, Q, N]
         return F.cross_entropy(logits[:, :, :-1], x[:, 1:])
 

@@ -34,7 +34,7 @@ class SinusoidalTimeEmbedding(nn.Module):
         check_positive("time_scale", time_scale)
         half = dim // 2
         freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64) / half)
-        self.register_buffer("freqs", freqs.float(), persistent=False)
+        self.register_buffer("freqs", freqs.to(torch.get_default_dtype()), persistent=False)
         self.time_scale = time_scale
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:

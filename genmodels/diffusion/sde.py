@@ -43,8 +43,9 @@ def _check_time(name: str, t, x: torch.Tensor) -> torch.Tensor:
     check_tensor(name, t, ndim=1)
     if t.shape[0] != x.shape[0]:
         raise ValueError(f"{name}: expected shape [{x.shape[0]}] (one time per sample), got {list(t.shape)}")
-    if t.numel() and (float(t.min()) < 0 or float(t.max()) > 1):
-        raise ValueError(f"{name}: times must lie in [0, 1], got min {float(t.min())}, max {float(t.max())}")
+    t_min, t_max = (float(t.detach().min()), float(t.detach().max())) if t.numel() else (0.0, 0.0)
+    if t_min < 0 or t_max > 1:
+        raise ValueError(f"{name}: times must lie in [0, 1], got min {t_min}, max {t_max}")
     return t.to(dtype=x.dtype, device=x.device)
 
 

@@ -205,8 +205,27 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def _unknown_keys(node, path: str = "") -> Iterator[str]:
+    """Keys that a ``+key=value`` override added to a typed node (Hydra lifts struct mode for
+    ``+``, and ``OmegaConf.to_object`` would silently drop them)."""
+    if not isinstance(node, DictConfig):
+        return
+    schema = OmegaConf.get_type(node)
+    names = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    for key in node.keys():
+        if names is not None and key not in names:
+            yield f"{path}{key}"
+        elif key != "hydra":
+            yield from _unknown_keys(node._get_node(key), f"{path}{key}.")
+
+
 def to_object(cfg: DictConfig | Config) -> Config:
     """Turn a composed DictConfig into typed dataclasses and validate them."""
+    if isinstance(cfg, DictConfig):
+        unknown = list(_unknown_keys(cfg))
+        if unknown:
+            raise ConfigError("unknown config key(s): " + ", ".join(unknown) +
+                              " (see `genmodels-train --cfg job` for the valid keys)")
     obj = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
     if not isinstance(obj, Config):
         raise ConfigError("config: the root must be genmodels' Config schema "

@@ -27,6 +27,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
+from genmodels._checks import NonFiniteError
 from genmodels.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint, write_json
 from genmodels.train.config import DATASETS, MODEL_FAMILIES, Config, ConfigError, register_all
 from genmodels.train.task import Task
@@ -195,7 +196,7 @@ class Trainer:
             self._non_finite(f"gradient norm is {norm.item()}", group)
         opt.step()
 
-    def _non_finite(self, what: str, group: str):
+    def _non_finite(self, what: str, group: str) -> None:
         last = self.last_good_ckpt or "none written yet (lower trainer.ckpt_every to keep one)"
         raise NonFiniteLossError(
             f"{what} at step {self.step + 1} (optimizer '{group}'); training stopped before the bad "
@@ -239,7 +240,10 @@ class Trainer:
         while self.step < t.max_steps:
             lr = self._set_lr()
             t0 = time.perf_counter()
-            logs = self.task.training_step(self.step, self.optimize)
+            try:
+                logs = self.task.training_step(self.step, self.optimize)
+            except NonFiniteError as e:        # NaN/inf reached an equation function's input
+                self._non_finite(f"a NaN/inf value appeared ({e})", "model")
             self.train_time_s += time.perf_counter() - t0
             self.step += 1
             bar.update(1)

@@ -40,7 +40,9 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
     Args: ``z, mu, logvar`` of shape ``[B, d]``. Returns ``[B]``.
     """
     check_tensor("z", z, ndim=2)
-    _check_gaussian(mu, logvar, extra=[("z", z)])
+    _check_gaussian(mu, logvar)
+    check_same_shape(("z", "mu"), z, mu)
+    check_same_dtype(("z", "mu"), z, mu)
     sigma_sq = torch.exp(logvar)
     return -0.5 * (_LOG_2PI + logvar + (z - mu) ** 2 / sigma_sq).sum(dim=-1)
 

@@ -1,0 +1,482 @@
+"""Diffusion equations 2.12–2.13, Algorithms 1–2, DDIM and the VP score-SDE.
+
+Every check uses a reference computed another way: Python loops and ``math`` for the schedules,
+Bayes' rule (in closed form and by numerical integration on a grid) for the posterior, Monte-Carlo
+moments for the forward process, and the analytic optimal denoiser / score of Gaussian data
+x_0 ~ N(m, s²) for the samplers. Index convention: t in {0, …, T−1} is the paper's step t+1.
+
+Gaussian data, derivation used below. With x_t = √ᾱ x_0 + √(1−ᾱ) ε and x_0 ~ N(m, s²):
+    x_t ~ N(√ᾱ m, v),  v = ᾱ s² + 1 − ᾱ,   Cov(ε, x_t) = √(1−ᾱ), so
+    ε*(x_t, t) = E[ε | x_t] = √(1−ᾱ) (x_t − √ᾱ m)/v,    ∇ log p_t(x_t) = −(x_t − √ᾱ m)/v.
+For the VP-SDE replace √ᾱ by a(t) and 1 − ᾱ by σ(t)².
+"""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from genmodels.diffusion import (NoiseSchedule, cosine_beta_schedule, ddim_sample, ddpm_loss,
+                                 ddpm_sample, euler_maruyama_sample, linear_beta_schedule,
+                                 p_mean_variance, q_posterior, q_sample, q_step, score_matching_loss,
+                                 vp_sde_marginal)
+
+pytestmark = pytest.mark.diffusion
+
+# Gaussian data N(M, S²) for the analytic optimal denoiser / score.
+M, S = 1.5, 0.5
+N_MC = 20_000                       # Monte-Carlo sample size: SE(mean) = S/√N ≈ 0.0035
+TOL_MEAN = 0.02                     # ≈ 5.7 standard errors of the sample mean
+TOL_VAR = 0.015                     # SE(var) = S²√(2/N) ≈ 0.0025, plus the samplers' O(1/T) bias
+
+
+@pytest.fixture
+def one_thread():
+    """Elementwise ops on 20k numbers gain nothing from threads; avoid contention on busy CI."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def alpha_bar_loop(betas):
+    """ᾱ_t = Π_{s≤t} (1 − β_s), written as a Python loop over floats."""
+    out, prod = [], 1.0
+    for b in betas.tolist():
+        prod *= 1.0 - b
+        out.append(prod)
+    return out
+
+
+def gaussian_eps_star(schedule, m=M, s=S):
+    def eps_star(x_t, t):
+        ab = schedule.alpha_bars[t].view(-1, *([1] * (x_t.dim() - 1)))
+        return (1 - ab).sqrt() * (x_t - ab.sqrt() * m) / (ab * s ** 2 + 1 - ab)
+    return eps_star
+
+
+def vp_terms(t, beta_min=0.1, beta_max=20.0):
+    """a(t) and σ(t)² from ∫β computed with math (one float t)."""
+    integral = beta_min * t + 0.5 * (beta_max - beta_min) * t ** 2
+    return math.exp(-0.5 * integral), 1 - math.exp(-integral)
+
+
+# ------------------------------------------------------------------------------------------------
+# schedules
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("T", [1, 2, 10, 1000])
+def test_linear_beta_schedule_matches_formula(f64, T):
+    betas = linear_beta_schedule(T, 1e-4, 0.02)
+    expected = [1e-4 + (0.02 - 1e-4) * i / (T - 1) if T > 1 else 1e-4 for i in range(T)]
+    assert betas.shape == (T,) and betas.dtype == torch.float64
+    torch.testing.assert_close(betas, torch.tensor(expected), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("T,s", [(1, 0.008), (10, 0.008), (1000, 0.008), (50, 0.0)])
+def test_cosine_beta_schedule_matches_nichol_dhariwal(f64, T, s):
+    def f(u):
+        return math.cos((u / T + s) / (1 + s) * math.pi / 2) ** 2
+    expected = [min(1 - (f(u) / f(0)) / (f(u - 1) / f(0)), 0.999) for u in range(1, T + 1)]
+    betas = cosine_beta_schedule(T, s)
+    torch.testing.assert_close(betas, torch.tensor(expected), rtol=1e-12, atol=1e-15)
+    assert betas.max() <= 0.999 and betas[-1] == 0.999      # f(T) ≈ 0: the last step is clipped
+    assert (betas > 0).all()
+
+
+def test_schedules_dtype():
+    assert linear_beta_schedule(10).dtype == torch.get_default_dtype()
+    assert cosine_beta_schedule(10, dtype=torch.float64).dtype == torch.float64
+    sched = NoiseSchedule(linear_beta_schedule(10, dtype=torch.float32))
+    assert sched.alpha_bars.dtype == torch.float32 and sched.to(torch.float64).betas.dtype == torch.float64
+
+
+@pytest.mark.parametrize("make", [lambda: linear_beta_schedule(1000), lambda: cosine_beta_schedule(200)])
+def test_noise_schedule_alpha_bar_is_product_loop(f64, make):
+    betas = make()
+    sched = NoiseSchedule(betas)
+    alpha_bar = torch.tensor(alpha_bar_loop(betas))
+    torch.testing.assert_close(sched.alphas, 1 - betas, rtol=0, atol=0)
+    torch.testing.assert_close(sched.alpha_bars, alpha_bar, rtol=1e-12, atol=0)
+    assert sched.alpha_bars_prev[0] == 1.0                  # ᾱ before the paper's step 1
+    torch.testing.assert_close(sched.alpha_bars_prev[1:], alpha_bar[:-1], rtol=1e-12, atol=0)
+
+
+def test_float32_schedule_is_computed_in_float64():
+    # ᾱ after 1000 steps accumulates rounding: a float32 cumprod drifts, the float64 one cast once does not
+    betas32 = linear_beta_schedule(1000, dtype=torch.float32)
+    sched = NoiseSchedule(betas32)
+    expected = torch.tensor(alpha_bar_loop(betas32.double()), dtype=torch.float64).float()
+    assert torch.equal(sched.alpha_bars, expected)
+
+
+def test_posterior_variance_limits(f64):
+    sched = NoiseSchedule(linear_beta_schedule(1000))
+    assert sched.posterior_variance[0] == 0.0               # x_{t−1} = x_0 is known exactly
+    torch.testing.assert_close(sched.posterior_variance[-1], sched.betas[-1], rtol=1e-4, atol=0)
+    assert (sched.posterior_variance <= sched.betas).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# forward process (eq. 2.12, Alg. 1 line 4)
+# ------------------------------------------------------------------------------------------------
+def test_q_step_formula(f64, gen):
+    sched = NoiseSchedule(linear_beta_schedule(50, 1e-3, 0.2))
+    x_prev, noise = torch.randn(4, 3, generator=gen), torch.randn(4, 3, generator=gen)
+    t = torch.tensor([0, 7, 25, 49])
+    x_t = q_step(x_prev, t, sched, noise=noise)
+    for i, ti in enumerate(t.tolist()):
+        beta = 1e-3 + (0.2 - 1e-3) * ti / 49
+        expected = math.sqrt(1 - beta) * x_prev[i] + math.sqrt(beta) * noise[i]
+        torch.testing.assert_close(x_t[i], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_q_sample_formula(f64, gen):
+    sched = NoiseSchedule(linear_beta_schedule(1000))
+    alpha_bar = alpha_bar_loop(sched.betas)
+    x0, noise = torch.randn(5, 1, 4, 4, generator=gen), torch.randn(5, 1, 4, 4, generator=gen)
+    t = torch.tensor([0, 1, 500, 998, 999])
+    x_t = q_sample(x0, t, sched, noise=noise)
+    assert x_t.shape == x0.shape and x_t.dtype == torch.float64
+    for i, ti in enumerate(t.tolist()):
+        expected = math.sqrt(alpha_bar[ti]) * x0[i] + math.sqrt(1 - alpha_bar[ti]) * noise[i]
+        torch.testing.assert_close(x_t[i], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_q_sample_matches_iterated_q_step_in_distribution(f64, one_thread):
+    # Iterating 2.12 from a fixed x_0 gives N(√ᾱ_t x_0, 1 − ᾱ_t); q_sample must have the same law.
+    gen = torch.Generator().manual_seed(0)
+    sched = NoiseSchedule(linear_beta_schedule(30, 0.01, 0.1))
+    x0 = torch.tensor([2.0, -1.0]).expand(N_MC, 2)
+    for t_last in (0, 9, 29):
+        x = x0
+        for step in range(t_last + 1):
+            x = q_step(x, torch.full((N_MC,), step), sched, generator=gen)
+        direct = q_sample(x0, torch.full((N_MC,), t_last), sched, generator=gen)
+        ab = alpha_bar_loop(sched.betas)[t_last]
+        for samples in (x, direct):
+            # SE(mean) ≤ 1/√N ≈ 0.007, SE(var) ≤ √(2/N) ≈ 0.01: tolerances are ≈ 4 SE
+            torch.testing.assert_close(samples.mean(0), math.sqrt(ab) * x0[0], rtol=0, atol=0.03)
+            torch.testing.assert_close(samples.var(0), torch.full((2,), 1 - ab), rtol=0, atol=0.04)
+
+
+def test_q_sample_is_differentiable(f64, gen):
+    sched = NoiseSchedule(linear_beta_schedule(10, 0.01, 0.2))
+    x0 = torch.randn(3, 2, generator=gen, requires_grad=True)
+    noise = torch.randn(3, 2, generator=gen, requires_grad=True)
+    t = torch.tensor([0, 4, 9])
+    assert torch.autograd.gradcheck(lambda a, b: q_sample(a, t, sched, noise=b), (x0, noise))
+    assert torch.autograd.gradcheck(lambda a, b: q_step(a, t, sched, noise=b), (x0, noise))
+
+
+# ------------------------------------------------------------------------------------------------
+# posterior and reverse step (eq. 2.13)
+# ------------------------------------------------------------------------------------------------
+def test_q_posterior_matches_bayes_rule_closed_form(f64, gen):
+    # q(x_{t−1}|x_t, x_0) ∝ N(x_t; √α_t x_{t−1}, β_t) · N(x_{t−1}; √ᾱ_{t−1} x_0, 1 − ᾱ_{t−1}):
+    # a product of Gaussians in x_{t−1}; precisions add, precision-weighted means add.
+    sched = NoiseSchedule(linear_beta_schedule(1000))
+    betas, alpha_bar = sched.betas.tolist(), alpha_bar_loop(sched.betas)
+    t = torch.tensor([1, 2, 100, 500, 998, 999])
+    x0, x_t = torch.randn(6, 3, generator=gen), torch.randn(6, 3, generator=gen)
+    mean, var = q_posterior(x0, x_t, t, sched)
+    assert mean.shape == x0.shape and var.shape == (6, 1)
+    for i, ti in enumerate(t.tolist()):
+        beta, ab_prev = betas[ti], alpha_bar[ti - 1]
+        precision = (1 - beta) / beta + 1 / (1 - ab_prev)
+        expected_mean = (math.sqrt(1 - beta) / beta * x_t[i] + math.sqrt(ab_prev) / (1 - ab_prev) * x0[i]) / precision
+        torch.testing.assert_close(mean[i], expected_mean, rtol=1e-10, atol=1e-10)
+        assert var[i, 0].item() == pytest.approx(1 / precision, rel=1e-10)
+
+
+def test_q_posterior_matches_bayes_rule_numerical_integration(f64):
+    # Normalise the product of the two Gaussian densities on a grid; integrate for mean and variance.
+    sched = NoiseSchedule(linear_beta_schedule(10, 0.05, 0.3))
+    betas, alpha_bar = sched.betas.tolist(), alpha_bar_loop(sched.betas)
+    grid = torch.linspace(-8, 8, 160_001)
+    x0_val, x_t_val = 0.7, -0.3
+    for ti in (1, 5, 9):
+        beta, ab_prev = betas[ti], alpha_bar[ti - 1]
+        log_p = (-(x_t_val - math.sqrt(1 - beta) * grid) ** 2 / (2 * beta)
+                 - (grid - math.sqrt(ab_prev) * x0_val) ** 2 / (2 * (1 - ab_prev)))
+        density = (log_p - log_p.max()).exp()
+        density = density / torch.trapezoid(density, grid)
+        mean_ref = torch.trapezoid(grid * density, grid)
+        var_ref = torch.trapezoid((grid - mean_ref) ** 2 * density, grid)
+        mean, var = q_posterior(torch.tensor([x0_val]), torch.tensor([x_t_val]), torch.tensor([ti]), sched)
+        assert mean.item() == pytest.approx(mean_ref.item(), abs=1e-8)
+        assert var.item() == pytest.approx(var_ref.item(), rel=1e-7)
+
+
+def test_q_posterior_at_first_step_is_point_mass_at_x0(f64, gen):
+    sched = NoiseSchedule(linear_beta_schedule(100))
+    x0, x_t = torch.randn(4, 2, generator=gen), torch.randn(4, 2, generator=gen)
+    mean, var = q_posterior(x0, x_t, torch.zeros(4, dtype=torch.long), sched)
+    torch.testing.assert_close(mean, x0, rtol=0, atol=1e-12)
+    assert (var == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_p_mean_variance_with_oracle_noise_equals_posterior_mean(dtype, gen):
+    sched = NoiseSchedule(linear_beta_schedule(1000, dtype=torch.float64))
+    x0 = torch.randn(6, 1, 4, 4, generator=gen, dtype=dtype)
+    noise = torch.randn(6, 1, 4, 4, generator=gen, dtype=dtype)
+    t = torch.tensor([0, 1, 10, 500, 998, 999])
+    x_t = q_sample(x0, t, sched, noise=noise)
+    oracle = lambda x, tt: noise                              # ε_θ = the ε that made x_t
+    mean, var = p_mean_variance(oracle, x_t, t, sched)
+    post_mean, post_var = q_posterior(x0, x_t, t, sched)
+    tol = 1e-10 if dtype == torch.float64 else 2e-3
+    assert mean.dtype == dtype and var.dtype == dtype
+    torch.testing.assert_close(mean, post_mean, rtol=tol, atol=tol)
+    torch.testing.assert_close(var, post_var, rtol=0, atol=0)
+    _, var_beta = p_mean_variance(oracle, x_t, t, sched, variance="beta")
+    torch.testing.assert_close(var_beta.flatten(), sched.betas[t].to(dtype), rtol=0, atol=0)
+
+
+def test_p_mean_variance_is_differentiable(f64, gen):
+    sched = NoiseSchedule(linear_beta_schedule(20, 0.01, 0.2))
+    w = torch.randn(2, 2, generator=gen, requires_grad=True)
+    x_t = torch.randn(3, 2, generator=gen, requires_grad=True)
+    t = torch.tensor([0, 5, 19])
+    fn = lambda x, w_: p_mean_variance(lambda xx, tt: torch.tanh(xx @ w_), x, t, sched)[0]
+    assert torch.autograd.gradcheck(fn, (x_t, w))
+
+
+# ------------------------------------------------------------------------------------------------
+# Algorithm 1: the training loss
+# ------------------------------------------------------------------------------------------------
+def test_ddpm_loss_is_zero_for_the_oracle(f64, gen):
+    sched = NoiseSchedule(linear_beta_schedule(100))
+    x0, noise = torch.randn(8, 1, 8, 8, generator=gen), torch.randn(8, 1, 8, 8, generator=gen)
+    loss = ddpm_loss(lambda x, t: noise, x0, sched, noise=noise, generator=gen)
+    assert loss.shape == () and loss.item() == 0.0
+
+
+def test_ddpm_loss_matches_formula(f64, gen):
+    sched = NoiseSchedule(linear_beta_schedule(100))
+    alpha_bar = alpha_bar_loop(sched.betas)
+    x0, noise = torch.randn(4, 6, generator=gen), torch.randn(4, 6, generator=gen)
+    t = torch.tensor([0, 3, 50, 99])
+    model = lambda x, tt: 0.5 * x + 0.01 * tt[:, None]
+    per_sample = []
+    for i, ti in enumerate(t.tolist()):
+        x_t = math.sqrt(alpha_bar[ti]) * x0[i] + math.sqrt(1 - alpha_bar[ti]) * noise[i]
+        per_sample.append(((noise[i] - (0.5 * x_t + 0.01 * ti)) ** 2).sum())
+    per_sample = torch.stack(per_sample)                       # ‖ε − ε_θ‖² per sample
+    kw = dict(t=t, noise=noise)
+    torch.testing.assert_close(ddpm_loss(model, x0, sched, **kw, reduction="sum"), per_sample.mean())
+    torch.testing.assert_close(ddpm_loss(model, x0, sched, **kw), per_sample.mean() / 6)
+    torch.testing.assert_close(ddpm_loss(model, x0, sched, **kw, reduction="none"), per_sample / 6)
+
+
+def test_ddpm_loss_draws_t_uniformly_and_reproducibly():
+    sched = NoiseSchedule(linear_beta_schedule(5, 0.01, 0.2))
+    seen = []
+    model = lambda x, t: (seen.append(t), torch.zeros_like(x))[1]
+    x0 = torch.zeros(5000, 1)
+    a = ddpm_loss(model, x0, sched, generator=torch.Generator().manual_seed(3))
+    b = ddpm_loss(model, x0, sched, generator=torch.Generator().manual_seed(3))
+    assert a == b
+    counts = torch.bincount(seen[0], minlength=5)
+    assert seen[0].dtype == torch.long and counts.numel() == 5
+    assert ((counts - 1000).abs() < 150).all()                 # SE of a count ≈ 28
+
+
+def test_ddpm_loss_gradient_reaches_the_model(gen):
+    sched = NoiseSchedule(linear_beta_schedule(10, 0.01, 0.2))
+    net = torch.nn.Linear(3, 3)
+    loss = ddpm_loss(lambda x, t: net(x), torch.randn(4, 3, generator=gen), sched, generator=gen)
+    loss.backward()
+    assert net.weight.grad is not None and net.weight.grad.abs().sum() > 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Algorithm 2 and DDIM with the analytic optimal denoiser of Gaussian data
+# ------------------------------------------------------------------------------------------------
+def test_ddpm_sample_recovers_gaussian_data(f64, one_thread):
+    sched = NoiseSchedule(linear_beta_schedule(1000))
+    x = ddpm_sample(gaussian_eps_star(sched), (N_MC, 1), sched, torch.Generator().manual_seed(0))
+    assert x.shape == (N_MC, 1) and x.dtype == torch.float64
+    # Σ_θ = β̃_t ignores Var(x_0 | x_t): the sample variance is ≈ 1% low at T = 1000 (inside TOL_VAR)
+    assert abs(x.mean().item() - M) < TOL_MEAN
+    assert abs(x.var().item() - S ** 2) < TOL_VAR
+
+
+def test_ddim_with_eta_one_and_all_steps_is_ddpm(f64):
+    # σ_t² = β̃_t and √(1 − ᾱ_{t−1} − β̃_t) ε + √ᾱ_{t−1} x̂_0 = μ_θ: the same chain, same draws.
+    sched = NoiseSchedule(linear_beta_schedule(50, 2e-3, 0.4))
+    eps_star = gaussian_eps_star(sched)
+    a = ddim_sample(eps_star, (100, 2), sched, steps=50, eta=1.0, generator=torch.Generator().manual_seed(1))
+    b = ddpm_sample(eps_star, (100, 2), sched, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_ddim_is_deterministic_and_recovers_gaussian_data(f64, one_thread):
+    sched = NoiseSchedule(linear_beta_schedule(1000))
+    eps_star = gaussian_eps_star(sched)
+    x_T = torch.randn(N_MC, 1, generator=torch.Generator().manual_seed(0))
+    few = ddim_sample(eps_star, (N_MC, 1), sched, steps=50, x_T=x_T, generator=torch.Generator().manual_seed(1))
+    again = ddim_sample(eps_star, (N_MC, 1), sched, steps=50, x_T=x_T, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(few, again)
+    # the deterministic map halves the x_T sample-mean error (S / 1), so the same tolerance holds
+    assert abs(few.mean().item() - M) < TOL_MEAN
+    full = ddim_sample(eps_star, (N_MC, 1), sched, steps=1000, x_T=x_T)
+    assert abs(full.mean().item() - M) < TOL_MEAN
+    assert abs(full.var().item() - S ** 2) < TOL_VAR      # 50 steps under-disperse (≈ 0.227): not checked
+
+
+# ------------------------------------------------------------------------------------------------
+# VP-SDE: marginal, score matching, reverse Euler–Maruyama
+# ------------------------------------------------------------------------------------------------
+def test_vp_sde_marginal_matches_integral_of_beta(f64, gen):
+    t = torch.tensor([0.0, 1e-3, 0.3, 0.77, 1.0])
+    x0, noise = torch.randn(5, 3, generator=gen), torch.randn(5, 3, generator=gen)
+    x_t, std = vp_sde_marginal(x0, t, 0.1, 20.0, noise=noise)
+    assert std.shape == (5, 1) and x_t.dtype == torch.float64
+    for i, ti in enumerate(t.tolist()):
+        s_grid = torch.linspace(0.0, ti, 20_001)
+        integral = torch.trapezoid(0.1 + s_grid * (20.0 - 0.1), s_grid).item()  # exact for a linear β
+        a, var = math.exp(-0.5 * integral), 1 - math.exp(-integral)
+        assert std[i, 0].item() == pytest.approx(math.sqrt(var), rel=1e-10, abs=1e-12)
+        torch.testing.assert_close(x_t[i], a * x0[i] + math.sqrt(var) * noise[i], rtol=1e-10, atol=1e-12)
+
+
+def test_vp_sde_marginal_solves_the_forward_sde(f64, one_thread):
+    # Simulate dx = −½β x dt + √β dw with 1000 Euler–Maruyama steps up to t = 0.4 from x_0 = 2.
+    gen = torch.Generator().manual_seed(0)
+    t_end, n_steps = 0.4, 1000
+    dt = t_end / n_steps
+    x = torch.full((N_MC,), 2.0)
+    for k in range(n_steps):
+        beta = 0.1 + (k * dt) * 19.9
+        x = x - 0.5 * beta * x * dt + math.sqrt(beta * dt) * torch.randn(N_MC, generator=gen)
+    x_t, std = vp_sde_marginal(torch.full((N_MC,), 2.0), torch.full((N_MC,), t_end), generator=gen)
+    a, var = vp_terms(t_end)
+    for samples in (x, x_t):                                  # SE(mean) ≈ 0.007, SE(var) ≈ 0.01
+        assert abs(samples.mean().item() - 2 * a) < 0.03
+        assert abs(samples.var().item() - var) < 0.04
+
+
+def test_vp_sde_marginal_gradcheck(f64, gen):
+    x0 = torch.randn(3, 2, generator=gen, requires_grad=True)
+    t = torch.tensor([0.1, 0.5, 0.9], requires_grad=True)
+    noise = torch.randn(3, 2, generator=gen)
+    assert torch.autograd.gradcheck(lambda a, b: vp_sde_marginal(a, b, noise=noise), (x0, t))
+
+
+def gaussian_score(x, t, m=M, s=S):
+    """∇ log p_t for x_0 ~ N(m, s²): −(x − a m)/(a² s² + σ²), with ∫β written out once more."""
+    integral = (0.1 * t + 0.5 * (20.0 - 0.1) * t ** 2).to(x).view(-1, 1)
+    a, var = torch.exp(-0.5 * integral), 1 - torch.exp(-integral)
+    return -(x - a * m) / (a ** 2 * s ** 2 + var)
+
+
+def test_score_matching_loss_matches_formula(f64, gen):
+    x0, noise = torch.randn(4, 3, generator=gen), torch.randn(4, 3, generator=gen)
+    t = torch.tensor([1e-3, 0.2, 0.6, 1.0])
+    model = lambda x, tt: -x * tt[:, None]
+    per_sample = []
+    for i, ti in enumerate(t.tolist()):
+        a, var = vp_terms(ti)
+        x_t = a * x0[i] + math.sqrt(var) * noise[i]
+        per_sample.append(((math.sqrt(var) * (-x_t * ti) + noise[i]) ** 2).mean())
+    loss = score_matching_loss(model, x0, t=t, noise=noise)
+    torch.testing.assert_close(loss, torch.stack(per_sample).mean(), rtol=1e-12, atol=1e-12)
+
+
+def test_score_matching_loss_is_minimised_by_the_true_score(f64, one_thread):
+    gen = torch.Generator().manual_seed(0)
+    x0 = M + S * torch.randn(N_MC, 1, generator=gen)
+    t = 1e-3 + (1 - 1e-3) * torch.rand(N_MC, generator=gen)
+    noise = torch.randn(N_MC, 1, generator=gen)
+    loss = lambda score_fn: score_matching_loss(score_fn, x0, t=t, noise=noise).item()
+    best = loss(gaussian_score)
+    # Its expected value: σ s* + ε = ε (a²s²/v) − σ a s u / v has variance a²s²/v, v = a²s² + σ².
+    a, var = [torch.tensor(v) for v in zip(*(vp_terms(ti) for ti in t.tolist()))]
+    expected = (a ** 2 * S ** 2 / (a ** 2 * S ** 2 + var)).mean().item()
+    assert best == pytest.approx(expected, rel=0.05)          # SE ≈ 1.4 % of the value
+    for perturbed in (lambda x, tt: gaussian_score(x, tt) + 0.1, lambda x, tt: gaussian_score(x, tt) - 0.1,
+                      lambda x, tt: 1.1 * gaussian_score(x, tt), lambda x, tt: 0.9 * gaussian_score(x, tt)):
+        assert loss(perturbed) > best
+
+
+def test_euler_maruyama_recovers_gaussian_data(f64, one_thread):
+    x = euler_maruyama_sample(gaussian_score, (N_MC, 1), 500, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (N_MC, 1) and x.dtype == torch.float64
+    assert abs(x.mean().item() - M) < TOL_MEAN
+    assert abs(x.var().item() - S ** 2) < TOL_VAR
+
+
+# ------------------------------------------------------------------------------------------------
+# dtypes and input validation
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_functions_keep_dtype(dtype, gen):
+    sched = NoiseSchedule(linear_beta_schedule(10, 0.01, 0.2))
+    x0 = torch.randn(3, 2, generator=gen).to(dtype)
+    t = torch.tensor([0, 4, 9])
+    assert q_step(x0, t, sched, generator=gen).dtype == dtype
+    assert q_sample(x0, t, sched, generator=gen).dtype == dtype
+    assert all(v.dtype == dtype for v in q_posterior(x0, x0, t, sched))
+    assert all(v.dtype == dtype for v in p_mean_variance(lambda x, tt: x, x0, t, sched))
+    assert ddpm_loss(lambda x, tt: x, x0, sched, generator=gen).dtype == dtype
+    assert all(v.dtype == dtype for v in vp_sde_marginal(x0, torch.rand(3, generator=gen), generator=gen))
+    assert score_matching_loss(lambda x, tt: x, x0, generator=gen).dtype == dtype
+    assert ddpm_sample(lambda x, tt: x, (2, 2), sched, gen, dtype=dtype).dtype == dtype
+    assert ddim_sample(lambda x, tt: x, (2, 2), sched, 3, dtype=dtype).dtype == dtype
+    assert euler_maruyama_sample(lambda x, tt: x, (2, 2), 3, dtype=dtype).dtype == dtype
+
+
+def _sched():
+    return NoiseSchedule(linear_beta_schedule(10, 0.01, 0.2))
+
+
+@pytest.mark.parametrize("call,arg", [
+    (lambda: linear_beta_schedule(0), "T"),
+    (lambda: cosine_beta_schedule(0), "T"),
+    (lambda: linear_beta_schedule(10.0), "T"),
+    (lambda: linear_beta_schedule(10, 0.0, 0.02), "beta_start"),
+    (lambda: linear_beta_schedule(10, 1e-4, 1.0), "beta_end"),
+    (lambda: cosine_beta_schedule(10, s=-0.1), "s"),
+    (lambda: NoiseSchedule(torch.tensor([0.1, 1.0])), "betas"),
+    (lambda: NoiseSchedule(torch.tensor([0.0, 0.5])), "betas"),
+    (lambda: NoiseSchedule(torch.tensor([-0.1, 0.5])), "betas"),
+    (lambda: NoiseSchedule(torch.tensor([0.1, float("nan")])), "betas"),
+    (lambda: NoiseSchedule(torch.empty(0)), "betas"),
+    (lambda: NoiseSchedule(torch.full((2, 2), 0.1)), "betas"),
+    (lambda: q_sample(torch.zeros(2, 3), torch.tensor([0.0, 1.0]), _sched()), "t"),
+    (lambda: q_sample(torch.zeros(2, 3), torch.tensor([0, 10]), _sched()), "t"),
+    (lambda: q_sample(torch.zeros(2, 3), torch.tensor([-1, 0]), _sched()), "t"),
+    (lambda: q_sample(torch.zeros(2, 3), torch.tensor([0, 1, 2]), _sched()), "t"),
+    (lambda: q_step(torch.zeros(2, 3), torch.tensor([True, False]), _sched()), "t"),
+    (lambda: q_sample(torch.tensor([[0.0], [float("nan")]]), torch.tensor([0, 1]), _sched()), "x0"),
+    (lambda: q_step(torch.tensor([[0.0], [float("inf")]]), torch.tensor([0, 1]), _sched()), "x_prev"),
+    (lambda: q_sample(torch.zeros(2, 3), torch.tensor([0, 1]), _sched(), noise=torch.zeros(2, 2)), "noise"),
+    (lambda: q_sample(torch.zeros(2, 3), torch.tensor([0, 1]), _sched(), noise=torch.zeros(2, 3).double()), "noise"),
+    (lambda: q_sample(torch.zeros(2, 3), torch.tensor([0, 1]), linear_beta_schedule(10)), "schedule"),
+    (lambda: q_posterior(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor([0, 1]), _sched()), "x0"),
+    (lambda: p_mean_variance(lambda x, t: x[:, :1], torch.zeros(2, 3), torch.tensor([0, 1]), _sched()), "eps_model output"),
+    (lambda: p_mean_variance(lambda x, t: x / 0, torch.zeros(2, 3), torch.tensor([0, 1]), _sched()), "eps_model output"),
+    (lambda: p_mean_variance(lambda x, t: x, torch.zeros(2, 3), torch.tensor([0, 1]), _sched(), variance="x"), "variance"),
+    (lambda: ddpm_loss(lambda x, t: x, torch.zeros(2, 3), _sched(), reduction="max"), "reduction"),
+    (lambda: ddpm_loss(lambda x, t: x, torch.zeros(2, 3), _sched(), t=torch.tensor([0, 99])), "t"),
+    (lambda: ddpm_sample(lambda x, t: x, (0, 2), _sched()), "shape"),
+    (lambda: ddpm_sample(lambda x, t: x, (2, 2), _sched(), x_T=torch.zeros(3, 2)), "x_T"),
+    (lambda: ddim_sample(lambda x, t: x, (2, 2), _sched(), steps=11), "steps"),
+    (lambda: ddim_sample(lambda x, t: x, (2, 2), _sched(), steps=0), "steps"),
+    (lambda: ddim_sample(lambda x, t: x, (2, 2), _sched(), steps=5, eta=1.5), "eta"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.tensor([0.5, 1.5])), "t"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.tensor([0.5])), "t"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.tensor([0.5, float("nan")])), "t"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.tensor([0.5, 0.5]), beta_min=0.0), "beta_min"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.tensor([0.5, 0.5]), 1.0, 0.5), "beta_max"),
+    (lambda: vp_sde_marginal(torch.full((2, 3), float("nan")), torch.tensor([0.5, 0.5])), "x0"),
+    (lambda: score_matching_loss(lambda x, t: x, torch.zeros(2, 3), eps=0.0), "eps"),
+    (lambda: score_matching_loss(lambda x, t: x[:, :1], torch.zeros(2, 3)), "score_model output"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, (2, 2), 0), "steps"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, (2, 2), 5, eps=1.0), "eps"),
+])
+def test_bad_inputs_raise_value_error_naming_the_argument(call, arg):
+    with pytest.raises(ValueError, match=rf"^{arg}:"):
+        call()
