@@ -258,7 +258,7 @@ def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: NoiseSchedu
         for step in reversed(range(schedule.T)):
             t = torch.full((x.shape[0],), step, dtype=torch.long, device=x.device)
             mean, sigma2 = p_mean_variance(eps_model, x, t, schedule, variance=variance)
-            if step >= 0:
+            if step > 0:
                 z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
                 x = mean + sigma2.sqrt() * z
             else:
