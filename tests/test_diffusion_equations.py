@@ -15,7 +15,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from genmodels.diffusion import (NoiseSchedule, cosine_beta_schedule, ddim_sample, ddpm_loss,
                                  ddpm_sample, euler_maruyama_sample, linear_beta_schedule,
@@ -31,13 +30,6 @@ TOL_MEAN = 0.02                     # ≈ 5.7 standard errors of the sample mean
 TOL_VAR = 0.015                     # SE(var) = S²√(2/N) ≈ 0.0025, plus the samplers' O(1/T) bias
 
 
-@pytest.fixture
-def one_thread():
-    """Elementwise ops on 20k numbers gain nothing from threads; avoid contention on busy CI."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def alpha_bar_loop(betas):
@@ -143,7 +135,7 @@ def test_q_sample_formula(f64, gen):
         torch.testing.assert_close(x_t[i], expected, rtol=1e-12, atol=1e-12)
 
 
-def test_q_sample_matches_iterated_q_step_in_distribution(f64, one_thread):
+def test_q_sample_matches_iterated_q_step_in_distribution(f64):
     # Iterating 2.12 from a fixed x_0 gives N(√ᾱ_t x_0, 1 − ᾱ_t); q_sample must have the same law.
     gen = torch.Generator().manual_seed(0)
     sched = NoiseSchedule(linear_beta_schedule(30, 0.01, 0.1))
@@ -294,13 +286,23 @@ def test_ddpm_loss_gradient_reaches_the_model(gen):
 # ------------------------------------------------------------------------------------------------
 # Algorithm 2 and DDIM with the analytic optimal denoiser of Gaussian data
 # ------------------------------------------------------------------------------------------------
-def test_ddpm_sample_recovers_gaussian_data(f64, one_thread):
+def test_ddpm_sample_recovers_gaussian_data(f64):
     sched = NoiseSchedule(linear_beta_schedule(1000))
     x = ddpm_sample(gaussian_eps_star(sched), (N_MC, 1), sched, torch.Generator().manual_seed(0))
     assert x.shape == (N_MC, 1) and x.dtype == torch.float64
     # Σ_θ = β̃_t ignores Var(x_0 | x_t): the sample variance is ≈ 1% low at T = 1000 (inside TOL_VAR)
     assert abs(x.mean().item() - M) < TOL_MEAN
     assert abs(x.var().item() - S ** 2) < TOL_VAR
+
+
+def test_ddpm_sample_last_step_adds_no_noise(f64, gen):
+    # Alg. 2 line 3: z = 0 at the paper's t = 1 (index 0); with T = 1 the sample is μ_θ(x_T, 0)
+    sched = NoiseSchedule(torch.tensor([0.3]))
+    model = lambda x, t: 0.5 * x
+    x_T = torch.randn(4, 2, generator=gen)
+    for variance in ("posterior", "beta"):
+        x0 = ddpm_sample(model, (4, 2), sched, gen, x_T=x_T, variance=variance)
+        torch.testing.assert_close(x0, (x_T - 0.3 / math.sqrt(0.3) * 0.5 * x_T) / math.sqrt(0.7))
 
 
 def test_ddim_with_eta_one_and_all_steps_is_ddpm(f64):
@@ -312,7 +314,7 @@ def test_ddim_with_eta_one_and_all_steps_is_ddpm(f64):
     torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
-def test_ddim_is_deterministic_and_recovers_gaussian_data(f64, one_thread):
+def test_ddim_is_deterministic_and_recovers_gaussian_data(f64):
     sched = NoiseSchedule(linear_beta_schedule(1000))
     eps_star = gaussian_eps_star(sched)
     x_T = torch.randn(N_MC, 1, generator=torch.Generator().manual_seed(0))
@@ -342,7 +344,7 @@ def test_vp_sde_marginal_matches_integral_of_beta(f64, gen):
         torch.testing.assert_close(x_t[i], a * x0[i] + math.sqrt(var) * noise[i], rtol=1e-10, atol=1e-12)
 
 
-def test_vp_sde_marginal_solves_the_forward_sde(f64, one_thread):
+def test_vp_sde_marginal_solves_the_forward_sde(f64):
     # Simulate dx = −½β x dt + √β dw with 1000 Euler–Maruyama steps up to t = 0.4 from x_0 = 2.
     gen = torch.Generator().manual_seed(0)
     t_end, n_steps = 0.4, 1000
@@ -385,7 +387,20 @@ def test_score_matching_loss_matches_formula(f64, gen):
     torch.testing.assert_close(loss, torch.stack(per_sample).mean(), rtol=1e-12, atol=1e-12)
 
 
-def test_score_matching_loss_is_minimised_by_the_true_score(f64, one_thread):
+def test_score_matching_loss_draws_t_uniformly_in_eps_one():
+    seen = []
+    model = lambda x, t: (seen.append(t), torch.zeros_like(x))[1]
+    x0 = torch.zeros(4000, 1)
+    a = score_matching_loss(model, x0, eps=0.2, generator=torch.Generator().manual_seed(3))
+    b = score_matching_loss(model, x0, eps=0.2, generator=torch.Generator().manual_seed(3))
+    assert a == b
+    t = seen[0]
+    assert t.shape == (4000,) and t.min() >= 0.2 and t.max() <= 1.0
+    # U[0.2, 1]: mean 0.6, sd 0.8/√12 ≈ 0.23, SE(mean) ≈ 0.0037; each half of the range ≈ 2000
+    assert abs(t.mean().item() - 0.6) < 0.02 and abs(int((t < 0.6).sum()) - 2000) < 160
+
+
+def test_score_matching_loss_is_minimised_by_the_true_score(f64):
     gen = torch.Generator().manual_seed(0)
     x0 = M + S * torch.randn(N_MC, 1, generator=gen)
     t = 1e-3 + (1 - 1e-3) * torch.rand(N_MC, generator=gen)
@@ -401,7 +416,22 @@ def test_score_matching_loss_is_minimised_by_the_true_score(f64, one_thread):
         assert loss(perturbed) > best
 
 
-def test_euler_maruyama_recovers_gaussian_data(f64, one_thread):
+def test_euler_maruyama_two_steps_by_hand(f64):
+    # Δ = (1 − eps)/2; the score is read at t = 1 and t = 1 − Δ; noise is added after step 1 only.
+    eps, beta = 0.1, lambda t: 0.1 + t * 19.9
+    seen = []
+    model = lambda x, t: (seen.append(t.clone()), -x)[1]
+    x_T = torch.randn(3, 2, generator=torch.Generator().manual_seed(5))
+    x = euler_maruyama_sample(model, (3, 2), 2, eps=eps, x_T=x_T, generator=torch.Generator().manual_seed(6))
+    z = torch.randn(3, 2, generator=torch.Generator().manual_seed(6))
+    d = (1 - eps) / 2
+    x1 = x_T + (0.5 * beta(1.0) * x_T + beta(1.0) * -x_T) * d + math.sqrt(beta(1.0) * d) * z
+    x2 = x1 + (0.5 * beta(1 - d) * x1 + beta(1 - d) * -x1) * d
+    torch.testing.assert_close(x, x2, rtol=1e-12, atol=1e-12)
+    assert [s_t.tolist() for s_t in seen] == [[1.0] * 3, [1 - d] * 3]
+
+
+def test_euler_maruyama_recovers_gaussian_data(f64):
     x = euler_maruyama_sample(gaussian_score, (N_MC, 1), 500, generator=torch.Generator().manual_seed(0))
     assert x.shape == (N_MC, 1) and x.dtype == torch.float64
     assert abs(x.mean().item() - M) < TOL_MEAN

@@ -11,12 +11,6 @@ from genmodels.diffusion import (MLPDenoiser, NoiseSchedule, SinusoidalTimeEmbed
 pytestmark = pytest.mark.diffusion
 
 
-@pytest.fixture
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_sinusoidal_time_embedding_matches_formula():
@@ -99,7 +93,7 @@ def test_mlp_denoiser_shapes_and_time_conditioning():
         net(torch.randn(2, 3), torch.tensor([0, 1]))
 
 
-def test_mlp_denoiser_learns_the_optimal_gaussian_denoiser(one_thread):
+def test_mlp_denoiser_learns_the_optimal_gaussian_denoiser():
     # For x_0 ~ N(m, diag s²) the best ε-predictor is ε* = √(1−ᾱ)(x_t − √ᾱ m)/(ᾱ s² + 1 − ᾱ);
     # 200 Adam steps of Algorithm 1 should bring the held-out loss within 15 % of ε*'s loss.
     torch.manual_seed(0)

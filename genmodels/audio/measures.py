@@ -23,7 +23,7 @@ from genmodels._checks import check_int, check_same_dtype, check_same_shape, che
 from genmodels.audio.stft import check_audio
 
 __all__ = ["mu_law_compress", "mu_law_expand", "mu_law_encode", "mu_law_decode", "si_sdr",
-           "mel_cepstral_distortion"]
+           "mel_cepstral_distortion", "log_spectral_distance"]
 
 _DB_PER_NEPER = 10.0 / math.log(10.0)     # the 10/ln 10 of the MCD
 
@@ -146,3 +146,28 @@ def mel_cepstral_distortion(c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
     root = torch.where(positive, torch.where(positive, sq, torch.ones_like(sq)).sqrt(),
                        torch.zeros_like(sq))                   # keep its gradient finite there
     return _DB_PER_NEPER * root.mean(dim=-1)
+
+
+def log_spectral_distance(estimate: torch.Tensor, reference: torch.Tensor, n_fft: int = 256,
+                          hop_length: int = 64, *, eps: float = 1e-10) -> torch.Tensor:
+    r"""Log-spectral distance in dB between two signals, averaged over frames.
+
+        LSD = (1/T) Σ_t √( (1/F) Σ_k (10·log10(P_ref[k, t] + ε) − 10·log10(P_est[k, t] + ε))² )
+
+    with P = |STFT|² (periodic Hann, centred frames). Phase-blind, so it measures how well a
+    vocoder reproduces the spectrogram. Args: ``estimate, reference [..., N]`` of one shape and
+    dtype. Returns ``[...]`` (dB).
+    """
+    from genmodels.audio.stft import check_stft_args, stft_power
+
+    check_audio("estimate", estimate)
+    check_audio("reference", reference)
+    check_same_shape(("estimate", "reference"), estimate, reference)
+    check_same_dtype(("estimate", "reference"), estimate, reference)
+    check_stft_args(n_fft, hop_length)
+    if not eps > 0:
+        raise ValueError(f"eps: must be > 0, got {eps}")
+    p_est = stft_power(estimate, n_fft, hop_length)                # [..., F, T]
+    p_ref = stft_power(reference, n_fft, hop_length)
+    diff = 10.0 * (torch.log10(p_ref + eps) - torch.log10(p_est + eps))
+    return diff.pow(2).mean(dim=-2).sqrt().mean(dim=-1)

@@ -189,7 +189,7 @@ def euler_maruyama_sample(score_model: ScoreModel, shape: Sequence[int], steps: 
             x_mean = x + (0.5 * beta * x + beta * score) * dt           # x − [f − g² s] dt, dt < 0
             if i < steps - 1:
                 z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-                x = x_mean + (2 * beta * dt).sqrt() * z
+                x = x_mean + (beta * dt).sqrt() * z
             else:
                 x = x_mean
     return x
