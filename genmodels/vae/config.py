@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from genmodels.train.config import ModelConfig, choice, positive, register_model
 
@@ -17,13 +18,14 @@ class VAEConfig(ModelConfig):
     channels: int = 32            # first conv layer's channels (conv only)
     elbo_samples: int = 1         # L in eq. 2.7: decoder samples per input during training
     iwae_k: int = 500             # importance samples for the test NLL estimate
+    iwae_max_images: Optional[int] = None  # IWAE on the first N test images only (null: all)
     eval_chunk: int = 100         # importance samples per forward pass in evaluation
     n_figure_samples: int = 64    # images in the sample grid
 
     def problems(self):
         yield from choice(self, "arch", ("mlp", "conv"))
         for name in ("latent_dim", "hidden", "layers", "channels", "elbo_samples", "iwae_k",
-                     "eval_chunk", "n_figure_samples"):
+                     "eval_chunk", "n_figure_samples", "iwae_max_images"):
             yield from positive(self, name)
 
 

@@ -44,10 +44,12 @@ class VAETask(Task):
         out["elbo"] = torch.cat(elbos).mean().item()
         if split == "test":                   # the IWAE estimate is costlier: only at the end
             m = self.cfg.model
+            x_iw = x if m.iwae_max_images is None else x[:m.iwae_max_images]
             ll = torch.cat([self.model.log_likelihood(c, k=m.iwae_k, chunk=m.eval_chunk)
-                            for c in x.split(256)])
+                            for c in x_iw.split(256)])
             out["nll_iwae"] = -ll.mean().item()
             out["iwae_k"] = m.iwae_k
+            out["iwae_images"] = len(x_iw)
         return out
 
     def figures(self, out_dir: Path):
