@@ -132,7 +132,8 @@ class Trainer:
         self.ckpt_path = self.out_dir / "checkpoints" / "last.pt"
         self.metrics = MetricsLog(self.out_dir / "metrics.jsonl")
         self.step = 0
-        self.train_time_s = 0.0
+        self.train_time_s = 0.0      # wall-clock seconds inside training steps
+        self.train_cpu_s = 0.0       # CPU seconds of this process in them (robust to a busy machine)
         self.last_good_ckpt: str | None = None
 
     # ------------------------------------------------------------------ setup
@@ -150,7 +151,7 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"step": self.step, "train_time_s": self.train_time_s,
+        return {"step": self.step, "train_time_s": self.train_time_s, "train_cpu_s": self.train_cpu_s,
                 "model": self.task.model.state_dict(),
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "task": self.task.state_dict(), "rng": rng, "config": config_to_dict(self.cfg)}
@@ -178,6 +179,7 @@ class Trainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step, self.train_time_s = state["step"], state["train_time_s"]
+        self.train_cpu_s = state.get("train_cpu_s", 0.0)
         self.last_good_ckpt = f"{self.ckpt_path} (step {self.step})"
         self.metrics.truncate_after(self.step)
 
@@ -239,12 +241,13 @@ class Trainer:
         self.task.model.train()
         while self.step < t.max_steps:
             lr = self._set_lr()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 logs = self.task.training_step(self.step, self.optimize)
             except NonFiniteError as e:        # NaN/inf reached an equation function's input
                 self._non_finite(f"a NaN/inf value appeared ({e})", "model")
             self.train_time_s += time.perf_counter() - t0
+            self.train_cpu_s += time.process_time() - c0
             self.step += 1
             bar.update(1)
             if self.step % t.log_every == 0 or self.step == t.max_steps:
@@ -267,7 +270,8 @@ class Trainer:
 
     def _finish(self) -> dict[str, Any]:
         results = {"run_name": self.cfg.run_name, "step": self.step,
-                   "train_time_s": round(self.train_time_s, 3)}
+                   "train_time_s": round(self.train_time_s, 3),
+                   "train_cpu_s": round(self.train_cpu_s, 3)}
         for split in ("val", "test"):
             t0 = time.perf_counter()
             results[split] = self.evaluate(split)
