@@ -111,8 +111,12 @@ def test_lr_schedules():
 
 
 def _cli(args, cwd, **kw):
-    return subprocess.run([sys.executable, "-m", "genmodels.train.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300, **kw)
+    """The installed console script when present (what a user types), else the module."""
+    import shutil
+
+    exe = shutil.which("genmodels-train")
+    cmd = [exe] if exe else [sys.executable, "-m", "genmodels.train.cli"]
+    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=300, **kw)
 
 
 def test_cli_trains_writes_outputs_and_prints_where(tmp_path):

@@ -180,8 +180,9 @@ class EnhancementConfig(ModelConfig):
     hidden: int = 256             # mask: channels of the frame convolutions
     layers: int = 6               # mask: residual blocks (dilations 1, 2, 4, 8, 1, …)
     kernel_size: int = 3          # mask: frames per conv; waveunet: samples per conv
-    channels: int = 24            # waveunet: channels of the first level
-    depth: int = 4                # waveunet: levels
+    channels: int = 48            # waveunet: channels of every level
+    depth: int = 3                # waveunet: levels
+    stride: int = 8               # waveunet: samples per frame of the learned encoder
     snr_low: float = -5.0         # denoise/enhance: mixture SNR range (dB)
     snr_high: float = 5.0
     gain_db: float = 2.5          # separate: speaker 2 is louder by U(−gain_db, gain_db) dB
@@ -198,7 +199,7 @@ class EnhancementConfig(ModelConfig):
         yield from choice(self, "arch", ("mask", "waveunet"))
         yield from choice(self, "mode", ("denoise", "separate", "restore", "enhance"))
         for name in ("n_fft", "hop_length", "hidden", "layers", "kernel_size", "channels",
-                     "depth", "gap_ms", "test_items"):
+                     "depth", "stride", "gap_ms", "test_items"):
             yield from positive(self, name)
         for name in ("n_gaps", "n_examples", "subtraction_alpha", "gain_db"):
             yield from positive(self, name, allow_zero=True)

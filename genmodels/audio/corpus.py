@@ -253,6 +253,9 @@ def _synthesize_utterance(script, speakers, n_samples: int, sample_rate: int,
     white = rng.standard_normal((S, N))
     noise = _shaped_noise(white, envelope, n_fft, hop) * 2.5
     audio = voiced + noise
+    # a recording-room noise floor 60 dB below the speech (no digital silence)
+    floor = 1e-3 * np.sqrt(np.mean(audio ** 2, axis=-1, keepdims=True))
+    audio = audio + floor * rng.standard_normal((S, N))
     # loudness: RMS 0.1 over the utterance, peak kept below 0.95
     audio = audio * (0.1 / np.sqrt(np.mean(audio ** 2, axis=-1, keepdims=True) + 1e-12))
     audio = audio * np.minimum(1.0, 0.95 / np.abs(audio).max(axis=-1, keepdims=True))

@@ -149,14 +149,17 @@ def mel_cepstral_distortion(c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
 
 
 def log_spectral_distance(estimate: torch.Tensor, reference: torch.Tensor, n_fft: int = 256,
-                          hop_length: int = 64, *, eps: float = 1e-10) -> torch.Tensor:
+                          hop_length: int = 64, *, eps: float = 1e-10,
+                          floor_db: float | None = 80.0) -> torch.Tensor:
     r"""Log-spectral distance in dB between two signals, averaged over frames.
 
         LSD = (1/T) Σ_t √( (1/F) Σ_k (10·log10(P_ref[k, t] + ε) − 10·log10(P_est[k, t] + ε))² )
 
     with P = |STFT|² (periodic Hann, centred frames). Phase-blind, so it measures how well a
-    vocoder reproduces the spectrogram. Args: ``estimate, reference [..., N]`` of one shape and
-    dtype. Returns ``[...]`` (dB).
+    vocoder reproduces the spectrogram. With ``floor_db`` both log spectra are first floored at
+    the reference's peak minus ``floor_db`` (per signal), so that digital silence (−100 dB with
+    ε = 1e−10) does not dominate the average; ``floor_db=None`` is the plain formula.
+    Args: ``estimate, reference [..., N]`` of one shape and dtype. Returns ``[...]`` (dB).
     """
     from genmodels.audio.stft import check_stft_args, stft_power
 
@@ -169,5 +172,12 @@ def log_spectral_distance(estimate: torch.Tensor, reference: torch.Tensor, n_fft
         raise ValueError(f"eps: must be > 0, got {eps}")
     p_est = stft_power(estimate, n_fft, hop_length)                # [..., F, T]
     p_ref = stft_power(reference, n_fft, hop_length)
-    diff = 10.0 * (torch.log10(p_ref + eps) - torch.log10(p_est + eps))
+    log_ref = 10.0 * torch.log10(p_ref + eps)
+    log_est = 10.0 * torch.log10(p_est + eps)
+    if floor_db is not None:
+        if not floor_db > 0:
+            raise ValueError(f"floor_db: must be > 0 or None, got {floor_db}")
+        floor = log_ref.amax(dim=(-2, -1), keepdim=True) - floor_db       # [..., 1, 1]
+        log_ref, log_est = torch.maximum(log_ref, floor), torch.maximum(log_est, floor)
+    diff = log_ref - log_est
     return diff.pow(2).mean(dim=-2).sqrt().mean(dim=-1)

@@ -115,56 +115,53 @@ class MaskNet(nn.Module):
 class WaveUNet(nn.Module):
     r"""Eqs. 2.37–2.38: R(S_degraded; θ_r) and G(S_processed; θ_g) as ŝ = x + U(x).
 
-    U is a 1-D U-Net on the waveform: ``depth`` levels, each a convolution then stride-2
-    downsampling (channels ``channels·2^ℓ``), dilated convolutions at the bottom, and
-    transposed-convolution upsampling with skip connections. The last layer starts at zero, so an
-    untrained model is the identity (it can only improve on its input from there).
-    ``forward(x [B, N]) → [B, N]``; N is padded to a multiple of 2^depth inside.
+    U works on a learned frame representation, as Conv-TasNet does: a strided convolution
+    (kernel 2·stride) turns the waveform into ``channels`` features every ``stride`` samples; a
+    U-Net of ``depth`` levels (a convolution and stride-2 downsampling each, dilated residual
+    blocks at the bottom, transposed-convolution upsampling with skip connections) processes
+    them; a transposed convolution turns them back into a waveform. The last layer starts at
+    zero, so an untrained model is the identity and training can only move it from there.
+    ``forward(x [B, N]) → [B, N]``; N is padded to a multiple of stride·2^depth inside.
     """
 
-    def __init__(self, channels: int = 24, depth: int = 4, kernel_size: int = 9,
-                 bottleneck_layers: int = 3):
+    def __init__(self, channels: int = 48, depth: int = 3, kernel_size: int = 5,
+                 stride: int = 8, bottleneck_layers: int = 3):
         super().__init__()
-        for name, v in (("channels", channels), ("depth", depth),
+        for name, v in (("channels", channels), ("depth", depth), ("stride", stride),
                         ("bottleneck_layers", bottleneck_layers)):
             check_int(name, v, minimum=1)
         check_int("kernel_size", kernel_size, minimum=1)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size: must be odd, got {kernel_size}")
-        self.depth = depth
+        self.depth, self.stride = depth, stride
         pad = kernel_size // 2
-        self.inp = nn.Conv1d(1, channels, kernel_size, padding=pad)
-        self.down = nn.ModuleList()
-        self.up = nn.ModuleList()
-        ch = [channels * 2 ** i for i in range(depth + 1)]
-        for i in range(depth):
-            self.down.append(nn.Sequential(
-                nn.Conv1d(ch[i], ch[i + 1], kernel_size, stride=2, padding=pad), nn.GELU(),
-                nn.Conv1d(ch[i + 1], ch[i + 1], kernel_size, padding=pad), nn.GELU()))
-        self.bottleneck = nn.Sequential(*[_ResBlock(ch[depth], 3, 2 ** i)
-                                          for i in range(bottleneck_layers)])
-        for i in reversed(range(depth)):
-            self.up.append(nn.ModuleDict({
-                "up": nn.ConvTranspose1d(ch[i + 1], ch[i], 4, stride=2, padding=1),
-                "conv": nn.Sequential(nn.Conv1d(2 * ch[i], ch[i], kernel_size, padding=pad),
-                                      nn.GELU())}))
-        self.out = nn.Conv1d(channels, 1, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        C = channels
+        self.encoder = nn.Conv1d(1, C, 2 * stride, stride=stride, padding=stride // 2)
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(C, C, kernel_size, stride=2, padding=pad), nn.GELU())
+            for _ in range(depth))
+        self.bottleneck = nn.Sequential(*[_ResBlock(C, 3, 2 ** i) for i in range(bottleneck_layers)])
+        self.up = nn.ModuleList(nn.ModuleDict({
+            "up": nn.ConvTranspose1d(C, C, 4, stride=2, padding=1),
+            "conv": nn.Sequential(nn.Conv1d(2 * C, C, kernel_size, padding=pad), nn.GELU())})
+            for _ in range(depth))
+        self.decoder = nn.ConvTranspose1d(C, 1, 2 * stride, stride=stride, padding=stride // 2)
+        nn.init.zeros_(self.decoder.weight)
+        nn.init.zeros_(self.decoder.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_audio("x", x)
         check_tensor("x", x, ndim=2)
         N = x.shape[-1]
-        multiple = 2 ** self.depth
+        multiple = self.stride * 2 ** self.depth
         padded = F.pad(x, (0, (-N) % multiple))[:, None]                 # [B, 1, N']
-        h = F.gelu(self.inp(padded))                                     # [B, C, N']
+        h = F.gelu(self.encoder(padded))                                 # [B, C, N'/stride]
         skips = []
         for down in self.down:
             skips.append(h)
-            h = down(h)                                                  # [B, 2C, N'/2] …
+            h = down(h)                                                  # halve the length
         h = self.bottleneck(h)
         for up, skip in zip(self.up, reversed(skips)):
             h = up["up"](h)                                              # double the length
             h = up["conv"](torch.cat([h, skip], dim=1))
-        return x + self.out(h)[:, 0, :N]
+        return x + self.decoder(h)[:, 0, :N]

@@ -41,6 +41,7 @@ class PPOConfig(ModelConfig):
     ent_coef: float = 0.01            # entropy bonus coefficient
     vf_coef: float = 0.5              # value-loss coefficient
     target_kl: Optional[float] = None  # stop the epochs of an iteration early above this approx-KL
+    reward_scale: float = 1.0         # rewards are multiplied by this for learning (not for the logged returns)
     bootstrap_truncated: bool = True  # at a time-limit truncation add γV(s_final) to the reward (CleanRL: false)
     eval_episodes: int = 20           # episodes per evaluation
     eval_seed: int = 12345            # evaluation environments' seed (val: eval_seed, test: eval_seed + 1)
@@ -55,6 +56,7 @@ class PPOConfig(ModelConfig):
         for name in ("num_envs", "num_steps", "hidden", "layers", "update_epochs",
                      "num_minibatches", "clip_eps", "eval_episodes", "return_window"):
             yield from positive(self, name)
+        yield from positive(self, "reward_scale")
         for name in ("ent_coef", "vf_coef"):
             yield from positive(self, name, allow_zero=True)
         yield from positive(self, "target_kl")
@@ -117,7 +119,7 @@ class RLHFRewardConfig(ModelConfig):
 class RLHFPPOConfig(RLHFRewardConfig):
     """Stage 4: PPO on the policy against R_θ with a per-token KL penalty to π_ref (eq. 2.3)."""
     family: str = "rlhf_ppo"
-    reward_ckpt: Optional[str] = None  # reward model state (null: <workdir>/reward_model.pt, trained by rlhf_reward)
+    reward_ckpt: Optional[str] = None  # checkpoint of an rlhf_reward run (<run>/checkpoints/last.pt); null: <workdir>/reward_model.pt
     kl_beta: float = 0.1              # β of eq. 2.3
     kl_budget: float = 6.0            # the KL(π‖π_ref) per completion the run must stay within (reported)
     ppo_batch: int = 64               # completions sampled per PPO iteration

@@ -110,7 +110,7 @@ class PPOTask(Task):
         m = self.cfg.model
         obs, actions, logp_old, values, rewards, dones, truncs, valid, last_value = self._rollout()
 
-        rewards_t = torch.from_numpy(rewards)
+        rewards_t = torch.from_numpy(rewards) * m.reward_scale
         if m.bootstrap_truncated:
             # a truncated episode did not end: its last reward also earns γ V(s_final), where
             # s_final is the observation stored at t+1 (next-step autoreset) or after the rollout

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from genmodels.metrics import sample_quality
 from genmodels.plotting import save_image_grid
 from genmodels.train.task import Task, batch_indices
 from genmodels.vae.models import ConvVAE, MLPVAE
@@ -50,6 +51,8 @@ class VAETask(Task):
             out["nll_iwae"] = -ll.mean().item()
             out["iwae_k"] = m.iwae_k
             out["iwae_images"] = len(x_iw)
+            # the sample-quality yardstick shared by every image generator (genmodels.metrics)
+            out.update(sample_quality(self.data, split, self.model.sample))
         return out
 
     def figures(self, out_dir: Path):
