@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_write_bytes", "save_checkpoint", "load_checkpoint", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "save_checkpoint", "load_checkpoint", "atomic_write_text",
+           "CheckpointError", "previous_path", "write_json"]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -51,16 +52,38 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """``torch.save`` of ``state`` to ``path``, atomically."""
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read (truncated, corrupted, or not a checkpoint)."""
+
+
+def previous_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + ".prev" + path.suffix)
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], keep_previous: bool = False) -> None:
+    """``torch.save`` of ``state`` to ``path``, atomically.
+
+    With ``keep_previous`` the file being replaced is first renamed to ``<name>.prev.pt``, so a
+    checkpoint that is later found unreadable (a disk error, a truncated copy) has a fallback.
+    """
     buf = io.BytesIO()
     torch.save(state, buf)
+    path = Path(path)
+    if keep_previous and path.exists():
+        os.replace(path, previous_path(path))
     atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict[str, Any]:
-    # weights_only=False: the checkpoint holds RNG states and plain config dicts we wrote ourselves.
-    return torch.load(path, map_location=map_location, weights_only=False)
+    """Load with ``weights_only=True``: tensors and plain containers only, no code from the file."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated zip, bad magic, disallowed global, ...
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from e
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

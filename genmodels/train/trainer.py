@@ -28,7 +28,8 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from genmodels._checks import NonFiniteError
-from genmodels.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint, write_json
+from genmodels.train.checkpoint import (CheckpointError, atomic_write_text, load_checkpoint,
+                                       previous_path, save_checkpoint, write_json)
 from genmodels.train.config import DATASETS, MODEL_FAMILIES, Config, ConfigError, register_all
 from genmodels.train.task import Task
 
@@ -148,7 +149,10 @@ class Trainer:
         self.optimizers = {name: _make_optimizer(params, t.optim) for name, params in self.groups.items()}
 
     def _state(self) -> dict:
-        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        # plain tensors and tuples only, so the file loads with torch.load(weights_only=True)
+        rng = {"torch": torch.get_rng_state(), "python": random.getstate(),
+               "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"step": self.step, "train_time_s": self.train_time_s, "train_cpu_s": self.train_cpu_s,
@@ -157,11 +161,22 @@ class Trainer:
                 "task": self.task.state_dict(), "rng": rng, "config": config_to_dict(self.cfg)}
 
     def save(self) -> None:
-        save_checkpoint(self.ckpt_path, self._state())
+        save_checkpoint(self.ckpt_path, self._state(), keep_previous=True)
         self.last_good_ckpt = f"{self.ckpt_path} (step {self.step})"
 
+    def _load_latest(self) -> dict:
+        """``last.pt``, or ``last.prev.pt`` when the latest is missing or unreadable."""
+        prev = previous_path(self.ckpt_path)
+        try:
+            return load_checkpoint(self.ckpt_path, map_location=self.device)
+        except (CheckpointError, FileNotFoundError) as e:
+            if not prev.exists():
+                raise
+            print(f"{e}; falling back to the previous checkpoint {prev}", file=sys.stderr)
+            return load_checkpoint(prev, map_location=self.device)
+
     def _resume(self) -> None:
-        state = load_checkpoint(self.ckpt_path, map_location=self.device)
+        state = self._load_latest()
         old, new = _flatten(state["config"]), _flatten(config_to_dict(self.cfg))
         diff = sorted(k for k in set(old) | set(new)
                       if old.get(k) != new.get(k) and not k.startswith(RESUME_MUTABLE))
@@ -174,7 +189,8 @@ class Trainer:
             o.load_state_dict(state["optimizers"][k])
         self.task.load_state_dict(state["task"])
         torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
+        kind, keys, pos, has_gauss, gauss = state["rng"]["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
         random.setstate(state["rng"]["python"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -231,7 +247,7 @@ class Trainer:
         t = self.cfg.trainer
         self._setup()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if t.resume and self.ckpt_path.exists():
+        if t.resume and (self.ckpt_path.exists() or previous_path(self.ckpt_path).exists()):
             self._resume()
             print(f"Resuming from {self.ckpt_path} at step {self.step}", file=sys.stderr)
         elif self.metrics.path.exists():
