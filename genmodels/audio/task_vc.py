@@ -110,15 +110,16 @@ class VoiceConversionTask(AudioTask):
             converted = self.model(f_a[:1])[0]
             mats = {"A (source)": f_a[0], "converted": converted, "B (target)": f_b[0]}
             fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
-            lo = min(float(v[1:].min()) for v in mats.values())
-            hi = max(float(v[1:].max()) for v in mats.values())
+            allv = torch.cat([v[1:].flatten() for v in mats.values()])
+            lo, hi = torch.quantile(allv, 0.02).item(), torch.quantile(allv, 0.98).item()
             for ax, (name, mat) in zip(axes, mats.items()):
+                D, T = mat.shape
                 im = ax.imshow(mat[1:].detach().cpu().numpy(), origin="lower", aspect="auto",
-                               cmap="coolwarm", vmin=lo, vmax=hi)
+                               cmap="coolwarm", vmin=lo, vmax=hi, extent=(0, T, 0.5, D - 0.5))
                 ax.set_title(name, fontsize=9)
                 ax.set_xlabel("frame")
-            axes[0].set_ylabel("MFCC index (c1 …)")
-            fig.colorbar(im, ax=axes, shrink=0.8)
+            axes[0].set_ylabel("MFCC coefficient (c0 left out)")
+            fig.colorbar(im, ax=axes, shrink=0.8, label="dB-scale MFCC (2–98% range)")
             path = out_dir / "vc_mfcc.png"
             fig.savefig(path, dpi=100)
             plt.close(fig)

@@ -89,7 +89,7 @@ class RLHFRewardConfig(ModelConfig):
     # the preference data set
     prompt_len: int = 24              # characters of context taken from the corpus
     completion_len: int = 32          # characters the policy writes
-    n_pairs: int = 3000               # labelled comparisons (90 % train, 10 % held out)
+    n_pairs: int = 1500               # labelled comparisons (80 % train, 10 % val, 10 % test)
     temperature: float = 1.0
     regenerate: bool = False          # rebuild the policy / data set even if the files exist
     # the reward model

@@ -17,16 +17,18 @@ Logged per step: the mean of the last ``return_window`` episodic returns, losses
 approx-KL (:func:`approx_kl`), clip fraction, explained variance, steps per second, and the wall
 time and environment steps at which the run was first "solved".
 
-Resume is exact: ``state_dict`` carries the pickled vector environment (its physics state, time
-counters and random generator), the last observation, the episode bookkeeping and the clock; the
-trainer restores the model, the optimiser and the torch RNG (actions and minibatch shuffles draw
-from torch's global generator only). An environment that cannot be pickled falls back to a fresh
-``reset`` on resume, with a warning — then the resumed run differs from an uninterrupted one.
+Resume is exact for CartPole with ``vectorization=vector_entry_point``: ``state_dict`` carries
+the ``CartPoleVectorEnv``'s physics state, time counters, pending autoresets and random
+generator (:func:`vector_env_state`), the last observation, the episode bookkeeping and the
+clock; the trainer restores the model, the optimiser and the torch RNG (actions and minibatch
+shuffles draw from torch's global generator only). Other environments (and ``sync``/``async``
+vectorisation) cannot be restored from the weights-only checkpoint: a resume resets them, with a
+warning, so every episode restarts and the run continues close to, but not exactly like, an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
-import pickle
 import time
 import warnings
 from pathlib import Path
@@ -40,7 +42,21 @@ from genmodels.rl.ppo import approx_kl, clip_fraction, ppo_clip_objective, value
 from genmodels.rl.returns import gae
 from genmodels.train.task import Task
 
-__all__ = ["PPOTask", "plot_episodic_returns"]
+__all__ = ["PPOTask", "plot_episodic_returns", "bootstrap_truncated", "vector_env_state",
+           "load_vector_env_state"]
+
+
+def bootstrap_truncated(rewards: torch.Tensor, truncated: torch.Tensor, values: torch.Tensor,
+                        last_value: torch.Tensor, gamma: float) -> torch.Tensor:
+    """r_t + γ V(s_final) where the episode was cut by a time limit after step t (``[T, N]``).
+
+    A truncated episode did not really end, so GAE (which stops at ``dones``) must still see the
+    value of the state it was cut in. With next-step autoreset that final observation is the one
+    stored at step t+1 (its value ``values[t+1]``), or the observation after the rollout
+    (``last_value``) when t is the rollout's last step.
+    """
+    next_values = torch.cat([values[1:], last_value[None]])  # V(s_{t+1}), (T, N)
+    return rewards + gamma * truncated.to(rewards.dtype) * next_values
 
 
 class PPOTask(Task):
@@ -112,10 +128,8 @@ class PPOTask(Task):
 
         rewards_t = torch.from_numpy(rewards) * m.reward_scale
         if m.bootstrap_truncated:
-            # a truncated episode did not end: its last reward also earns γ V(s_final), where
-            # s_final is the observation stored at t+1 (next-step autoreset) or after the rollout
-            next_values = torch.cat([values[1:], last_value[None]])  # (T, N)
-            rewards_t = rewards_t + m.gamma * torch.from_numpy(truncs).float() * next_values
+            rewards_t = bootstrap_truncated(rewards_t, torch.from_numpy(truncs), values,
+                                            last_value, m.gamma)
         advantages, returns = gae(rewards_t, values, torch.from_numpy(dones), last_value,
                                   m.gamma, m.gae_lambda)
 
@@ -190,32 +204,58 @@ class PPOTask(Task):
 
     # ------------------------------------------------------------------ resume
     def state_dict(self):
-        try:
-            envs = pickle.dumps(self.envs)
-        except Exception as err:  # pragma: no cover - depends on the environment
-            warnings.warn(f"PPOTask: the environment cannot be pickled ({err}); a resume will "
-                          f"reset it, so it will not reproduce an uninterrupted run exactly")
-            envs = None
-        return {"envs": envs, "next_obs": self.next_obs.copy(), "prev_done": self.prev_done.copy(),
-                "ep_return": self.ep_return.copy(), "ep_length": self.ep_length.copy(),
-                "episodes": list(self.episodes), "global_step": self.global_step,
-                "elapsed_s": self.elapsed_s, "solved": self.solved}
+        envs = vector_env_state(self.envs)
+        if envs is None and not getattr(self, "_warned_env_state", False):
+            self._warned_env_state = True
+            warnings.warn(f"PPOTask: the state of {type(self.envs.unwrapped).__name__} is not "
+                          f"saved (only CartPoleVectorEnv's is); a resume resets it, so it will "
+                          f"not reproduce an uninterrupted run exactly")
+        t = torch.from_numpy
+        return {"envs": envs, "next_obs": t(self.next_obs.copy()),
+                "prev_done": t(self.prev_done.copy()), "ep_return": t(self.ep_return.copy()),
+                "ep_length": t(self.ep_length.copy()), "episodes": list(self.episodes),
+                "global_step": self.global_step, "elapsed_s": self.elapsed_s,
+                "solved": self.solved}
 
     def load_state_dict(self, state):
-        if state.get("envs") is not None:
-            self.envs.close()
-            self.envs = pickle.loads(state["envs"])
-            self.next_obs = state["next_obs"].copy()
-            self.prev_done = state["prev_done"].copy()
-            self.ep_return = state["ep_return"].copy()
-            self.ep_length = state["ep_length"].copy()
-        else:  # the fresh env from __init__: a new episode in every copy
-            warnings.warn("PPOTask: resuming without the environment's state (it was not "
-                          "picklable): every episode restarts")
-        self.episodes = list(state["episodes"])
+        if state["envs"] is not None:
+            load_vector_env_state(self.envs, state["envs"])
+            self.next_obs = state["next_obs"].numpy().copy()
+            self.prev_done = state["prev_done"].numpy().copy()
+            self.ep_return = state["ep_return"].numpy().copy()
+            self.ep_length = state["ep_length"].numpy().copy()
+        else:  # the freshly reset env of __init__: a new episode in every copy
+            warnings.warn("PPOTask: resuming without the environment's state: every episode "
+                          "restarts")
+        self.episodes = [tuple(e) for e in state["episodes"]]
         self.global_step = state["global_step"]
         self.elapsed_s = state["elapsed_s"]
         self.solved = state["solved"]
+
+
+_CARTPOLE_VEC_ARRAYS = ("state", "steps", "prev_done")
+
+
+def vector_env_state(envs) -> dict | None:
+    """Everything that determines the future of a ``CartPoleVectorEnv`` — physics state, time
+    counters, pending autoresets, reset bounds and its random generator — as tensors and plain
+    values (checkpoints load with ``weights_only=True``, so no pickled objects). None for other
+    environments (their resume restarts the episodes)."""
+    env = envs.unwrapped
+    if type(env).__name__ != "CartPoleVectorEnv":
+        return None
+    out = {k: torch.from_numpy(np.array(getattr(env, k))) for k in _CARTPOLE_VEC_ARRAYS}
+    out["low"], out["high"] = float(env.low), float(env.high)
+    out["rng"] = env.np_random.bit_generator.state          # nested dict of str/int
+    return out
+
+
+def load_vector_env_state(envs, state: dict) -> None:
+    env = envs.unwrapped
+    for k in _CARTPOLE_VEC_ARRAYS:
+        setattr(env, k, state[k].numpy().copy())
+    env.low, env.high = state["low"], state["high"]
+    env.np_random.bit_generator.state = state["rng"]
 
 
 def plot_episodic_returns(episodes, path, window: int = 100, target: float | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmodels.train.config import positive, register_model, unit
+from genmodels.train.config import choice, positive, register_model, unit
 from genmodels.transformer.config import CharLMEval
 
 
@@ -21,13 +21,14 @@ class LSTMLMConfig(CharLMEval):
     hidden_size: int = 256           # H
     num_layers: int = 2
     dropout: float = 0.0             # between layers and before the read-out
-    fused: bool = True               # one matmul for the four gates, input projection hoisted
+    impl: str = "bptt"               # bptt: hand-written backward (fast) | fused: autograd, one gate matmul | cells: lstm_cell per step
 
     def problems(self):
         yield from super().problems()
         for name in ("n_embd", "hidden_size", "num_layers"):
             yield from positive(self, name)
         yield from unit(self, "dropout", high_open=True)
+        yield from choice(self, "impl", ("bptt", "fused", "cells"))
 
 
 register_model("lstm_lm_schema", LSTMLMConfig, family="lstm_lm",

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmodels._checks import check_int, check_positive, check_range
+from genmodels._checks import check_choice, check_int, check_positive, check_range
 from genmodels.rnn.cells import rnn_output
+from genmodels.rnn.fast import FastLSTM
 from genmodels.rnn.modules import LSTM
 
 __all__ = ["CharLSTM"]
@@ -24,20 +25,28 @@ __all__ = ["CharLSTM"]
 
 class CharLSTM(nn.Module):
     """Args: vocab_size V; n_embd (the LSTM's input size); hidden_size H; num_layers; dropout
-    (between layers and before the read-out); fused (the fast LSTM path)."""
+    (between layers and before the read-out); impl: ``"bptt"`` (:class:`FastLSTM`, the
+    hand-written backward), ``"fused"`` (:class:`LSTM` with autograd, one matmul for the four
+    gates) or ``"cells"`` (:func:`lstm_cell` at every step). All three compute the same numbers
+    with the same parameters."""
 
     ignore_index = -100
 
     def __init__(self, vocab_size: int, n_embd: int = 64, hidden_size: int = 256,
-                 num_layers: int = 2, dropout: float = 0.0, fused: bool = True):
+                 num_layers: int = 2, dropout: float = 0.0, impl: str = "bptt"):
         super().__init__()
         check_int("vocab_size", vocab_size, minimum=1)
         check_int("n_embd", n_embd, minimum=1)
         check_range("dropout", dropout, 0.0, 1.0, high_open=True)
+        check_choice("impl", impl, ("bptt", "fused", "cells"))
         self.vocab_size = vocab_size
         self.block_size = None           # an RNN has no maximum context
         self.embed = nn.Embedding(vocab_size, n_embd)
-        self.lstm = LSTM(n_embd, hidden_size, num_layers, dropout=dropout, fused=fused)
+        if impl == "bptt":
+            self.lstm = FastLSTM(n_embd, hidden_size, num_layers, dropout=dropout)
+        else:
+            self.lstm = LSTM(n_embd, hidden_size, num_layers, dropout=dropout,
+                             fused=impl == "fused")
         self.dropout = float(dropout)
         # read-out of eq. 2.15, y_t = W_ho h_t + b_o: logits over the next character
         self.W_ho = nn.Parameter(torch.empty(vocab_size, hidden_size))

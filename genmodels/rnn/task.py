@@ -12,7 +12,7 @@ __all__ = ["LSTMLMTask", "build_lstm_lm"]
 
 def build_lstm_lm(m, vocab_size: int) -> CharLSTM:
     return CharLSTM(vocab_size, m.n_embd, m.hidden_size, m.num_layers, dropout=m.dropout,
-                    fused=m.fused)
+                    impl=m.impl)
 
 
 class LSTMLMTask(CharLMTask):

@@ -4,9 +4,14 @@
   (:func:`sgd_update`).
 - ``ewc``: the Fisher diagonal Ω (:func:`fisher_diagonal`) and the penalty R(θ)
   (:func:`ewc_penalty`).
+
+The experiments ``ewc_split`` / ``ewc_permuted`` (``genmodels.transfer.task``) train task A, then
+task B by plain fine-tuning, an L2 pull to the task-A weights, and EWC, on a
+:class:`MultiHeadMLP`.
 """
 
 from genmodels.transfer.ewc import ewc_penalty, fisher_diagonal
 from genmodels.transfer.finetune import cross_entropy, sgd_update
+from genmodels.transfer.models import MultiHeadMLP
 
-__all__ = ["cross_entropy", "sgd_update", "fisher_diagonal", "ewc_penalty"]
+__all__ = ["cross_entropy", "sgd_update", "fisher_diagonal", "ewc_penalty", "MultiHeadMLP"]

@@ -19,9 +19,9 @@ class EWCConfig(ModelConfig):
     split: str = "classes"        # classes: A = digits 0–4, B = 5–9 (one head per task) | permuted: A = digits, B = the same digits with a fixed pixel permutation (one shared 10-way head)
     hidden: int = 256             # width of the shared trunk's hidden layers
     layers: int = 2               # hidden layers of the shared trunk
-    steps_a: int = 1000           # trainer steps on task A; the rest of trainer.max_steps are task B
-    ewc_lambda: float = 1000.0    # λ of EWC: L_B + λ Σ_i ½ Ω_i (θ_i − θ*_i)²
-    l2_lambda: float = 1.0        # λ of the L2 baseline: L_B + λ Σ_i ½ (θ_i − θ*_i)² (Ω = 1)
+    steps_a: int = 500            # trainer steps on task A; the rest of trainer.max_steps are task B
+    ewc_lambda: float = 1e6       # λ of EWC: L_B + λ Σ_i ½ Ω_i (θ_i − θ*_i)²
+    l2_lambda: float = 0.1        # λ of the L2 baseline: L_B + λ Σ_i ½ (θ_i − θ*_i)² (Ω = 1)
     fisher_samples: int = 0       # task-A training samples for the Fisher (0: all of them)
     curve_every: int = 25         # record accuracy on A and B every N steps of task B (figure)
     permutation_seed: int = 7     # the fixed pixel permutation of task B (split=permuted)

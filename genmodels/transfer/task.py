@@ -106,16 +106,25 @@ class EWCTask(Task):
         if m.fisher_samples:
             x, y = x[:m.fisher_samples], y[:m.fisher_samples]
         batches = list(zip(x.split(256), y.split(256)))
-        self.fisher = fisher_diagonal(net, batches, self._nll("A"))
-        self.anchor = {k: p.detach().clone() for k, p in net.named_parameters()}
+        shared = self._shared_keys()
+        self.fisher = {k: v for k, v in fisher_diagonal(net, batches, self._nll("A")).items()
+                       if k in shared}
+        self.anchor = {k: p.detach().clone() for k, p in net.named_parameters() if k in shared}
         self.acc_before_b = {f"acc_A_before_B_{s}": self._accuracy(net, "A", s)
                              for s in ("val", "test")}
 
+    def _shared_keys(self) -> set[str]:
+        """The parameters both tasks use, the only ones the penalties act on: the trunk, plus the
+        head when it is shared. (A task's own head is left out: B never changes A's head, and a
+        zero-gradient penalty term on it would still let Adam's momentum from task A move it.)"""
+        heads = {f"heads.{self.head['A']}.", f"heads.{self.head['B']}."}
+        shared_head = len(heads) == 1
+        return {k for k, _ in self.model["ewc"].named_parameters()
+                if shared_head or not any(k.startswith(h) for h in heads)}
+
     def _l2_weights(self) -> dict[str, torch.Tensor]:
-        """Ω = 1 on every parameter task A used (the trunk and A's head; not B's own head)."""
-        own_b = f"heads.{self.head['B']}." if self.head["B"] != self.head["A"] else None
-        return {k: torch.ones_like(v) for k, v in self.anchor.items()
-                if own_b is None or not k.startswith(own_b)}
+        """Ω = 1 on every shared parameter: the L2 pull of the baseline."""
+        return {k: torch.ones_like(v) for k, v in self.anchor.items()}
 
     def training_step(self, step, optimize):
         m, bs = self.cfg.model, self.cfg.trainer.batch_size

@@ -328,7 +328,7 @@ class FinetuneTask(Task):
             cm[t, p] += 1
         acc = (cm.diag().sum() / cm.sum()).item()
         fig, ax = plt.subplots(figsize=(6.5, 5.5))
-        ax.imshow(cm / cm.sum(1, keepdim=True).clamp_min(1), cmap="Blues", vmin=0, vmax=1)
+        ax.imshow((cm / cm.sum(1, keepdim=True).clamp_min(1)).numpy(), cmap="Blues", vmin=0, vmax=1)
         for i in range(K):
             for j in range(K):
                 ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7)

@@ -51,8 +51,9 @@ class VAETask(Task):
             out["nll_iwae"] = -ll.mean().item()
             out["iwae_k"] = m.iwae_k
             out["iwae_images"] = len(x_iw)
-            # the sample-quality yardstick shared by every image generator (genmodels.metrics)
-            out.update(sample_quality(self.data, split, self.model.sample))
+            # the sample-quality yardstick shared by every image generator (genmodels.metrics);
+            # no timings, so that a rerun or a resumed run repeats these numbers exactly
+            out.update(sample_quality(self.data, split, self.model.sample, timing=False))
         return out
 
     def figures(self, out_dir: Path):

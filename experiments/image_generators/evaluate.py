@@ -1,0 +1,98 @@
+"""Score finished image-generator runs with one yardstick, in one process, under one set of conditions.
+
+    python experiments/image_generators/evaluate.py RUN_DIR [RUN_DIR ...] [--n N] [--out table.json]
+
+For every run folder written by ``genmodels-train`` (VAE, GAN, DDPM or score-SDE), rebuild the task
+from the run's own Hydra overrides (``.hydra/overrides.yaml``), load ``checkpoints/last.pt``, draw
+``--n`` images (default: the whole test split, at most 500) with torch on one thread, and report
+
+* ``fd`` and ``class_entropy`` from :func:`genmodels.metrics.sample_quality` (the cached yardstick
+  of the dataset, against the first n test images), the same n for every run on a dataset;
+* the sampling time per image, as wall time and as this process's CPU seconds (the robust number on
+  a shared machine: with one thread it is what an idle core would take);
+* the training wall time and CPU seconds the trainer recorded in ``results.json``.
+
+A "real images" row per dataset scores n training images the same way: the floor of FD at that n.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+from hydra import compose, initialize_config_dir
+
+from genmodels.metrics import sample_quality
+from genmodels.train.config import register_all, to_object
+from genmodels.train.trainer import build_task
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _generator(task):
+    family = task.cfg.model.family
+    if family in ("vae", "gan"):
+        return task.model.sample
+    if family == "diffusion":
+        return task.sample
+    raise ValueError(f"run: family {family!r} is not an image generator")
+
+
+def score_run(run: Path, n: int | None, seed: int = 0) -> dict:
+    overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
+    overrides = [o for o in overrides if not o.startswith(("hydra.", "trainer.progress"))]
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = to_object(compose(config_name="config", overrides=overrides))
+    task = build_task(cfg, torch.device("cpu"))
+    state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    task.model.load_state_dict(state["model"])
+    task.model.eval()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        q = sample_quality(task.data, "test", _generator(task), n)
+    results = json.loads((run / "results.json").read_text())
+    return {"run": cfg.run_name, "data": cfg.data.name, "family": cfg.model.family,
+            "steps": results["step"], "train_time_s": results["train_time_s"],
+            "train_cpu_s": results.get("train_cpu_s"), **q, "data_obj": task.data}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--n", type=int, default=500, help="images per run (capped by the test split)")
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    register_all()
+    rows, datasets = [], {}
+    for run in args.runs:
+        row = score_run(run, args.n)
+        datasets.setdefault(row["data"], row.pop("data_obj"))
+        row.pop("data_obj", None)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    for name, data in datasets.items():      # the floor: real training images against the test split
+        g = torch.Generator().manual_seed(0)
+        idx = torch.randperm(len(data.train), generator=g)
+        real = data.train[idx]
+        taken = [0]
+
+        def real_images(k):
+            out = real[taken[0]:taken[0] + k]
+            taken[0] += k
+            return out
+        row = {"run": "real training images", "data": name, "family": "data",
+               **sample_quality(data, "test", real_images, args.n)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The reward model R_θ(x, y) of RLHF (eq. 2.2): a GPT trunk read at the last token, then a
+scalar head — InstructGPT's design (there initialised from the supervised policy)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genmodels.rl.text import build_gpt
+
+__all__ = ["RewardModel", "pad_right"]
+
+
+class RewardModel(nn.Module):
+    """``forward(idx[B, T], lengths=None) -> r[B]``: the head on the hidden state of the last
+    real token (``lengths[b]`` tokens of row b are real; right padding is ignored — causal
+    attention means padding after a token never changes that token's hidden state)."""
+
+    def __init__(self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int):
+        super().__init__()
+        self.trunk = build_gpt(vocab_size, block_size, n_layer, n_head, n_embd)
+        self.head = nn.Linear(n_embd, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.trunk.hidden(idx)  # (B, T, d)
+        if lengths is None:
+            last = h[:, -1]
+        else:
+            last = h[torch.arange(len(idx), device=idx.device), lengths - 1]  # (B, d)
+        return self.head(last).squeeze(-1)
+
+
+def pad_right(seqs: list[torch.Tensor], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the last ``max_len`` tokens of each sequence, right-pad with id 0:
+    ``([B, L], lengths[B])``."""
+    seqs = [s[-max_len:] for s in seqs]
+    L = max(len(s) for s in seqs)
+    out = torch.zeros(len(seqs), L, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, :len(s)] = s
+    return out, torch.tensor([len(s) for s in seqs])

@@ -1,0 +1,349 @@
+"""RLHF in miniature (InstructGPT's recipe) as two trainer Tasks.
+
+``RewardModelTask`` (family ``rlhf_reward``, experiment ``rlhf_reward_model``):
+  1. the policy: a char-level GPT pretrained on tinyshakespeare (stage 1), saved as
+     ``<workdir>/policy.pt`` (reused when it exists);
+  2. the preference data: for each corpus prompt, K completions sampled from the policy, ranked
+     by the scripted human (:class:`~genmodels.rl.preferences.ScriptedHuman`); best vs worst
+     saved to ``<workdir>/preferences.jsonl`` (prompt, chosen, rejected) — swap in real labels
+     in the same format;
+  3. the reward model R_θ trained with :func:`~genmodels.rl.rlhf.preference_loss` (eq. 2.2);
+     evaluation reports the held-out pairwise accuracy.
+
+``RLHFPPOTask`` (family ``rlhf_ppo``, experiment ``rlhf_ppo``):
+  4. PPO (eq. 2.4) on the policy: each step samples completions, scores them with the frozen
+     R_θ, shapes per-token rewards with the KL penalty to the frozen reference policy
+     (:func:`~genmodels.rl.rlhf.kl_shaped_rewards`, eq. 2.3), estimates advantages with
+     :func:`~genmodels.rl.returns.gae` (a value head on the policy's hidden states) and takes
+     clipped-objective steps. Logged: R_θ score, KL(π‖π_ref) per completion, and the scripted
+     human's own score (which R_θ only approximates); samples before/after in the figures folder.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genmodels.rl.ppo import approx_kl, clip_fraction, ppo_clip_objective, value_loss
+from genmodels.rl.preferences import (ScriptedHuman, make_preference_pairs, read_preferences,
+                                      sample_completions, write_preferences)
+from genmodels.rl.returns import gae
+from genmodels.rl.reward_model import RewardModel, pad_right
+from genmodels.rl.rlhf import kl_shaped_rewards, preference_loss
+from genmodels.rl.text import build_gpt, load_corpus, pretrain_char_lm
+from genmodels.train.checkpoint import atomic_write_bytes, load_checkpoint
+from genmodels.train.task import Task, batch_indices
+
+__all__ = ["RewardModelTask", "RLHFPPOTask", "prepare_policy", "load_reward_model"]
+
+
+def _log(msg: str) -> None:
+    import sys
+    print(f"[rlhf] {msg}", file=sys.stderr, flush=True)
+
+
+def _policy_arch(m, vocab_size: int) -> dict:
+    return {"vocab_size": vocab_size, "block_size": m.block_size, "n_layer": m.lm_layers,
+            "n_head": m.lm_heads, "n_embd": m.lm_embd}
+
+
+def prepare_policy(m, seed: int, device):
+    """The corpus and the pretrained char-LM policy: loaded from ``<workdir>/policy.pt``, or
+    pretrained for ``lm_steps`` steps and saved there. Its own RNG: the caller's is untouched."""
+    corpus = load_corpus(m.text_path)
+    arch = _policy_arch(m, corpus.vocab_size)
+    path = Path(m.workdir) / "policy.pt"
+    if path.exists() and not m.regenerate:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        if ck["arch"] != arch or ck["chars"] != corpus.chars:
+            raise ValueError(f"model.workdir: {path} holds a policy with arch {ck['arch']}, the "
+                             f"config asks for {arch}; use model.regenerate=true or another "
+                             f"model.workdir")
+        policy = build_gpt(**arch)
+        policy.load_state_dict(ck["state_dict"])
+    else:
+        if m.lm_steps == 0:
+            raise ValueError(f"model.lm_steps: is 0 but there is no policy at {path}")
+        _log(f"pretraining the char-LM policy ({m.lm_steps} steps) -> {path}")
+        with torch.random.fork_rng(devices=[]):
+            policy = pretrain_char_lm(corpus, m.block_size, m.lm_layers, m.lm_heads, m.lm_embd,
+                                      m.lm_steps, m.lm_batch, m.lm_lr, seed, device, log=_log)
+        import io
+        buf = io.BytesIO()
+        torch.save({"arch": arch, "chars": corpus.chars,
+                    "state_dict": {k: v.cpu() for k, v in policy.state_dict().items()}}, buf)
+        atomic_write_bytes(path, buf.getvalue())
+    return corpus, policy.to(device).eval()
+
+
+def _build_reward_model(m, vocab_size: int) -> RewardModel:
+    if m.rm_init_from_policy:
+        return RewardModel(vocab_size, m.block_size, m.lm_layers, m.lm_heads, m.lm_embd)
+    return RewardModel(vocab_size, m.block_size, m.rm_layers, m.rm_heads, m.rm_embd)
+
+
+def load_reward_model(path: str | Path, vocab_size: int, device) -> RewardModel:
+    """R_θ from a checkpoint of an ``rlhf_reward`` run (``<run>/checkpoints/last.pt``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model.reward_ckpt: {path} does not exist; train the reward "
+                                f"model first (genmodels-train experiment=rlhf_reward_model)")
+    ck = load_checkpoint(path)
+    from types import SimpleNamespace
+    rm = _build_reward_model(SimpleNamespace(**ck["config"]["model"]), vocab_size)
+    rm.load_state_dict(ck["model"])
+    return rm.to(device).eval().requires_grad_(False)
+
+
+class RewardModelTask(Task):
+    progress_metric = "loss"
+
+    def __init__(self, cfg, data, device):
+        super().__init__(cfg, data, device)
+        m = cfg.model
+        self.corpus, policy = prepare_policy(m, cfg.seed, device)
+        self.human = ScriptedHuman(m.keywords, self.corpus.words)
+        path = Path(m.workdir) / "preferences.jsonl"
+        if path.exists() and not m.regenerate:
+            records = read_preferences(path)
+        else:
+            _log(f"sampling and labelling {m.n_pairs} preference pairs -> {path}")
+            records = make_preference_pairs(policy, self.corpus, self.human, m.n_pairs,
+                                            m.prompt_len, m.completion_len,
+                                            temperature=m.temperature, seed=cfg.seed,
+                                            device=device, log=_log)
+            write_preferences(path, records)
+        self.records = records
+        enc = self.corpus.encode
+        self.chosen, self.chosen_len = pad_right([enc(r["prompt"] + r["chosen"]) for r in records],
+                                                 m.block_size)
+        self.rejected, self.rejected_len = pad_right(
+            [enc(r["prompt"] + r["rejected"]) for r in records], m.block_size)
+        n = len(records)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))  # fixed split
+        n_hold = max(1, n // 10)
+        self.split_idx = {"test": perm[:n_hold], "val": perm[n_hold:2 * n_hold],
+                          "train": perm[2 * n_hold:]}
+        if cfg.trainer.batch_size > len(self.split_idx["train"]):
+            raise ValueError(f"trainer.batch_size: {cfg.trainer.batch_size} exceeds the "
+                             f"{len(self.split_idx['train'])} training comparisons")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            rm = _build_reward_model(m, self.corpus.vocab_size)
+        if m.rm_init_from_policy:  # InstructGPT: R_θ starts from the supervised policy
+            rm.trunk.load_state_dict(policy.state_dict())
+        self.model = rm.to(device)
+
+    def _rewards(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.device
+        r_c = self.model(self.chosen[idx].to(d), self.chosen_len[idx].to(d))
+        r_r = self.model(self.rejected[idx].to(d), self.rejected_len[idx].to(d))
+        return r_c, r_r
+
+    def training_step(self, step, optimize):
+        tr = self.split_idx["train"]
+        idx = tr[batch_indices(len(tr), self.cfg.trainer.batch_size, step, self.cfg.seed)]
+        r_c, r_r = self._rewards(idx)
+        loss = preference_loss(r_c, r_r)  # eq. 2.2
+        optimize(loss)
+        return {"loss": loss.item(), "accuracy": (r_c > r_r).float().mean().item()}
+
+    def evaluate(self, split):
+        idx = self.split_idx[split]
+        r_c, r_r = zip(*(self._rewards(chunk) for chunk in idx.split(256)))
+        r_c, r_r = torch.cat(r_c), torch.cat(r_r)
+        return {"pairwise_accuracy": (r_c > r_r).float().mean().item(),
+                "loss": preference_loss(r_c, r_r).item(),
+                "margin": (r_c - r_r).mean().item(), "pairs": float(len(idx))}
+
+    def figures(self, out_dir: Path):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        idx = self.split_idx["test"]
+        r_c, r_r = zip(*(self._rewards(chunk) for chunk in idx.split(256)))
+        gap = (torch.cat(r_c) - torch.cat(r_r)).cpu().numpy()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist(gap, bins=40, color="tab:blue")
+        ax.axvline(0, color="k", lw=1)
+        ax.set_xlabel("R_θ(chosen) − R_θ(rejected) on held-out comparisons")
+        ax.set_ylabel("pairs")
+        ax.set_title(f"reward model: held-out accuracy {(gap > 0).mean():.1%}")
+        fig.tight_layout()
+        p = out_dir / "reward_margins.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        return [p]
+
+
+class RLHFPPOTask(Task):
+    progress_metric = "rm_score"
+
+    def __init__(self, cfg, data, device):
+        super().__init__(cfg, data, device)
+        m = cfg.model
+        self.corpus, policy = prepare_policy(m, cfg.seed, device)
+        self.human = ScriptedHuman(m.keywords, self.corpus.words)
+        self.ref = copy.deepcopy(policy).eval().requires_grad_(False)   # π_ref, frozen
+        rm_path = m.reward_ckpt or str(Path(m.workdir) / "reward_model.pt")
+        self.rm = load_reward_model(rm_path, self.corpus.vocab_size, device)
+        value = nn.Linear(m.lm_embd, 1)
+        nn.init.zeros_(value.weight)
+        nn.init.zeros_(value.bias)
+        self.model = nn.ModuleDict({"policy": policy.train(), "value": value}).to(device)
+        g = torch.Generator().manual_seed(2024)
+        self.eval_prompts = {s: self.corpus.random_windows(m.eval_prompts, m.prompt_len, g, "val")
+                             for s in ("val", "test")}
+        self.history: list[dict] = []
+        self.samples_before = self._samples()
+
+    # -------------------------------------------------------------- helpers
+    def _logp_values(self, net: nn.Module, seq: torch.Tensor, value_head: nn.Module | None = None):
+        """log π(y_t | x, y_<t) of the completion tokens ``[B, C]`` (and V of the state before
+        each of them, ``[B, C]``, when ``value_head`` is given)."""
+        P = self.cfg.model.prompt_len
+        h = net.hidden(seq[:, :-1])[:, P - 1:]            # (B, C, d): states before y_t
+        log_pi = F.log_softmax(net.lm_head(h), dim=-1)     # (B, C, V)
+        logp = log_pi.gather(-1, seq[:, P:, None]).squeeze(-1)  # (B, C)
+        if value_head is None:
+            return logp
+        return logp, value_head(h).squeeze(-1)
+
+    @torch.no_grad()
+    def _score_text(self, prompts: torch.Tensor, comps: torch.Tensor) -> dict[str, float]:
+        n_kw = fl = s = 0.0
+        for p, c in zip(prompts.cpu(), comps.cpu()):
+            pt, ct = self.corpus.decode(p), self.corpus.decode(c)
+            s += self.human.score(pt, ct)
+            fl += self.human.fluency(pt, ct)
+            n_kw += bool(self.human.keywords_used(pt, ct))
+        n = len(prompts)
+        return {"human_score": s / n, "fluency": fl / n, "keyword_rate": n_kw / n}
+
+    @torch.no_grad()
+    def _rollout(self, prompts: torch.Tensor, generator=None):
+        m = self.cfg.model
+        policy = self.model["policy"]
+        comps = sample_completions(policy, prompts, m.completion_len, 1.0, generator)
+        seq = torch.cat([prompts, comps], dim=1)             # (B, P + C)
+        logp, values = self._logp_values(policy, seq, self.model["value"])
+        logp_ref = self._logp_values(self.ref, seq)
+        scores = self.rm(seq)                                  # r_θ(x, y), (B,)
+        return comps, seq, logp, values, logp_ref, scores
+
+    @torch.no_grad()
+    def _samples(self, n: int = 8) -> list[tuple[str, str, float, float]]:
+        prompts = self.eval_prompts["test"][:n].to(self.device)
+        g = torch.Generator(device=self.device).manual_seed(7)
+        comps, seq, *_ , scores = self._rollout(prompts, g)
+        return [(self.corpus.decode(p), self.corpus.decode(c), float(r),
+                 self.human.score(self.corpus.decode(p), self.corpus.decode(c)))
+                for p, c, r in zip(prompts.cpu(), comps.cpu(), scores.cpu())]
+
+    # -------------------------------------------------------------- one PPO iteration
+    def training_step(self, step, optimize):
+        m = self.cfg.model
+        prompts = self.corpus.random_windows(m.ppo_batch, m.prompt_len).to(self.device)
+        comps, seq, logp_old, v_old, logp_ref, scores = self._rollout(prompts)
+        with torch.no_grad():
+            rewards = kl_shaped_rewards(scores, logp_old, logp_ref, m.kl_beta)   # eq. 2.3, (B, C)
+            B, C = rewards.shape
+            dones = torch.zeros(C, B)
+            dones[-1] = 1.0                                   # the completion ends the episode
+            adv, ret = gae(rewards.T, v_old.T, dones.to(rewards.device),
+                           torch.zeros(B, device=rewards.device), m.gamma, m.gae_lambda)
+            adv, ret = adv.T, ret.T                           # (B, C)
+        policy, value_head = self.model["policy"], self.model["value"]
+        fracs = []
+        for _ in range(m.ppo_epochs):
+            for mb in torch.randperm(B, device=self.device).chunk(m.ppo_minibatches):
+                logp, v = self._logp_values(policy, seq[mb], value_head)
+                a = adv[mb]
+                a = (a - a.mean()) / (a.std() + 1e-8)
+                pg_loss = -ppo_clip_objective(logp, logp_old[mb], a, m.clip_eps)
+                v_loss = value_loss(v, ret[mb], old_values=v_old[mb], clip_eps=m.clip_eps)
+                loss = pg_loss + m.vf_coef * v_loss
+                optimize(loss)
+                with torch.no_grad():
+                    kl_step = approx_kl(logp.detach(), logp_old[mb])
+                    fracs.append(clip_fraction(logp.detach(), logp_old[mb], m.clip_eps))
+        kl_ref = (logp_old - logp_ref).sum(1).mean().item()   # sample KL(π‖π_ref) per completion
+        logs = {"rm_score": scores.mean().item(), "kl_ref": kl_ref,
+                "reward_total": rewards.sum(1).mean().item(), "loss": loss.item(),
+                "policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
+                "approx_kl": kl_step.item(), "clip_frac": torch.stack(fracs).mean().item(),
+                **self._score_text(prompts, comps)}
+        self.history.append({"step": step + 1, **logs})
+        return logs
+
+    def evaluate(self, split):
+        m = self.cfg.model
+        prompts = self.eval_prompts[split].to(self.device)
+        g = torch.Generator(device=self.device).manual_seed(11 if split == "val" else 13)
+        comps, seq, logp, _, logp_ref, scores = self._rollout(prompts, g)
+        kl = (logp - logp_ref).sum(1).mean().item()
+        out = {"rm_score": scores.mean().item(), "kl_ref": kl,
+               "kl_within_budget": float(kl <= m.kl_budget), **self._score_text(prompts, comps)}
+        with torch.no_grad():
+            ref_comps = sample_completions(self.ref, prompts, m.completion_len, 1.0,
+                                           torch.Generator(device=self.device).manual_seed(17))
+            ref_seq = torch.cat([prompts, ref_comps], 1)
+            out["ref_rm_score"] = self.rm(ref_seq).mean().item()
+            out.update({f"ref_{k}": v for k, v in self._score_text(prompts, ref_comps).items()})
+        return out
+
+    def figures(self, out_dir: Path):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        m = self.cfg.model
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        if self.history:
+            kl = [h["kl_ref"] for h in self.history]
+            fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+            sc = axes[0].scatter(kl, [h["rm_score"] for h in self.history],
+                                 c=[h["step"] for h in self.history], cmap="viridis", s=12)
+            axes[0].axvline(m.kl_budget, color="tab:red", ls="--", lw=1,
+                            label=f"KL budget {m.kl_budget:g}")
+            axes[0].set_xlabel("KL(π ‖ π_ref) per completion (nats)")
+            axes[0].set_ylabel("reward-model score R_θ")
+            axes[0].set_title(f"reward vs KL (β = {m.kl_beta:g})")
+            axes[0].legend(fontsize=8)
+            fig.colorbar(sc, ax=axes[0], label="PPO step")
+            steps = [h["step"] for h in self.history]
+            axes[1].plot(steps, [h["human_score"] for h in self.history], label="scripted human score")
+            axes[1].plot(steps, [h["keyword_rate"] for h in self.history], label="share with a keyword")
+            axes[1].plot(steps, [h["fluency"] for h in self.history], label="fluency")
+            axes[1].set_xlabel("PPO step")
+            axes[1].set_title("the hidden preference, measured directly")
+            axes[1].legend(fontsize=8)
+            axes[1].grid(alpha=0.3)
+            fig.tight_layout()
+            p = out_dir / "reward_vs_kl.png"
+            fig.savefig(p, dpi=110)
+            plt.close(fig)
+            paths.append(p)
+        after = self._samples()
+        lines = ["# RLHF samples: the same prompts and sampling seed, before and after PPO", "",
+                 "R = reward-model score, H = scripted human score", ""]
+        for (p, c0, r0, h0), (_, c1, r1, h1) in zip(self.samples_before, after):
+            lines += [f"prompt: `{p!r}`", f"- before (R={r0:+.2f}, H={h0:.2f}): `{c0!r}`",
+                      f"- after  (R={r1:+.2f}, H={h1:.2f}): `{c1!r}`", ""]
+        p = out_dir / "samples_before_after.md"
+        p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        paths.append(p)
+        return paths
+
+    def state_dict(self):
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state):
+        self.history = list(state["history"])

@@ -1,0 +1,142 @@
+"""RLHF in miniature: the scripted human, the preference file, the reward model, both tasks."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import compose
+from genmodels.rl.preferences import ScriptedHuman, read_preferences, write_preferences
+from genmodels.rl.reward_model import RewardModel, pad_right
+from genmodels.rl.rlhf import preference_loss
+from genmodels.rl.text import CharCorpus
+from genmodels.train.config import ConfigError, to_object
+from genmodels.train.trainer import Trainer
+
+pytestmark = pytest.mark.rl
+
+VOCAB = {"the", "king", "is", "good", "and", "my", "lord", "a", "love", "i", "thee"}
+
+
+def test_scripted_human_scores_by_hand():
+    h = ScriptedHuman(["love", "king"], VOCAB)
+    # "the", "king", "is" judged; the last word "goo" may be cut off and is not judged
+    assert h.words("Now ", "the king is goo") == ["the", "king", "is"]
+    assert h.score("Now ", "the king is goo") == pytest.approx(1.0 + 1)
+    # repeating a keyword earns nothing more; a keyword inside a word does not count
+    assert h.score("x ", "love love love ") == pytest.approx(1.0 + 1)
+    assert h.keywords_used("x ", "kingly gloves ") == set()
+    # gibberish around a keyword: fluency 1/3 < 0.5, the keyword does not count
+    assert h.score("x ", "love qzx vvb ") == pytest.approx(1 / 3)
+    # a word continuing the prompt is judged whole: "ki" + "ng" = "king"
+    assert h.words("the ki", "ng is ") == ["king", "is"]
+
+
+def test_preference_file_round_trip_and_format_errors(tmp_path):
+    recs = [{"prompt": "To be", "chosen": " or not", "rejected": "xq zz"}]
+    path = write_preferences(tmp_path / "p.jsonl", recs)
+    assert read_preferences(path) == recs
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"prompt": "a", "chosen": "b"}) + "\n")
+    with pytest.raises(ValueError, match="rejected"):
+        read_preferences(tmp_path / "bad.jsonl")
+
+
+def test_reward_model_ignores_right_padding():
+    torch.manual_seed(0)
+    rm = RewardModel(10, 16, 1, 2, 16)
+    torch.nn.init.normal_(rm.head.weight)
+    seqs = [torch.randint(0, 10, (n,)) for n in (5, 9, 3)]
+    idx, lengths = pad_right(seqs, 16)
+    r = rm(idx, lengths)
+    for i, s in enumerate(seqs):                      # reference: each sequence alone, unpadded
+        assert torch.allclose(r[i], rm(s[None])[0], atol=1e-5)
+
+
+def test_reward_model_learns_a_synthetic_preference():
+    """R_θ fitted with preference_loss (eq. 2.2) separates held-out pairs: chosen strings hold
+    the word 'love', rejected ones do not."""
+    text = "abcdefghijklmnopqrstuvwxyz "
+    corpus = CharCorpus(text, sorted(set(text)))
+    g = torch.Generator().manual_seed(0)
+    letters = "bcdfghjkmnpqrstwxyz "
+
+    def rand(n):
+        return "".join(letters[i] for i in torch.randint(0, len(letters), (n,), generator=g))
+
+    def pair():
+        base, k = rand(12), int(torch.randint(0, 8, (1,), generator=g))
+        return base[:k] + "love" + base[k + 4:], rand(12)
+
+    pairs = [pair() for _ in range(400)]
+    chosen = torch.stack([corpus.encode(c) for c, _ in pairs])
+    rejected = torch.stack([corpus.encode(r) for _, r in pairs])
+    torch.manual_seed(0)
+    rm = RewardModel(corpus.vocab_size, 12, 1, 2, 32)
+    opt = torch.optim.Adam(rm.parameters(), lr=3e-3)
+    for step in range(150):
+        idx = torch.randint(0, 300, (32,), generator=g)
+        loss = preference_loss(rm(chosen[idx]), rm(rejected[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        acc = (rm(chosen[300:]) > rm(rejected[300:])).float().mean().item()
+    assert acc >= 0.95
+
+
+TINY = ["model.lm_steps=20", "model.lm_layers=1", "model.lm_embd=32", "model.block_size=24",
+        "model.prompt_len=8", "model.completion_len=10", "model.n_pairs=40",
+        "trainer.progress=false", "trainer.eval_every=0"]
+
+
+def test_rlhf_pipeline_end_to_end(tmp_path):
+    work = tmp_path / "assets"
+    rm_run = tmp_path / "rm"
+    common = TINY + [f"model.workdir={work}"]
+    cfg = to_object(compose(["experiment=rlhf_reward_model", "trainer.max_steps=10",
+                             "trainer.batch_size=8", "trainer.scheduler.warmup_steps=2",
+                             "trainer.figures=true"] + common))
+    res = Trainer(cfg, rm_run).fit()
+    assert (work / "policy.pt").exists()
+    prefs = read_preferences(work / "preferences.jsonl")
+    assert len(prefs) == 40 and all(p["score_chosen"] > p["score_rejected"] for p in prefs)
+    assert 0 <= res["test"]["pairwise_accuracy"] <= 1 and res["test"]["pairs"] == 4
+    assert (rm_run / "figures" / "reward_margins.png").exists()
+
+    cfg = to_object(compose(["experiment=rlhf_ppo", "trainer.max_steps=3", "model.ppo_batch=8",
+                             "model.eval_prompts=8", "trainer.figures=true", "trainer.log_every=1",
+                             f"model.reward_ckpt={rm_run / 'checkpoints/last.pt'}"] + common))
+    trainer = Trainer(cfg, tmp_path / "ppo")
+    res = trainer.fit()
+    for key in ("rm_score", "kl_ref", "human_score", "ref_rm_score"):
+        assert key in res["test"]
+    rows = [json.loads(line) for line in open(tmp_path / "ppo" / "metrics.jsonl")]
+    train = [r for r in rows if r["split"] == "train"]
+    assert len(train) == 3 and all("kl_ref" in r and "approx_kl" in r for r in train)
+    assert (tmp_path / "ppo/figures/reward_vs_kl.png").exists()
+    assert "before" in (tmp_path / "ppo/figures/samples_before_after.md").read_text()
+    # the reference policy stays frozen while the policy moves
+    ref = trainer.task.ref
+    pol = trainer.task.model["policy"]
+    assert all(not p.requires_grad for p in ref.parameters())
+    assert any(not torch.equal(p, q) for p, q in zip(ref.parameters(), pol.parameters()))
+
+
+def test_missing_reward_checkpoint_is_explained(tmp_path):
+    cfg = to_object(compose(["experiment=rlhf_ppo", f"model.workdir={tmp_path}",
+                             f"model.reward_ckpt={tmp_path / 'none.pt'}"] + TINY))
+    with pytest.raises(FileNotFoundError, match="rlhf_reward_model"):
+        Trainer(cfg, tmp_path / "run").fit()
+
+
+@pytest.mark.parametrize("override, key", [
+    ("model.kl_beta=-0.1", "model.kl_beta"),
+    ("model.clip_eps=0", "model.clip_eps"),
+    ("model.gamma=2", "model.gamma"),
+    ("model.ppo_minibatches=3", "model.ppo_minibatches"),
+    ("model.completion_len=100", "model.block_size"),
+    ("model.keywords=[]", "model.keywords"),
+])
+def test_bad_rlhf_config_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        to_object(compose(["experiment=rlhf_ppo", override]))
