@@ -18,17 +18,18 @@ def rows(sweep_dir: Path):
         if not res.exists():
             continue
         cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
-        yield cfg["model"], json.loads(res.read_text())
+        yield cfg, json.loads(res.read_text())
 
 
 def main(sweep_dir: str) -> None:
-    print("| λ_EWC | λ_L2 | split | A before B | fine-tune A / B | L2 A / B | EWC A / B |")
-    print("|---|---|---|---|---|---|---|")
-    for m, r in rows(Path(sweep_dir)):
+    print("| seed | λ_EWC | λ_L2 | split | A before B | fine-tune A / B | L2 A / B | EWC A / B |")
+    print("|---|---|---|---|---|---|---|---|")
+    for cfg, r in rows(Path(sweep_dir)):
+        m = cfg["model"]
         for split in ("val", "test"):
             t = r[split]
             f = lambda k: f"{100 * t[k + '_acc_A']:.1f} / {100 * t[k + '_acc_B']:.1f}"
-            print(f"| {m['ewc_lambda']:g} | {m['l2_lambda']:g} | {split} | "
+            print(f"| {cfg['seed']} | {m['ewc_lambda']:g} | {m['l2_lambda']:g} | {split} | "
                   f"{100 * t['acc_A_before_B']:.1f} | {f('finetune')} | {f('l2')} | {f('ewc')} |")
 
 
