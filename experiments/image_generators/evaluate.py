@@ -1,13 +1,14 @@
 """Score finished image-generator runs with one yardstick, in one process, under one set of conditions.
 
-    python experiments/image_generators/evaluate.py RUN_DIR [RUN_DIR ...] [--n N] [--out table.json]
+    python experiments/image_generators/evaluate.py RUN_DIR [RUN_DIR ...] [--n N] [--repeats R] [--out table.json]
 
 For every run folder written by ``genmodels-train`` (VAE, GAN, DDPM or score-SDE), rebuild the task
 from the run's own Hydra overrides (``.hydra/overrides.yaml``), load ``checkpoints/last.pt``, draw
-``--n`` images (default: the whole test split, at most 500) with torch on one thread, and report
+``--repeats`` independent sets of ``--n`` images with torch on one thread, and report
 
-* ``fd`` and ``class_entropy`` from :func:`genmodels.metrics.sample_quality` (the cached yardstick
-  of the dataset, against the first n test images), the same n for every run on a dataset;
+* ``fd`` (mean and standard deviation over the repeats) and ``class_entropy`` (mean) from
+  :func:`genmodels.metrics.sample_quality`: the cached yardstick of the dataset, every set scored
+  against the same held-out reference (the test split, at most its first 2,000 images);
 * the sampling time per image, as wall time and as this process's CPU seconds (the robust number on
   a shared machine: with one thread it is what an idle core would take);
 * the training wall time and CPU seconds the trainer recorded in ``results.json``.
@@ -42,7 +43,7 @@ def _generator(task):
     raise ValueError(f"run: family {family!r} is not an image generator")
 
 
-def score_run(run: Path, n: int | None, seed: int = 0) -> dict:
+def score_run(run: Path, n: int, repeats: int) -> dict:
     overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
     overrides = [o for o in overrides if not o.startswith(("hydra.", "trainer.progress"))]
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
@@ -51,42 +52,52 @@ def score_run(run: Path, n: int | None, seed: int = 0) -> dict:
     state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     task.model.load_state_dict(state["model"])
     task.model.eval()
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        q = sample_quality(task.data, "test", _generator(task), n)
     results = json.loads((run / "results.json").read_text())
-    return {"run": cfg.run_name, "data": cfg.data.name, "family": cfg.model.family,
-            "steps": results["step"], "train_time_s": results["train_time_s"],
-            "train_cpu_s": results.get("train_cpu_s"), **q, "data_obj": task.data}
+    row = {"run": cfg.run_name, "data": cfg.data.name, "family": cfg.model.family,
+           "steps": results["step"], "train_time_s": results["train_time_s"],
+           "train_cpu_s": results.get("train_cpu_s")}
+    row.update(repeated(task.data, _generator(task), n, repeats))
+    row["data_obj"] = task.data
+    return row
+
+
+def repeated(data, generate, n: int, repeats: int) -> dict:
+    """``repeats`` draws of n images (seeds 0, 1, …): FD mean ± sd, entropy mean, total timing."""
+    qs = []
+    for seed in range(repeats):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            qs.append(sample_quality(data, "test", generate, n))
+    fds = torch.tensor([q["fd"] for q in qs], dtype=torch.float64)
+    return {"fd": float(fds.mean()), "fd_sd": float(fds.std()) if repeats > 1 else 0.0,
+            "fd_each": [round(float(f), 3) for f in fds],
+            "class_entropy": sum(q["class_entropy"] for q in qs) / repeats,
+            "fd_samples": n, "fd_reference": qs[0]["fd_reference"], "repeats": repeats,
+            "sample_s_per_image": sum(q["sample_s_per_image"] for q in qs) / repeats,
+            "sample_cpu_s_per_image": sum(q["sample_cpu_s_per_image"] for q in qs) / repeats}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", type=Path)
-    p.add_argument("--n", type=int, default=500, help="images per run (capped by the test split)")
+    p.add_argument("--n", type=int, default=500, help="generated images per draw")
+    p.add_argument("--repeats", type=int, default=3, help="independent draws per run")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     register_all()
     rows, datasets = [], {}
     for run in args.runs:
-        row = score_run(run, args.n)
+        row = score_run(run, args.n, args.repeats)
         datasets.setdefault(row["data"], row.pop("data_obj"))
         row.pop("data_obj", None)
         rows.append(row)
         print(json.dumps(row), flush=True)
     for name, data in datasets.items():      # the floor: real training images against the test split
-        g = torch.Generator().manual_seed(0)
-        idx = torch.randperm(len(data.train), generator=g)
-        real = data.train[idx]
-        taken = [0]
-
-        def real_images(k):
-            out = real[taken[0]:taken[0] + k]
-            taken[0] += k
-            return out
+        def real_images(k):                  # k random training images (global RNG, seeded per draw)
+            return data.train[torch.randperm(len(data.train))[:k]]
         row = {"run": "real training images", "data": name, "family": "data",
-               **sample_quality(data, "test", real_images, args.n)}
+               **repeated(data, real_images, args.n, args.repeats)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out:

@@ -34,7 +34,7 @@ class DiffusionConfig(ModelConfig):
     sampler: str = "ddim"         # ddpm: Algorithm 2 (T steps) | ddim: deterministic, sample_steps steps
     sample_steps: int = 100       # DDIM steps (ddpm) or Euler–Maruyama steps (sde)
     ema_decay: float = 0.999      # exponential moving average of the weights used to sample; 0: off
-    fd_samples: Optional[int] = None  # images scored by the yardstick at test (null: the split, ≤ 1000)
+    fd_samples: Optional[int] = None  # images generated for the yardstick (null: 1000), scored against the held-out split (≤ 2000 images)
     val_fd: bool = False          # also score samples at every validation (slow: sampling)
     n_figure_samples: int = 64    # images in the sample grid
 

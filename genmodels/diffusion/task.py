@@ -187,7 +187,7 @@ class DiffusionTask(Task):
         def recording(x, t):
             if counter[0] in keep:
                 states.append(x.detach().clone())
-                labels.append(f"t={t[0].item():.2f}" if t.is_floating_point() else f"t={t[0].item() + 1}")
+                labels.append(f"{t[0].item():.2f}" if t.is_floating_point() else f"{t[0].item() + 1}")
             counter[0] += 1
             return net(x, t)
 
@@ -210,7 +210,7 @@ class DiffusionTask(Task):
         what = "Algorithm 2" if m.process == "ddpm" else "reverse SDE"
         paths.append(save_image_grid(imgs.cpu(), out_dir / "denoising_chain.png", nrow=chain.shape[0],
                                      title=f"denoising chain x_T → x_0 ({what}), one sample per row;\n"
-                                           f"columns: {', '.join(labels)}"))
+                                           f"columns: t = {', '.join(labels)}"))
         return paths
 
     def _toy_figure(self, out_dir: Path) -> Path:

@@ -17,7 +17,7 @@ class GANConfig(ModelConfig):
     width: int = 64               # DCGAN channels (dcgan only)
     generator_loss: str = "non_saturating"  # saturating: eq. 2.11 as printed; non_saturating: −log D(G(z))
     d_steps: int = 1              # k: discriminator ascent steps (2.10) per generator step (2.11)
-    fd_samples: Optional[int] = None  # images scored by the yardstick at test (null: the split, ≤ 1000)
+    fd_samples: Optional[int] = None  # images generated for the yardstick (null: 1000), scored against the held-out split (≤ 2000 images)
     n_figure_samples: int = 64    # images in the sample grid
 
     def problems(self):

@@ -17,7 +17,8 @@ real images ``real``:
 
 * ``fd``: the Fréchet distance (:func:`~genmodels.metrics.fd.frechet_distance`) between
   Gaussians fitted to the classifier's penultimate features of the two sets (lower is better;
-  the same number of images on both sides, since the estimate is biased upwards for small N);
+  every model on a dataset is scored against the same held-out reference images, and the
+  estimate is biased upwards for small N, so compare numbers measured at the same sizes);
 * ``class_entropy``: the entropy (nats) of the histogram of the classifier's predicted classes
   over the fakes — ln 10 ≈ 2.303 when the ten classes are equally covered, 0 for a generator
   that makes only one class (mode collapse).
@@ -239,27 +240,34 @@ def get_yardstick(data, seed: int = 0, cache_dir: str | Path | None = None,
     return ys
 
 
-def sample_quality(data, split: str, generate, n: int | None = None, chunk: int = 500,
-                   timing: bool = True) -> dict[str, float]:
-    """Generate ``n`` images with ``generate(k) -> [k, C, H, W] in [0, 1]`` and score them against
-    the first ``n`` images of ``split`` (default n: the whole split, at most 1000).
+def sample_quality(data, split: str, generate, n: int | None = None, n_reference: int | None = None,
+                   chunk: int = 500, timing: bool = True) -> dict[str, float]:
+    """Generate ``n`` images with ``generate(k) -> [k, C, H, W] in [0, 1]`` (default 1000) and
+    score them against the first ``n_reference`` images of ``split`` (default: all, at most 2000).
 
-    Returns ``fd``, ``class_entropy``, ``fd_samples`` (= n) and, when ``timing``, the wall time
-    (``sample_s_per_image``) and this process's CPU time (``sample_cpu_s_per_image``, the better
-    number on a shared machine when torch runs one thread) of ``generate`` divided by n. Timings
-    differ from run to run, so tasks whose results must repeat exactly pass ``timing=False``.
-    Always uses the yardstick of seed 0, whatever the run's seed, so every run on a dataset is
-    measured with the same ruler.
+    The reference set is the same for every model on a dataset, so differences between models are
+    not blurred by a different draw of real images; the FD estimate still carries sampling noise
+    (a few units at these sizes), so compare models with repeated draws (see
+    experiments/image_generators/evaluate.py).
+
+    Returns ``fd``, ``class_entropy``, ``fd_samples`` (= n), ``fd_reference`` and, when ``timing``,
+    the wall time (``sample_s_per_image``) and this process's CPU time (``sample_cpu_s_per_image``,
+    the better number on a shared machine when torch runs one thread) of ``generate`` divided by
+    n. Timings differ from run to run, so tasks whose results must repeat exactly pass
+    ``timing=False``. Always uses the yardstick of seed 0, whatever the run's seed, so every run on
+    a dataset is measured with the same ruler.
     """
     real, _ = data.split(split)
-    n = min(len(real), 1000) if n is None else min(n, len(real))
+    n_reference = min(len(real), 2000) if n_reference is None else min(n_reference, len(real))
+    n = 1000 if n is None else n
     check_int("n", n, minimum=2)
+    check_int("n_reference", n_reference, minimum=2)
     ys = get_yardstick(data, seed=0)
     t0, c0 = time.perf_counter(), time.process_time()
     fake = torch.cat([generate(min(chunk, n - i)).detach().float().cpu() for i in range(0, n, chunk)])
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-    out = ys.score(fake, real[:n])
-    out["fd_samples"] = n
+    out = ys.score(fake, real[:n_reference])
+    out.update(fd_samples=n, fd_reference=n_reference)
     if timing:
         out.update(sample_s_per_image=seconds / n, sample_cpu_s_per_image=cpu_seconds / n)
     return out

@@ -89,23 +89,31 @@ class RLHFRewardConfig(ModelConfig):
     # the preference data set
     prompt_len: int = 24              # characters of context taken from the corpus
     completion_len: int = 32          # characters the policy writes
-    n_pairs: int = 1500               # labelled comparisons (80 % train, 10 % val, 10 % test)
+    n_pairs: int = 4000               # labelled comparisons (80 / 10 / 10 % train / val / test, split by prompt)
+    samples_per_prompt: int = 4       # K completions ranked per prompt; every pair with a clear preference is kept
+    min_gap: float = 0.25             # the scripted human abstains when two scores differ by less
     temperature: float = 1.0
     regenerate: bool = False          # rebuild the policy / data set even if the files exist
     # the reward model
     rm_layers: int = 2
     rm_heads: int = 4
     rm_embd: int = 64
-    rm_init_from_policy: bool = False  # initialise the reward trunk from the policy's weights
+    rm_init_from_policy: bool = False  # initialise the reward trunk from the policy's weights (then rm_layers/heads/embd are the policy's)
+    rm_pooling: str = "mean"          # mean: average a per-token head over the sequence | last: the head on the last token
 
     def problems(self):
         yield from choice(self, "arch", ("gpt",))
         yield from choice(self, "preference", ("keywords",))
+        yield from choice(self, "rm_pooling", ("mean", "last"))
         for name in ("lm_layers", "lm_heads", "lm_embd", "block_size", "lm_batch", "lm_lr",
                      "prompt_len", "completion_len", "n_pairs", "temperature", "rm_layers",
+                     "samples_per_prompt",
                      "rm_heads", "rm_embd"):
             yield from positive(self, name)
         yield from positive(self, "lm_steps", allow_zero=True)
+        yield from positive(self, "min_gap", allow_zero=True)
+        if self.samples_per_prompt == 1:
+            yield "samples_per_prompt", "must be >= 2 to form a comparison"
         if not self.keywords:
             yield "keywords", "must name at least one word"
         if self.prompt_len + self.completion_len > self.block_size:

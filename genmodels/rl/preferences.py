@@ -14,7 +14,8 @@ inside gibberish earns nothing, and letters that merely spell a keyword inside a
 ("kingdom", "gloves") do not count.
 
 The data set file is JSON Lines, one comparison a line:
-``{"prompt": ..., "chosen": ..., "rejected": ...}`` (plus the scripted scores, for reference).
+``{"prompt": ..., "chosen": ..., "rejected": ...}`` (plus the scripted scores, for reference,
+and ``group``, the prompt's index: all comparisons of one prompt share it).
 Real human labels in the same format can replace it (``read_preferences`` needs only the three
 text fields).
 """
@@ -86,12 +87,18 @@ def sample_completions(policy, prompts: torch.Tensor, completion_len: int,
 def make_preference_pairs(policy, corpus: CharCorpus, human: ScriptedHuman, n_pairs: int,
                           prompt_len: int, completion_len: int, samples_per_prompt: int = 4,
                           temperature: float = 1.0, seed: int = 0, batch_prompts: int = 64,
+                          min_gap: float = 0.25, all_pairs: bool = True,
                           device: torch.device | str = "cpu", log=None) -> list[dict]:
-    """Sample ``samples_per_prompt`` completions per corpus prompt and keep the best- and the
-    worst-scored one as (chosen, rejected) when their scores differ (InstructGPT ranks K
-    outputs per prompt; the extremes give one comparison per prompt)."""
+    """Sample ``samples_per_prompt`` (K) completions per corpus prompt, score them with the
+    scripted human and turn the ranking into comparisons (chosen, rejected).
+
+    all_pairs: every pair of the K completions (InstructGPT labels all K-choose-2 pairs of a
+    ranking), else only the best against the worst. min_gap: the human abstains when two scores
+    differ by less (a near tie is no preference). Each record carries ``group``, the index of
+    its prompt, so that held-out splits can keep all pairs of one prompt together.
+    """
     g = torch.Generator().manual_seed(seed)
-    records = []
+    records, group = [], 0
     while len(records) < n_pairs:
         prompts = corpus.random_windows(batch_prompts, prompt_len, g).to(device)  # (P, L)
         rep = prompts.repeat_interleave(samples_per_prompt, 0)                     # (P·K, L)
@@ -101,18 +108,24 @@ def make_preference_pairs(policy, corpus: CharCorpus, human: ScriptedHuman, n_pa
             ptxt = corpus.decode(p)
             texts = [corpus.decode(c) for c in cs]
             scores = [human.score(ptxt, t) for t in texts]
-            hi = max(range(len(texts)), key=lambda i: scores[i])
-            lo = min(range(len(texts)), key=lambda i: scores[i])
-            if scores[hi] - scores[lo] < 0.05:
-                continue
-            records.append({"prompt": ptxt, "chosen": texts[hi], "rejected": texts[lo],
-                            "score_chosen": round(scores[hi], 4),
-                            "score_rejected": round(scores[lo], 4)})
-            if len(records) == n_pairs:
+            order = sorted(range(len(texts)), key=lambda i: -scores[i])
+            if all_pairs:
+                cand = [(order[a], order[b]) for a in range(len(order))
+                        for b in range(a + 1, len(order))]
+            else:
+                cand = [(order[0], order[-1])]
+            for hi, lo in cand:
+                if scores[hi] - scores[lo] < min_gap or texts[hi] == texts[lo]:
+                    continue
+                records.append({"prompt": ptxt, "chosen": texts[hi], "rejected": texts[lo],
+                                "score_chosen": round(scores[hi], 4),
+                                "score_rejected": round(scores[lo], 4), "group": group})
+            group += 1
+            if len(records) >= n_pairs:
                 break
         if log is not None:
-            log(f"preference pairs: {len(records)}/{n_pairs}")
-    return records
+            log(f"preference pairs: {min(len(records), n_pairs)}/{n_pairs}")
+    return records[:n_pairs]
 
 
 def write_preferences(path: str | Path, records: list[dict]) -> Path:

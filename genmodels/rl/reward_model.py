@@ -12,12 +12,22 @@ __all__ = ["RewardModel", "pad_right"]
 
 
 class RewardModel(nn.Module):
-    """``forward(idx[B, T], lengths=None) -> r[B]``: the head on the hidden state of the last
-    real token (``lengths[b]`` tokens of row b are real; right padding is ignored — causal
-    attention means padding after a token never changes that token's hidden state)."""
+    """``forward(idx[B, T], lengths=None) -> r[B]`` from the GPT trunk's hidden states.
 
-    def __init__(self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int):
+    pooling ``"last"``: the head on the hidden state of the last real token (InstructGPT);
+    ``"mean"``: the mean of the head over every real token — a sum of per-position judgements,
+    which learns "this text uses a keyword somewhere" from far fewer comparisons. (With causal
+    attention the shared prompt's positions are identical for the chosen and the rejected
+    completion, so they cancel in r_c − r_r.) ``lengths[b]`` tokens of row b are real; right
+    padding never changes a real token's hidden state.
+    """
+
+    def __init__(self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int,
+                 pooling: str = "last"):
         super().__init__()
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"pooling: must be 'last' or 'mean', got {pooling!r}")
+        self.pooling = pooling
         self.trunk = build_gpt(vocab_size, block_size, n_layer, n_head, n_embd)
         self.head = nn.Linear(n_embd, 1)
         nn.init.zeros_(self.head.weight)
@@ -25,6 +35,12 @@ class RewardModel(nn.Module):
 
     def forward(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         h = self.trunk.hidden(idx)  # (B, T, d)
+        if self.pooling == "mean":
+            r_t = self.head(h).squeeze(-1)  # (B, T): one judgement per position
+            if lengths is None:
+                return r_t.mean(dim=1)
+            real = torch.arange(idx.shape[1], device=idx.device)[None] < lengths[:, None]
+            return (r_t * real).sum(1) / lengths.to(r_t.dtype)
         if lengths is None:
             last = h[:, -1]
         else:

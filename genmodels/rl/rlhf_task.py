@@ -38,7 +38,8 @@ from genmodels.rl.text import build_gpt, load_corpus, pretrain_char_lm
 from genmodels.train.checkpoint import atomic_write_bytes, load_checkpoint
 from genmodels.train.task import Task, batch_indices
 
-__all__ = ["RewardModelTask", "RLHFPPOTask", "prepare_policy", "load_reward_model"]
+__all__ = ["RewardModelTask", "RLHFPPOTask", "prepare_policy", "load_reward_model",
+           "split_by_group"]
 
 
 def _log(msg: str) -> None:
@@ -82,8 +83,10 @@ def prepare_policy(m, seed: int, device):
 
 def _build_reward_model(m, vocab_size: int) -> RewardModel:
     if m.rm_init_from_policy:
-        return RewardModel(vocab_size, m.block_size, m.lm_layers, m.lm_heads, m.lm_embd)
-    return RewardModel(vocab_size, m.block_size, m.rm_layers, m.rm_heads, m.rm_embd)
+        return RewardModel(vocab_size, m.block_size, m.lm_layers, m.lm_heads, m.lm_embd,
+                           m.rm_pooling)
+    return RewardModel(vocab_size, m.block_size, m.rm_layers, m.rm_heads, m.rm_embd,
+                       m.rm_pooling)
 
 
 def load_reward_model(path: str | Path, vocab_size: int, device) -> RewardModel:
@@ -97,6 +100,21 @@ def load_reward_model(path: str | Path, vocab_size: int, device) -> RewardModel:
     rm = _build_reward_model(SimpleNamespace(**ck["config"]["model"]), vocab_size)
     rm.load_state_dict(ck["model"])
     return rm.to(device).eval().requires_grad_(False)
+
+
+def split_by_group(records: list[dict], seed: int = 0) -> dict[str, torch.Tensor]:
+    """80/10/10 train/val/test indices of the comparisons, whole prompts at a time (all pairs of
+    one prompt share its ``group``; records without one — e.g. real labels — are their own group),
+    so no held-out completion was seen in training. Fixed by ``seed``, not by the run's seed."""
+    groups: dict = {}
+    for i, r in enumerate(records):
+        groups.setdefault(r.get("group", f"#{i}"), []).append(i)
+    keys = list(groups)
+    perm = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_hold = max(1, len(keys) // 10)
+    parts = {"test": perm[:n_hold], "val": perm[n_hold:2 * n_hold], "train": perm[2 * n_hold:]}
+    return {name: torch.tensor([i for k in ks for i in groups[keys[k]]], dtype=torch.long)
+            for name, ks in parts.items()}
 
 
 class RewardModelTask(Task):
@@ -114,7 +132,9 @@ class RewardModelTask(Task):
             _log(f"sampling and labelling {m.n_pairs} preference pairs -> {path}")
             records = make_preference_pairs(policy, self.corpus, self.human, m.n_pairs,
                                             m.prompt_len, m.completion_len,
+                                            samples_per_prompt=m.samples_per_prompt,
                                             temperature=m.temperature, seed=cfg.seed,
+                                            min_gap=m.min_gap, all_pairs=True,
                                             device=device, log=_log)
             write_preferences(path, records)
         self.records = records
@@ -123,11 +143,7 @@ class RewardModelTask(Task):
                                                  m.block_size)
         self.rejected, self.rejected_len = pad_right(
             [enc(r["prompt"] + r["rejected"]) for r in records], m.block_size)
-        n = len(records)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))  # fixed split
-        n_hold = max(1, n // 10)
-        self.split_idx = {"test": perm[:n_hold], "val": perm[n_hold:2 * n_hold],
-                          "train": perm[2 * n_hold:]}
+        self.split_idx = split_by_group(records)
         if cfg.trainer.batch_size > len(self.split_idx["train"]):
             raise ValueError(f"trainer.batch_size: {cfg.trainer.batch_size} exceeds the "
                              f"{len(self.split_idx['train'])} training comparisons")

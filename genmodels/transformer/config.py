@@ -130,6 +130,7 @@ class EncoderConfig(ModelConfig):
     dropout: float = 0.1
     pos_encoding: str = "learned"
     use_sdpa: bool = True
+    xavier_attention: bool = True    # Xavier-init w_q, w_k, w_v, w_o (not N(0, 0.02)): leaves the unigram plateau sooner
 
     def problems(self):
         for name in ("max_len", "n_layer", "n_head", "n_embd", "d_ff"):

@@ -164,11 +164,24 @@ class GPTTask(CharLMTask):
 
 # ------------------------------------------------------------------------------ MLM (eq. 2.28)
 def build_encoder(m, vocab_size: int, num_classes: int | None = None) -> MaskedEncoder:
-    """The encoder over ``vocab_size + 2`` ids (characters, [MASK], [PAD])."""
-    return MaskedEncoder(vocab_size + 2, m.max_len, m.n_layer, m.n_head, m.n_embd,
-                         dropout=m.dropout, num_classes=num_classes,
-                         pooling=getattr(m, "pooling", "mean"), pos_encoding=m.pos_encoding,
-                         pad_id=vocab_size + 1, use_sdpa=m.use_sdpa, d_ff=m.d_ff)
+    """The encoder over ``vocab_size + 2`` ids (characters, [MASK], [PAD]).
+
+    With ``xavier_attention`` the attention projections get Xavier-uniform weights instead of
+    GPT's N(0, 0.02). Why: a masked position's own input is [MASK], so the encoder can only beat
+    the unigram loss (3.31 nats on tiny Shakespeare) by attending to its neighbours; with
+    N(0, 0.02) projections every attention score starts at ≈ 0, attention is uniform and the
+    gradient that would make it positional is tiny. Measured (experiments/mlm_shakespeare): with
+    N(0, 0.02) the 4-layer encoder was still at 3.08 nats after 900 steps; on a toy task (copy
+    the twin of a doubled token) Xavier leaves the plateau at step ~200, N(0, 0.02) not by 300.
+    """
+    enc = MaskedEncoder(vocab_size + 2, m.max_len, m.n_layer, m.n_head, m.n_embd,
+                        dropout=m.dropout, num_classes=num_classes,
+                        pooling=getattr(m, "pooling", "mean"), pos_encoding=m.pos_encoding,
+                        pad_id=vocab_size + 1, use_sdpa=m.use_sdpa, d_ff=m.d_ff)
+    if m.xavier_attention:
+        for block in enc.blocks:
+            block.attn.reset_parameters()      # Xavier-uniform w_q, w_k, w_v, w_o; zero biases
+    return enc
 
 
 class MLMTask(Task):
