@@ -35,7 +35,7 @@ def _metrics(path):
 
 
 def test_training_steps_log_ppo_diagnostics_and_evaluate(tmp_path):
-    trainer, res = _train(tmp_path, ["trainer.figures=true"])
+    trainer, res = _train(tmp_path)
     rows = [r for r in _metrics(tmp_path / "metrics.jsonl") if r["split"] == "train"]
     assert len(rows) == 6
     for key in ("approx_kl", "clip_frac", "entropy", "value_loss", "return_mean", "env_steps"):
@@ -44,7 +44,8 @@ def test_training_steps_log_ppo_diagnostics_and_evaluate(tmp_path):
     assert 6 * 4 * 15 <= rows[-1]["env_steps"] <= 6 * 4 * 16
     assert 0 <= rows[-1]["clip_frac"] <= 1 and rows[-1]["approx_kl"] >= 0
     assert res["test"]["episodes"] == 3 and 8 <= res["test"]["return_mean"] <= 500
-    assert (tmp_path / "figures" / "episodic_return.png").exists()
+    paths = trainer.task.figures(tmp_path / "figures")
+    assert [p.name for p in paths] == ["episodic_return.png"] and paths[0].exists()
 
 
 def test_linear_lr_annealing_comes_from_the_trainer(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -52,12 +53,15 @@ def score_run(run: Path, n: int, repeats: int) -> dict:
     state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     task.model.load_state_dict(state["model"])
     task.model.eval()
-    results = json.loads((run / "results.json").read_text())
-    row = {"run": cfg.run_name, "data": cfg.data.name, "family": cfg.model.family,
-           "steps": results["step"], "train_time_s": results["train_time_s"],
-           "train_cpu_s": results.get("train_cpu_s")}
+    row = {"run": cfg.run_name, "data": cfg.data.name, "family": cfg.model.family}
     row.update(repeated(task.data, _generator(task), n, repeats))
-    row["data_obj"] = task.data
+    for _ in range(360):                     # a run still in its final evaluation: wait for it
+        if (run / "results.json").exists():
+            break
+        time.sleep(10)
+    results = json.loads((run / "results.json").read_text())
+    row.update(steps=results["step"], train_time_s=results["train_time_s"],
+               train_cpu_s=results.get("train_cpu_s"), data_obj=task.data)
     return row
 
 

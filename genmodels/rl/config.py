@@ -127,6 +127,7 @@ class RLHFRewardConfig(ModelConfig):
 class RLHFPPOConfig(RLHFRewardConfig):
     """Stage 4: PPO on the policy against R_θ with a per-token KL penalty to π_ref (eq. 2.3)."""
     family: str = "rlhf_ppo"
+    reward_source: str = "model"      # model: the learnt R_θ (RLHF) | human: the scripted human's score itself (an oracle control)
     reward_ckpt: Optional[str] = None  # checkpoint of an rlhf_reward run (<run>/checkpoints/last.pt); null: <workdir>/reward_model.pt
     kl_beta: float = 0.1              # β of eq. 2.3
     kl_budget: float = 6.0            # the KL(π‖π_ref) per completion the run must stay within (reported)
@@ -142,6 +143,7 @@ class RLHFPPOConfig(RLHFRewardConfig):
     def problems(self):
         yield from super().problems()
         yield from positive(self, "kl_beta", allow_zero=True)
+        yield from choice(self, "reward_source", ("model", "human"))
         for name in ("kl_budget", "ppo_batch", "ppo_epochs", "ppo_minibatches", "clip_eps",
                      "eval_prompts"):
             yield from positive(self, name)

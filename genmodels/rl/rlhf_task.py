@@ -207,8 +207,11 @@ class RLHFPPOTask(Task):
         self.corpus, policy = prepare_policy(m, cfg.seed, device)
         self.human = ScriptedHuman(m.keywords, self.corpus.words)
         self.ref = copy.deepcopy(policy).eval().requires_grad_(False)   # π_ref, frozen
-        rm_path = m.reward_ckpt or str(Path(m.workdir) / "reward_model.pt")
-        self.rm = load_reward_model(rm_path, self.corpus.vocab_size, device)
+        if m.reward_source == "model":
+            rm_path = m.reward_ckpt or str(Path(m.workdir) / "reward_model.pt")
+            self.rm = load_reward_model(rm_path, self.corpus.vocab_size, device)
+        else:  # the oracle control: PPO on the hidden preference itself
+            self.rm = self._human_scores
         value = nn.Linear(m.lm_embd, 1)
         nn.init.zeros_(value.weight)
         nn.init.zeros_(value.bias)
@@ -220,6 +223,12 @@ class RLHFPPOTask(Task):
         self.samples_before = self._samples()
 
     # -------------------------------------------------------------- helpers
+    def _human_scores(self, seq: torch.Tensor) -> torch.Tensor:
+        """The scripted human's score of each completion in ``seq [B, P + C]`` (``[B]``)."""
+        P = self.cfg.model.prompt_len
+        return torch.tensor([self.human.score(self.corpus.decode(s[:P]), self.corpus.decode(s[P:]))
+                             for s in seq.cpu()], device=seq.device)
+
     def _logp_values(self, net: nn.Module, seq: torch.Tensor, value_head: nn.Module | None = None):
         """log π(y_t | x, y_<t) of the completion tokens ``[B, C]`` (and V of the state before
         each of them, ``[B, C]``, when ``value_head`` is given)."""
