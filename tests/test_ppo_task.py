@@ -94,6 +94,12 @@ def test_bootstrap_truncated_by_hand():
     out = bootstrap_truncated(rewards, trunc, values, last, gamma=0.9)
     expect = torch.tensor([[1.0, 1.0], [1.0 + 0.9 * 0.5, 1.0], [1.0, 1.0 + 0.9 * 0.8]])
     assert torch.allclose(out, expect)
+    with pytest.raises(ValueError, match="gamma"):
+        bootstrap_truncated(rewards, trunc, values, last, gamma=1.5)
+    with pytest.raises(ValueError, match="last_value"):
+        bootstrap_truncated(rewards, trunc, values, last[:1], gamma=0.9)
+    with pytest.raises(ValueError, match="truncated"):
+        bootstrap_truncated(rewards, trunc[:2], values, last, gamma=0.9)
 
 
 def test_actor_critic_log_probs_and_entropy_match_categorical(gen):

@@ -20,16 +20,24 @@ import math
 import torch
 import torch.nn.functional as F
 
-from genmodels._checks import check_int, check_tensor
+from genmodels._checks import check_finite, check_int, check_tensor
 
-__all__ = ["hann_window", "frame_signal", "stft", "istft", "stft_power", "num_frames"]
+__all__ = ["hann_window", "frame_signal", "stft", "istft", "stft_power", "num_frames",
+           "power_frames_first"]
 
 _AUDIO_DTYPES = (torch.float32, torch.float64)
 
 
 def check_audio(name: str, x) -> torch.Tensor:
-    """A finite float32/float64 signal ``[..., N]`` with N ≥ 1 (empty audio is an error)."""
-    check_tensor(name, x, min_ndim=1)
+    """A finite float32/float64 signal ``[..., N]`` with N ≥ 1 (empty audio is an error).
+
+    Finiteness is checked through the sum first (a NaN or ±inf anywhere makes it non-finite),
+    which reads the signal once without the temporaries of ``isfinite``; only a non-finite sum
+    runs the element-wise check, so a huge but finite signal still passes.
+    """
+    check_tensor(name, x, min_ndim=1, finite=False)
+    if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x.detach().sum())):
+        check_finite(name, x)
     if x.dtype not in _AUDIO_DTYPES:
         raise ValueError(f"{name}: expected float32 or float64 audio, got dtype {x.dtype}")
     if x.shape[-1] == 0:
@@ -89,9 +97,28 @@ def stft(signal: torch.Tensor, n_fft: int = 2048, hop_length: int = 512, *,
     check_tensor("window", window, ndim=1)
     if window.shape[0] != n_fft:
         raise ValueError(f"window: expected length n_fft={n_fft}, got {window.shape[0]}")
+    return _stft_frames_first(signal, n_fft, hop_length, center, window).transpose(-1, -2)
+
+
+def _stft_frames_first(signal: torch.Tensor, n_fft: int, hop_length: int, center: bool,
+                       window: torch.Tensor) -> torch.Tensor:
+    """The STFT in the layout the FFT produces, ``[..., frames, 1 + n_fft//2]`` (contiguous)."""
     frames = frame_signal(signal, n_fft, hop_length, center)  # [..., T, n_fft]
-    spec = torch.fft.rfft(frames * window, n=n_fft, dim=-1)   # [..., T, F]
-    return spec.transpose(-1, -2)                             # [..., F, T]
+    return torch.fft.rfft(frames * window, n=n_fft, dim=-1)   # [..., T, F]
+
+
+def power_frames_first(signal: torch.Tensor, n_fft: int, hop_length: int, *,
+                       center: bool = True) -> torch.Tensor:
+    """|X|² as ``[..., frames, 1 + n_fft//2]``: the power spectrogram before the transpose.
+
+    Squaring the real and imaginary parts while they are contiguous (frames first, as the FFT
+    writes them) is several times faster than on the transposed view; :func:`mfcc` uses this.
+    """
+    check_audio("signal", signal)
+    check_stft_args(n_fft, hop_length)
+    window = hann_window(n_fft, signal.dtype, signal.device)
+    spec = _stft_frames_first(signal, n_fft, hop_length, center, window)   # [..., T, F]
+    return torch.addcmul(spec.real * spec.real, spec.imag, spec.imag)       # Re² + Im²
 
 
 def stft_power(signal: torch.Tensor, n_fft: int = 2048, hop_length: int = 512, *,
@@ -103,8 +130,8 @@ def stft_power(signal: torch.Tensor, n_fft: int = 2048, hop_length: int = 512, *
     """
     if not isinstance(power, (int, float)) or isinstance(power, bool) or power <= 0:
         raise ValueError(f"power: must be a number > 0, got {power!r}")
-    spec = stft(signal, n_fft, hop_length, center=center)
-    power_spec = spec.real ** 2 + spec.imag ** 2              # |X|²
+    power_spec = power_frames_first(signal, n_fft, hop_length,
+                                    center=center).transpose(-1, -2)  # |X|², [..., F, T]
     if power == 2.0:
         return power_spec
     # |X|^p = (|X|²)^{p/2}; the where() keeps the gradient finite at |X| = 0.

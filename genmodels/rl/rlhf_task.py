@@ -4,9 +4,9 @@
   1. the policy: a char-level GPT pretrained on tinyshakespeare (stage 1), saved as
      ``<workdir>/policy.pt`` (reused when it exists);
   2. the preference data: for each corpus prompt, K completions sampled from the policy, ranked
-     by the scripted human (:class:`~genmodels.rl.preferences.ScriptedHuman`); best vs worst
-     saved to ``<workdir>/preferences.jsonl`` (prompt, chosen, rejected) — swap in real labels
-     in the same format;
+     by the scripted human (:class:`~genmodels.rl.preferences.ScriptedHuman`); every pair with a
+     clear preference is saved to ``<workdir>/preferences.jsonl`` (prompt, chosen, rejected) —
+     swap in real labels in the same format; held-out splits are by prompt;
   3. the reward model R_θ trained with :func:`~genmodels.rl.rlhf.preference_loss` (eq. 2.2);
      evaluation reports the held-out pairwise accuracy.
 
@@ -97,7 +97,8 @@ def load_reward_model(path: str | Path, vocab_size: int, device) -> RewardModel:
                                 f"model first (genmodels-train experiment=rlhf_reward_model)")
     ck = load_checkpoint(path)
     from types import SimpleNamespace
-    rm = _build_reward_model(SimpleNamespace(**ck["config"]["model"]), vocab_size)
+    rm_cfg = {"rm_pooling": "last", **ck["config"]["model"]}  # runs before rm_pooling existed
+    rm = _build_reward_model(SimpleNamespace(**rm_cfg), vocab_size)
     rm.load_state_dict(ck["model"])
     return rm.to(device).eval().requires_grad_(False)
 
@@ -339,7 +340,8 @@ class RLHFPPOTask(Task):
             axes[0].axvline(m.kl_budget, color="tab:red", ls="--", lw=1,
                             label=f"KL budget {m.kl_budget:g}")
             axes[0].set_xlabel("KL(π ‖ π_ref) per completion (nats)")
-            axes[0].set_ylabel("reward-model score R_θ")
+            axes[0].set_ylabel("reward-model score R_θ" if m.reward_source == "model"
+                               else "scripted human score (the oracle reward)")
             axes[0].set_title(f"reward vs KL (β = {m.kl_beta:g})")
             axes[0].legend(fontsize=8)
             fig.colorbar(sc, ax=axes[0], label="PPO step")

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genmodels._checks import check_range, check_same_shape, check_tensor
 from genmodels.rl.agent import ActorCritic
 from genmodels.rl.envs import evaluate_policy, make_vec_env
 from genmodels.rl.ppo import approx_kl, clip_fraction, ppo_clip_objective, value_loss
@@ -55,6 +56,16 @@ def bootstrap_truncated(rewards: torch.Tensor, truncated: torch.Tensor, values: 
     stored at step t+1 (its value ``values[t+1]``), or the observation after the rollout
     (``last_value``) when t is the rollout's last step.
     """
+    check_tensor("rewards", rewards, ndim=2)
+    check_tensor("values", values, ndim=2)
+    check_tensor("last_value", last_value, ndim=1)
+    check_same_shape(("values", "rewards"), values, rewards)
+    check_tensor("truncated", truncated, floating=False)
+    check_same_shape(("truncated", "rewards"), truncated, rewards)
+    if tuple(last_value.shape) != tuple(values.shape[1:]):
+        raise ValueError(f"last_value: expected shape {list(values.shape[1:])}, got "
+                         f"{list(last_value.shape)}")
+    check_range("gamma", gamma, 0.0, 1.0)
     next_values = torch.cat([values[1:], last_value[None]])  # V(s_{t+1}), (T, N)
     return rewards + gamma * truncated.to(rewards.dtype) * next_values
 
