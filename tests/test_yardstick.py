@@ -134,3 +134,14 @@ def test_yardstick_is_deterministic_and_cached(digits, tmp_path, monkeypatch):
     monkeypatch.setattr(ys_mod, "_MEMO", {})
     d = get_yardstick(small, seed=1, cache_dir=tmp_path / "a", verbose=False)
     assert d.path != a.path
+
+
+def test_getting_the_yardstick_leaves_the_callers_rng_alone(digits, monkeypatch):
+    # a task draws its samples right after asking for the yardstick: loading it from the cache
+    # (which builds a network) must not shift the caller's random stream
+    monkeypatch.setattr(ys_mod, "_MEMO", {})
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    get_yardstick(digits)
+    assert torch.equal(torch.rand(3), expected)

@@ -209,7 +209,8 @@ def get_yardstick(data, seed: int = 0, cache_dir: str | Path | None = None,
     memo_key = f"{path}"
     if memo_key in _MEMO:
         return _MEMO[memo_key]
-    net = YardstickNet(data.image_shape, data.num_classes, recipe.width, recipe.feature_dim)
+    with torch.random.fork_rng(devices=[]):      # building the net must not move the caller's RNG
+        net = YardstickNet(data.image_shape, data.num_classes, recipe.width, recipe.feature_dim)
     accuracy = None
     if path.exists():
         try:

@@ -89,11 +89,11 @@ class RLHFRewardConfig(ModelConfig):
     # the preference data set
     prompt_len: int = 24              # characters of context taken from the corpus
     completion_len: int = 32          # characters the policy writes
-    n_pairs: int = 4000               # labelled comparisons (80 / 10 / 10 % train / val / test, split by prompt)
+    n_pairs: int = 10000              # labelled comparisons (80 / 10 / 10 % train / val / test, split by prompt)
     samples_per_prompt: int = 4       # K completions ranked per prompt; every pair with a clear preference is kept
     min_gap: float = 0.25             # the scripted human abstains when two scores differ by less
     temperature: float = 1.0
-    regenerate: bool = False          # rebuild the policy / data set even if the files exist
+    regenerate: bool = False          # rebuild the policy and the data set even if <workdir> has them (else they are reused as they are)
     # the reward model
     rm_layers: int = 2
     rm_heads: int = 4
