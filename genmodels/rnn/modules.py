@@ -153,8 +153,10 @@ class RNN(_Recurrent):
             hs = []
             if self.fused:
                 xp = inp @ W_ih.T + b_h  # (B, T, H): input half of eq. 2.14, all steps at once
-                for t in range(inp.shape[1]):
-                    h = act(xp[:, t] + h @ W_hh.T)  # eq. 2.14, (B, H)
+                # unbind, not xp[:, t]: each slice's backward would allocate a whole (B, T, H) zero
+                # tensor, a cost quadratic in T
+                for xp_t in xp.unbind(1):
+                    h = act(xp_t + h @ W_hh.T)  # eq. 2.14, (B, H)
                     hs.append(h)
             else:
                 for t in range(inp.shape[1]):
@@ -244,8 +246,8 @@ class LSTM(_Recurrent):
                 W, b = self.layer_params(l)
                 W_h, W_x = W[:, :H], W[:, H:]  # (4H, H), (4H, I_l): [h, x] column split
                 xp = inp @ W_x.T + b           # (B, T, 4H): input half of all gates, all steps
-                for t in range(inp.shape[1]):
-                    gates = xp[:, t] + h @ W_h.T  # (B, 4H): the four gates in one matmul
+                for xp_t in xp.unbind(1):      # unbind: see the RNN above
+                    gates = xp_t + h @ W_h.T   # (B, 4H): the four gates in one matmul
                     a_f, a_i, a_C, a_o = gates.chunk(4, dim=-1)  # pre-activations, 4 x (B, H)
                     c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_C)  # 2.16-19
                     h = torch.sigmoid(a_o) * torch.tanh(c)                             # 2.20-21
