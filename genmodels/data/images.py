@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genmodels.data.splits import Splits
+
 __all__ = ["ImageSplits", "load_digits", "load_fashion_mnist", "read_idx", "write_idx",
            "FASHION_MNIST_DEFAULT_DIR", "FASHION_MNIST_CLASSES", "DatasetNotFoundError"]
 
@@ -29,24 +31,13 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 @dataclass
-class ImageSplits:
-    train: torch.Tensor
-    train_labels: torch.Tensor
-    val: torch.Tensor
-    val_labels: torch.Tensor
-    test: torch.Tensor
-    test_labels: torch.Tensor
+class ImageSplits(Splits):
     num_classes: int
     name: str
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.train.shape[1:])
-
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if name not in ("train", "val", "test"):
-            raise ValueError(f"split: must be 'train', 'val' or 'test', got {name!r}")
-        return getattr(self, name), getattr(self, f"{name}_labels")
 
 
 def _split(x: np.ndarray, y: np.ndarray, n_val: int, n_test: int, seed: int):

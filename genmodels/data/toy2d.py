@@ -13,18 +13,13 @@ from dataclasses import dataclass
 import torch
 
 from genmodels._checks import check_int, check_positive
+from genmodels.data.splits import Splits
 
 __all__ = ["PointSplits", "gaussian_mixture_2d", "mixture_centers"]
 
 
 @dataclass
-class PointSplits:
-    train: torch.Tensor
-    train_labels: torch.Tensor
-    val: torch.Tensor
-    val_labels: torch.Tensor
-    test: torch.Tensor
-    test_labels: torch.Tensor
+class PointSplits(Splits):
     centers: torch.Tensor         # [K, 2] the mode means
     std: float                    # each mode's standard deviation
     name: str = "toy2d"
@@ -36,11 +31,6 @@ class PointSplits:
     @property
     def point_shape(self) -> tuple[int]:
         return (self.train.shape[1],)
-
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if name not in ("train", "val", "test"):
-            raise ValueError(f"split: must be 'train', 'val' or 'test', got {name!r}")
-        return getattr(self, name), getattr(self, f"{name}_labels")
 
     def nearest_mode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(index of the nearest mode ``[N]``, distance to it ``[N]``) for points ``x [N, 2]``."""
