@@ -110,14 +110,7 @@ class FastLSTM(LSTM):
 
     def forward(self, x, state=None):
         self._check_input(x)
-        if state is None:
-            h0 = c0 = None
-        elif isinstance(state, (tuple, list)) and len(state) == 2:
-            h0, c0 = state
-        else:
-            raise ValueError("state: expected None or a pair (h, c)")
-        h0 = self._unpack_state("state[0] (h)", h0, x)
-        c0 = self._unpack_state("state[1] (c)", c0, x)
+        h0, c0 = self._unpack_lstm_state(state, x)
         inp, h_last, c_last = x, [], []
         for l in range(self.num_layers):
             W, b = self.layer_params(l)

@@ -225,18 +225,22 @@ class LSTM(_Recurrent):
         Ws, bs = W.chunk(4, dim=0), b.chunk(4, dim=0)  # 4 x (H, H + I_l), 4 x (H,)
         return tuple(t for pair in zip(Ws, bs) for t in pair)
 
-    def forward(self, x: torch.Tensor,
-                state: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        self._check_input(x)
+    def _unpack_lstm_state(self, state, x):
+        """``state`` = None or (h, c) → per-layer ``(h0, c0)``, each checked against ``x``."""
         if state is None:
             h0 = c0 = None
         elif isinstance(state, (tuple, list)) and len(state) == 2:
             h0, c0 = state
         else:
             raise ValueError("state: expected None or a pair (h, c)")
-        h0 = self._unpack_state("state[0] (h)", h0, x)
-        c0 = self._unpack_state("state[1] (c)", c0, x)
+        return (self._unpack_state("state[0] (h)", h0, x),
+                self._unpack_state("state[1] (c)", c0, x))
+
+    def forward(self, x: torch.Tensor,
+                state: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        self._check_input(x)
+        h0, c0 = self._unpack_lstm_state(state, x)
         H = self.hidden_size
         inp, h_last, c_last = x, [], []
         for l in range(self.num_layers):
