@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from genmodels.plotting import plt  # Agg backend, set once there
 
 __all__ = ["write_wav", "plot_audio_panels", "log_spectrogram_db"]
 

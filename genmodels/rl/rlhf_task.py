@@ -178,9 +178,7 @@ class RewardModelTask(Task):
                 "margin": (r_c - r_r).mean().item(), "pairs": float(len(idx))}
 
     def figures(self, out_dir: Path):
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from genmodels.plotting import plt  # Agg backend, set once there
 
         idx = self.split_idx["test"]
         r_c, r_r = zip(*(self._rewards(chunk) for chunk in idx.split(256)))
@@ -325,9 +323,7 @@ class RLHFPPOTask(Task):
         return out
 
     def figures(self, out_dir: Path):
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from genmodels.plotting import plt  # Agg backend, set once there
 
         m = self.cfg.model
         out_dir.mkdir(parents=True, exist_ok=True)

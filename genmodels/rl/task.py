@@ -272,9 +272,7 @@ def load_vector_env_state(envs, state: dict) -> None:
 def plot_episodic_returns(episodes, path, window: int = 100, target: float | None = None,
                           solved: dict | None = None, title: str = "PPO") -> Path:
     """Every episode's return (dots) and the mean of the last ``window`` (line) vs env steps."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from genmodels.plotting import plt  # Agg backend, set once there
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -176,9 +176,7 @@ class EWCTask(Task):
         return out
 
     def figures(self, out_dir: Path):
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from genmodels.plotting import plt  # Agg backend, set once there
 
         m = self.cfg.model
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -55,9 +55,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def write_samples(texts: list[str], title: str, out_dir: Path, stem: str = "samples"
                   ) -> list[Path]:
     """``<stem>.txt`` in the run folder and ``figures/<stem>.png`` (the text, typeset)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from genmodels.plotting import plt  # Agg backend, set once there
 
     out_dir.mkdir(parents=True, exist_ok=True)
     txt = out_dir.parent / f"{stem}.txt"
@@ -330,9 +328,7 @@ class FinetuneTask(Task):
         _check_vocab(state, self.chars, "the checkpoint")
 
     def figures(self, out_dir: Path):
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from genmodels.plotting import plt  # Agg backend, set once there
 
         logits, y = self._logits("test")
         K = self.cfg.model.num_classes
