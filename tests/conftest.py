@@ -8,6 +8,19 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_in_tmp(tmp_path_factory):
+    """Caches (the yardstick classifier, downloaded text) go to a temporary folder, never to the
+    user's ~/.cache: a test run leaves nothing behind and never reuses a stale cache."""
+    old = os.environ.get("GENMODELS_CACHE")
+    os.environ["GENMODELS_CACHE"] = str(tmp_path_factory.mktemp("genmodels-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GENMODELS_CACHE", None)
+    else:
+        os.environ["GENMODELS_CACHE"] = old
+
+
 @pytest.fixture
 def f64():
     """Run a test in float64 (formula checks to 1e-10), restoring the default afterwards."""

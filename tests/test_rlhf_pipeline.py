@@ -123,6 +123,23 @@ def test_rlhf_pipeline_end_to_end(tmp_path):
     assert any(not torch.equal(p, q) for p, q in zip(ref.parameters(), pol.parameters()))
 
 
+def test_preference_file_is_rebuilt_when_its_settings_change(tmp_path):
+    """A JSONL made with other settings (n_pairs 40) is not reused for a run asking for 60; a
+    JSONL without the settings sidecar (the user's own labels) is used as it is."""
+    from genmodels.rl.rlhf_task import RewardModelTask
+    work = tmp_path / "assets"
+
+    def task(n_pairs):
+        cfg = to_object(compose(["experiment=rlhf_reward_model", "trainer.batch_size=8"] + TINY
+                                + [f"model.workdir={work}", f"model.n_pairs={n_pairs}"]))
+        return RewardModelTask(cfg, None, torch.device("cpu"))
+
+    assert len(task(40).records) == 40
+    assert len(task(60).records) == 60
+    (work / "preferences.meta.json").unlink()             # now it looks like the user's own file
+    assert len(task(40).records) == 60
+
+
 def test_missing_reward_checkpoint_is_explained(tmp_path):
     cfg = to_object(compose(["experiment=rlhf_ppo", f"model.workdir={tmp_path}",
                              f"model.reward_ckpt={tmp_path / 'none.pt'}"] + TINY))

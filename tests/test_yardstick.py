@@ -15,7 +15,7 @@ from genmodels.metrics import (class_coverage_entropy, frechet_distance,
                                sqrtm_psd)
 from genmodels.metrics import yardstick as ys_mod
 
-pytestmark = pytest.mark.gan      # the yardstick serves every image generator; run with -m gan
+pytestmark = [pytest.mark.gan, pytest.mark.diffusion, pytest.mark.vae]  # the yardstick serves every image generator
 
 
 def _random_psd(d, gen, rank=None):

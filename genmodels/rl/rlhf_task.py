@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import torch
@@ -127,7 +128,18 @@ class RewardModelTask(Task):
         self.corpus, policy = prepare_policy(m, cfg.seed, device)
         self.human = ScriptedHuman(m.keywords, self.corpus.words)
         path = Path(m.workdir) / "preferences.jsonl"
-        if path.exists() and not m.regenerate:
+        # the settings the scripted labeller used, stored beside the JSONL: a file made with other
+        # settings (say a smaller n_pairs) is rebuilt, not silently reused; a JSONL without this
+        # sidecar is the user's own (e.g. real human labels) and is used as it is.
+        made_with = {"n_pairs": m.n_pairs, "prompt_len": m.prompt_len,
+                     "completion_len": m.completion_len, "samples_per_prompt": m.samples_per_prompt,
+                     "temperature": m.temperature, "min_gap": m.min_gap, "seed": cfg.seed,
+                     "keywords": list(m.keywords)}
+        meta = path.with_suffix(".meta.json")
+        stale = meta.exists() and json.loads(meta.read_text()) != made_with
+        if stale:
+            _log(f"{path} was made with other settings than this run's ({meta}): rebuilding it")
+        if path.exists() and not m.regenerate and not stale:
             records = read_preferences(path)
         else:
             _log(f"sampling and labelling {m.n_pairs} preference pairs -> {path}")
@@ -138,6 +150,7 @@ class RewardModelTask(Task):
                                             min_gap=m.min_gap, all_pairs=True,
                                             device=device, log=_log)
             write_preferences(path, records)
+            atomic_write_bytes(meta, json.dumps(made_with, indent=1).encode())
         self.records = records
         enc = self.corpus.encode
         self.chosen, self.chosen_len = pad_right([enc(r["prompt"] + r["chosen"]) for r in records],
