@@ -9,6 +9,8 @@ from the run's own Hydra overrides (``.hydra/overrides.yaml``), load ``checkpoin
 * ``fd`` (mean and standard deviation over the repeats) and ``class_entropy`` (mean) from
   :func:`genmodels.metrics.sample_quality`: the cached yardstick of the dataset, every set scored
   against the same held-out reference (the test split, at most its first 2,000 images);
+* ``kid_x1000`` (mean and sd): 1000 × the unbiased kernel distance in the same feature space, which
+  is 0 on average for real images and so still ranks models that sit on FD's small-sample floor;
 * the sampling time per image, as wall time and as this process's CPU seconds (the robust number on
   a shared machine: with one thread it is what an idle core would take);
 * the training wall time and CPU seconds the trainer recorded in ``results.json``.
@@ -75,6 +77,9 @@ def repeated(data, generate, n: int, repeats: int) -> dict:
     fds = torch.tensor([q["fd"] for q in qs], dtype=torch.float64)
     return {"fd": float(fds.mean()), "fd_sd": float(fds.std()) if repeats > 1 else 0.0,
             "fd_each": [round(float(f), 3) for f in fds],
+            "kid_x1000": 1000 * sum(q["kid"] for q in qs) / repeats,
+            "kid_x1000_sd": (1000 * float(torch.tensor([q["kid"] for q in qs]).std())
+                             if repeats > 1 else 0.0),
             "class_entropy": sum(q["class_entropy"] for q in qs) / repeats,
             "fd_samples": n, "fd_reference": qs[0]["fd_reference"], "repeats": repeats,
             "sample_s_per_image": sum(q["sample_s_per_image"] for q in qs) / repeats,

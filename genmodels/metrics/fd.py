@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from genmodels._checks import check_tensor
+from genmodels._checks import check_same_dtype, check_tensor
 
 __all__ = ["sqrtm_psd", "gaussian_stats", "frechet_distance", "frechet_distance_from_features"]
 
@@ -80,6 +80,7 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
         check_tensor(name, mu, ndim=1)
     _check_square_symmetric("sigma1", sigma1)
     _check_square_symmetric("sigma2", sigma2)
+    check_same_dtype(("mu1", "sigma1", "mu2", "sigma2"), mu1, sigma1, mu2, sigma2)
     d = mu1.shape[0]
     for name, x in (("mu2", mu2), ("sigma1", sigma1), ("sigma2", sigma2)):
         if x.shape[0] != d:
