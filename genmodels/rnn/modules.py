@@ -119,7 +119,7 @@ class RNN(_Recurrent):
         dropout: dropout on the outputs of every layer but the last (training mode only).
         fused: precompute the input projection of the whole sequence (same result, faster).
 
-    ``forward(x[B, T, I], h0=None) -> (outputs[B, T, H], h_T)``; ``h`` is ``[B, H]`` for one
+    ``forward(x[B, T, I], state=None) -> (outputs[B, T, H], h_T)``; ``state`` (h_0) and ``h`` are ``[B, H]`` for one
     layer, ``[num_layers, B, H]`` for several. Add a read-out with :func:`rnn_output` (eq. 2.15).
     """
 
