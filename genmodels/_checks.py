@@ -15,13 +15,15 @@ class NonFiniteError(ValueError):
     """An input holds NaN or ±inf. A ``ValueError``; the trainer turns it into a stop naming the step."""
 
 
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+#: the dtypes the equation functions compute in (SPEC: "float32 or float64"); half precision
+#: would overflow exp(logvar), log-sums and schedules silently, so it is refused by name.
+_FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
 def check_tensor(name: str, x, *, ndim: int | Sequence[int] | None = None,
                  min_ndim: int | None = None, floating: bool = True,
                  finite: bool = True) -> torch.Tensor:
-    """Check that ``x`` is a tensor (floating point by default, finite by default).
+    """Check that ``x`` is a tensor (float32/float64 by default, finite by default).
 
     ``ndim`` is an exact number of dimensions (or a collection of allowed ones); ``min_ndim`` a
     lower bound. Returns ``x`` unchanged so the call can be used inline.
@@ -29,7 +31,7 @@ def check_tensor(name: str, x, *, ndim: int | Sequence[int] | None = None,
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if floating and x.dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+        raise ValueError(f"{name}: expected a float32 or float64 tensor, got dtype {x.dtype}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.dim() not in allowed:
@@ -113,3 +115,9 @@ def _check_number(name: str, value) -> None:
         raise ValueError(f"{name}: expected a number, got {type(value).__name__}")
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"{name}: must be finite, got {value}")
+
+
+def check_callable(name: str, fn) -> None:
+    """``fn`` can be called (an ``eps_model``, a ``score_model``, an ``nll_fn``, ...)."""
+    if not callable(fn):
+        raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")

@@ -137,3 +137,124 @@ def test_mfcc_rejects_bad_input(kwargs, arg):
     args.update(kwargs)
     with pytest.raises(ValueError, match=arg):
         mfcc(**args)
+
+
+# ------------------------------------------------------------ STFT options, against librosa
+from genmodels.audio import fft_frequencies, hz_to_mel, mel_to_hz, stft_power  # noqa: E402
+from genmodels.audio.stft import num_frames  # noqa: E402
+
+_RNG = np.random.default_rng(3)
+_X = _RNG.standard_normal((2, 3000))
+_X[:, 1000:1600] = 0.0  # digital silence: |X| = 0 in some bins, where |X|^p must be 0 (not NaN)
+
+
+@pytest.mark.parametrize("power", [1.0, 0.5, 2.0])
+def test_stft_power_matches_librosa_for_any_power_and_the_defaults(power):
+    ours = stft_power(torch.from_numpy(_X), power=power)          # n_fft=2048, hop=512, centred
+    ref = np.abs(librosa.stft(_X, n_fft=2048, hop_length=512)) ** power
+    assert ours.dtype == torch.float64
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-9, atol=1e-9)
+
+
+def test_stft_power_and_stft_without_centering_or_with_another_window():
+    ours = stft_power(torch.from_numpy(_X), 256, 64, power=1.0, center=False)
+    ref = np.abs(librosa.stft(_X, n_fft=256, hop_length=64, center=False))
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-9, atol=1e-9)
+    box = stft(torch.from_numpy(_X), 128, 32, window=torch.ones(128, dtype=torch.float64))
+    np.testing.assert_allclose(box.numpy(), librosa.stft(_X, n_fft=128, hop_length=32, window=np.ones(128)),
+                               atol=1e-9)
+
+
+def test_istft_pads_to_the_requested_length_and_supports_uncentred_frames():
+    spec = librosa.stft(_X, n_fft=128, hop_length=32)
+    ours = istft(torch.from_numpy(spec), 128, 32, 3300)  # longer than the frames cover
+    np.testing.assert_allclose(ours.numpy(), librosa.istft(spec, n_fft=128, hop_length=32, length=3300),
+                               atol=1e-10)
+    spec_nc = librosa.stft(_X, n_fft=128, hop_length=32, center=False)
+    ours_nc = istft(torch.from_numpy(spec_nc), 128, 32, 2900, center=False)
+    # where the squared window sum is non-zero, overlap-add inverts the uncentred STFT exactly
+    np.testing.assert_allclose(ours_nc.numpy()[:, 1:2900], _X[:, 1:2900], atol=1e-9)
+
+
+def test_num_frames_counts_the_stft_frames():
+    for n, n_fft, hop in [(1000, 256, 64), (1001, 63, 16), (300, 512, 128), (64, 64, 1)]:
+        assert num_frames(n, n_fft, hop) == stft(torch.zeros(n), n_fft, hop).shape[-1]
+        if n >= n_fft:
+            assert num_frames(n, n_fft, hop, center=False) == \
+                stft(torch.zeros(n), n_fft, hop, center=False).shape[-1]
+    assert num_frames(100, 256, 64, center=False) == 0
+    assert num_frames(100, 256, 64) == 1 + 100 // 64
+
+
+def test_mel_scale_helpers_match_librosa():
+    f = np.array([0.0, 200.0, 999.0, 1000.0, 1001.0, 4000.0, 11025.0])
+    np.testing.assert_allclose(hz_to_mel(torch.from_numpy(f)).numpy(), librosa.hz_to_mel(f), rtol=1e-12)
+    m = np.array([0.0, 3.0, 14.9, 15.0, 15.1, 40.0])
+    np.testing.assert_allclose(mel_to_hz(torch.from_numpy(m)).numpy(), librosa.mel_to_hz(m), rtol=1e-12)
+    np.testing.assert_allclose(fft_frequencies(22050, 512).numpy(),
+                               librosa.fft_frequencies(sr=22050, n_fft=512), rtol=1e-12)
+
+
+def test_power_to_db_options_match_librosa():
+    s = np.abs(np.random.default_rng(4).standard_normal((2, 5, 6))) ** 4
+    s[0, 0, :2] = 0.0
+    t = torch.from_numpy(s)
+    for kw in (dict(top_db=None), dict(ref=2.0, amin=1e-5), dict(top_db=0.0), dict(top_db=10.0)):
+        for i in range(2):  # item_dims=2: each [5, 6] item floored against its own peak
+            np.testing.assert_allclose(power_to_db(t, **kw)[i].numpy(), librosa.power_to_db(s[i], **kw),
+                                       atol=1e-10)
+    rows = power_to_db(t, top_db=10.0, item_dims=1)  # one floor per row
+    for i in range(2):
+        for r in range(5):
+            np.testing.assert_allclose(rows[i, r].numpy(), librosa.power_to_db(s[i, r], top_db=10.0), atol=1e-10)
+
+
+def test_mfcc_without_top_db_matches_librosa():
+    x = np.random.default_rng(5).standard_normal(4000)
+    ours = mfcc(torch.from_numpy(x), 16000, n_mfcc=13, n_fft=512, hop_length=128, n_mels=40, top_db=None)
+    mel = librosa.feature.melspectrogram(y=x, sr=16000, n_fft=512, hop_length=128, n_mels=40)
+    ref = scipy.fft.dct(librosa.power_to_db(mel, top_db=None), type=2, norm="ortho", axis=0)[:13]
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6, atol=1e-6)
+
+
+_S = torch.zeros(400)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: stft(torch.zeros(400, dtype=torch.int64), 64, 16),
+     r"^signal: expected a float32 or float64 tensor, got dtype torch.int64$"),
+    (lambda: stft(torch.zeros(400, dtype=torch.float16), 64, 16),
+     r"^signal: expected a float32 or float64 tensor, got dtype torch.float16$"),
+    (lambda: stft(torch.zeros(2, 0), 64, 16), r"^signal: empty audio \(a dimension of size 0\), shape \(2, 0\)$"),
+    (lambda: stft(torch.tensor([0.0, float("inf")] * 100), 64, 16), r"^signal: contains 100 NaN/inf"),
+    (lambda: stft(_S, 1, 1), r"^n_fft: must be >= 2, got 1$"),
+    (lambda: stft(_S, 64, 0), r"^hop_length: must be >= 1, got 0$"),
+    (lambda: stft(_S, 64, 65), r"^hop_length: must be <= n_fft=64 \(frames would leave gaps\), got 65$"),
+    (lambda: stft(_S, 64, 16, window=torch.ones(1, 64)), r"^window: expected 1 dimensions"),
+    (lambda: stft(_S, 64, 16, window=torch.ones(32)), r"^window: expected length n_fft=64, got 32$"),
+    (lambda: stft(torch.zeros(10), 64, 16, center=False),
+     r"^signal: 10 samples are fewer than n_fft=64 \(use center=True or a shorter n_fft\)$"),
+    (lambda: stft_power(_S, 64, 16, power=0), r"^power: must be a number > 0, got 0$"),
+    (lambda: stft_power(_S, 64, 16, power=True), r"^power: must be a number > 0, got True$"),
+    (lambda: stft_power(_S, 64, 16, power="2"), r"^power: must be a number > 0, got '2'$"),
+    (lambda: stft_power(torch.full((400,), float("nan")), 64, 16), r"^signal: contains 400 NaN/inf"),
+    (lambda: istft(torch.zeros(33, 5), 64, 16, 100), r"^spec: expected a complex tensor \[\.\.\., 1 \+ n_fft//2, frames\]$"),
+    (lambda: istft(torch.zeros(5, dtype=torch.complex64), 64, 16, 100),
+     r"^spec: expected shape \[\.\.\., 33, frames\], got \[5\]$"),
+    (lambda: istft(torch.zeros(32, 5, dtype=torch.complex64), 64, 16, 100),
+     r"^spec: expected shape \[\.\.\., 33, frames\], got \[32, 5\]$"),
+    (lambda: istft(torch.zeros(33, 5, dtype=torch.complex64), 64, 16, 0), r"^length: must be >= 1, got 0$"),
+    (lambda: mel_filterbank(0, 512), r"^sample_rate: must be > 0, got 0$"),
+    (lambda: mel_filterbank(16000, 1), r"^n_fft: must be >= 2, got 1$"),
+    (lambda: mel_filterbank(16000, 512, 0), r"^n_mels: must be >= 1, got 0$"),
+    (lambda: mel_filterbank(16000, 512, 40, 8000.0), r"^fmin: must lie in \[0.0, 8000.0\), got 8000.0$"),
+    (lambda: mel_filterbank(16000, 512, 40, 100.0, 100.0), r"^fmax: must lie in \(100.0, 8000.0\], got 100.0$"),
+    (lambda: mfcc(_S, 16000, n_mfcc=0, n_fft=64, hop_length=16, n_mels=10), r"^n_mfcc: must be >= 1, got 0$"),
+    (lambda: mfcc(_S, 16000, n_mfcc=11, n_fft=64, hop_length=16, n_mels=10), r"^n_mfcc: must be <= n_mels=10, got 11$"),
+    (lambda: power_to_db(torch.ones(2, 2), amin=0.0), r"^amin: must be > 0, got 0.0$"),
+    (lambda: power_to_db(torch.ones(2, 2), ref=0.0), r"^ref: must be > 0, got 0.0$"),
+    (lambda: power_to_db(torch.ones(2, 2), top_db=-1.0), r"^top_db: must be >= 0, got -1.0$"),
+])
+def test_stft_and_feature_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

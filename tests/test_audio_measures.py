@@ -210,3 +210,96 @@ def test_spectral_subtraction_rejects_bad_input():
         spectral_subtraction(noisy, noise_clip, n_fft=256, hop_length=200)
     with pytest.raises(ValueError, match="floor"):
         spectral_subtraction(noisy, noise_clip, floor=1.5)
+
+
+# ----------------------------------------------- every message names the argument and the problem
+from genmodels.audio import log_spectral_distance, noise_magnitude  # noqa: E402
+
+_Z, _F64, _NAN = torch.zeros, torch.float64, float("nan")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: mu_law_compress(torch.tensor([0.5, 1.5])),
+     r"^x: values must lie in \[-1, 1\] \(got max \|x\| = 1\.5\); clamp or normalise first$"),
+    (lambda: mu_law_expand(torch.tensor([-2.0])), r"^y: values must lie in \[-1, 1\] \(got max \|x\| = 2\)"),
+    (lambda: mu_law_expand(torch.tensor([_NAN])), r"^y: contains 1 NaN/inf"),
+    (lambda: mu_law_expand(_Z(2), channels=1), r"^channels: must be >= 2, got 1$"),
+    (lambda: mu_law_decode([0, 1]), r"^q: expected an integer tensor of levels, got list$"),
+    (lambda: mu_law_decode(torch.tensor([True])), r"^q: expected an integer tensor of levels, got torch.bool$"),
+    (lambda: mu_law_decode(torch.tensor([0, 1]), channels=1), r"^channels: must be >= 2, got 1$"),
+    (lambda: mu_law_decode(torch.tensor([-1, 3])), r"^q: levels must lie in \[0, 255\], got \[-1, 3\]$"),
+    (lambda: mu_law_decode(torch.tensor([0, 4]), channels=4), r"^q: levels must lie in \[0, 3\], got \[0, 4\]$"),
+    (lambda: si_sdr(_Z(3), _Z(4)), r"^estimate: shapes must match, got estimate\[3\], reference\[4\]$"),
+    (lambda: si_sdr(_Z(3), _Z(3, dtype=_F64)),
+     r"^estimate: dtypes must match, got estimate:torch.float32, reference:torch.float64$"),
+    (lambda: si_sdr(_Z(3), torch.tensor([0.0, _NAN, 0.0])), r"^reference: contains 1 NaN/inf"),
+    (lambda: mel_cepstral_distortion(_Z(3), _Z(2, 3)), r"^c1: expected at least 2 dimensions"),
+    (lambda: mel_cepstral_distortion(_Z(2, 3), _Z(3)), r"^c2: expected at least 2 dimensions"),
+    (lambda: mel_cepstral_distortion(_Z(2, 3), torch.full((2, 3), _NAN)), r"^c2: contains 6 NaN/inf"),
+    (lambda: mel_cepstral_distortion(_Z(2, 3), _Z(2, 4)), r"^c1: shapes must match, got c1\[2, 3\], c2\[2, 4\]$"),
+    (lambda: mel_cepstral_distortion(_Z(2, 3), _Z(2, 3, dtype=_F64)),
+     r"^c1: dtypes must match, got c1:torch.float32, c2:torch.float64$"),
+    (lambda: mel_cepstral_distortion(_Z(1, 3), _Z(1, 3)),
+     r"^c1: needs D >= 2 coefficients \(c0 is left out\), got shape \[1, 3\]$"),
+    (lambda: mel_cepstral_distortion(_Z(2, 0), _Z(2, 0)), r"^c1: has 0 frames, shape \[2, 0\]$"),
+    (lambda: log_spectral_distance(torch.tensor([_NAN] * 300), _Z(300)), r"^estimate: contains 300 NaN/inf"),
+    (lambda: log_spectral_distance(_Z(300), torch.tensor([_NAN] * 300)), r"^reference: contains 300 NaN/inf"),
+    (lambda: log_spectral_distance(_Z(300), _Z(301)),
+     r"^estimate: shapes must match, got estimate\[300\], reference\[301\]$"),
+    (lambda: log_spectral_distance(_Z(300), _Z(300, dtype=_F64)),
+     r"^estimate: dtypes must match, got estimate:torch.float32, reference:torch.float64$"),
+    (lambda: log_spectral_distance(_Z(300), _Z(300), eps=0.0), r"^eps: must be > 0, got 0.0$"),
+    (lambda: log_spectral_distance(_Z(300), _Z(300), floor_db=0.0), r"^floor_db: must be > 0 or None, got 0.0$"),
+    (lambda: spectral_subtraction(_Z(1000), _Z(600), alpha=-1.0), r"^alpha: must be >= 0, got -1.0$"),
+    (lambda: spectral_subtraction(_Z(1000), _Z(600, dtype=_F64)),
+     r"^noisy: dtypes must match, got noisy:torch.float32, noise:torch.float64$"),
+    (lambda: spectral_subtraction(_Z(1000), _Z(600), hop_length=257),
+     r"^hop_length: must be <= n_fft // 2 = 256 so that the Hann windows overlap enough for "
+     r"perfect reconstruction, got 257$"),
+    (lambda: spectral_subtraction(_Z(1000), _Z(600), floor=1.5), r"^floor: must lie in \[0.0, 1.0\], got 1.5$"),
+    (lambda: spectral_subtraction(_Z(2, 1000), _Z(3, 600)),
+     r"^noise: leading dimensions \[3\] do not broadcast against noisy's \[2\]$"),
+    (lambda: spectral_subtraction(_Z(1000), _Z(2, 600)),
+     r"^noise: leading dimensions \[2\] must broadcast to noisy's \[\] \(one noise clip per signal"),
+    (lambda: spectral_subtraction(_Z(2, 1000), _Z(1, 2, 600)),
+     r"^noise: leading dimensions \[1, 2\] must broadcast to noisy's \[2\]"),
+    (lambda: noise_magnitude(_Z(100)),
+     r"^noise: needs at least n_fft=512 samples to estimate the noise spectrum, got 100$"),
+])
+def test_measure_and_enhancement_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_edge_values_the_checks_let_through():
+    """±1 and the extreme levels are valid; α = 0 and a full floor leave the signal alone;
+    channels = 2 is the smallest μ-law (μ = 1, two levels)."""
+    ends = torch.tensor([-1.0, 1.0], dtype=_F64)
+    torch.testing.assert_close(mu_law_expand(mu_law_compress(ends)), ends, rtol=0, atol=1e-12)
+    assert torch.equal(mu_law_encode(ends, channels=2), torch.tensor([0, 1]))
+    assert torch.equal(mu_law_decode(torch.tensor([0, 1]), channels=2, dtype=_F64), ends)
+    gen = torch.Generator().manual_seed(0)
+    noisy = torch.randn(1000, generator=gen, dtype=_F64)
+    noise = torch.randn(600, generator=gen, dtype=_F64)
+    torch.testing.assert_close(spectral_subtraction(noisy, noise, alpha=0.0), noisy, rtol=0, atol=1e-9)
+    torch.testing.assert_close(spectral_subtraction(noisy, noise, floor=1.0), noisy, rtol=0, atol=1e-9)
+
+
+def test_log_spectral_distance_defaults_and_floor_per_signal(gen):
+    """Defaults n_fft=256, hop=64, floor 80 dB below EACH signal's own peak (a batch of two
+    signals of very different loudness gives the same LSD as each alone)."""
+    est = torch.randn(2, 2000, generator=gen, dtype=_F64)
+    ref = est + 0.3 * torch.randn(2, 2000, generator=gen, dtype=_F64)
+    ref[1] *= 1e-3
+    est[1] *= 1e-3
+    default = log_spectral_distance(est, ref)
+    explicit = log_spectral_distance(est, ref, 256, 64, eps=1e-10, floor_db=80.0)
+    torch.testing.assert_close(default, explicit, rtol=0, atol=0)
+    for i in range(2):
+        torch.testing.assert_close(default[i], log_spectral_distance(est[i], ref[i]), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(log_spectral_distance(est, ref, 257, 64), default)
+    assert not torch.allclose(log_spectral_distance(est, ref, 256, 65), default)
+    quiet = ref.clone()
+    quiet[:, :1000] = 0.0  # digital silence: the floor matters, and 80 dB is not 81 dB
+    assert not torch.allclose(log_spectral_distance(est, quiet), log_spectral_distance(est, quiet, floor_db=81.0))
+    assert bool(torch.isfinite(log_spectral_distance(est, quiet, floor_db=0.5)).all())  # any > 0

@@ -21,7 +21,7 @@ from genmodels.diffusion import (NoiseSchedule, cosine_beta_schedule, ddim_sampl
                                  p_mean_variance, q_posterior, q_sample, q_step, score_matching_loss,
                                  vp_sde_marginal)
 
-pytestmark = pytest.mark.diffusion
+pytestmark = [pytest.mark.diffusion, pytest.mark.ddpm]
 
 # Gaussian data N(M, S²) for the analytic optimal denoiser / score.
 M, S = 1.5, 0.5
@@ -510,3 +510,31 @@ def _sched():
 def test_bad_inputs_raise_value_error_naming_the_argument(call, arg):
     with pytest.raises(ValueError, match=rf"^{arg}:"):
         call()
+
+
+def test_cosine_schedule_default_offset_dtype_and_float64_accuracy():
+    """s = 0.008 by default; the schedule is computed in float64 whatever the default dtype and
+    returned in the default dtype unless asked; max_beta clips the last steps."""
+    assert torch.get_default_dtype() == torch.float32
+    T, s = 50, 0.008
+
+    def f(u):
+        return math.cos((u / T + s) / (1 + s) * math.pi / 2) ** 2
+    expected = torch.tensor([min(1 - f(u) / f(u - 1), 0.999) for u in range(1, T + 1)],
+                            dtype=torch.float64)
+    torch.testing.assert_close(cosine_beta_schedule(T, dtype=torch.float64), expected, rtol=1e-12, atol=1e-15)
+    assert cosine_beta_schedule(T).dtype == torch.float32
+    clipped = cosine_beta_schedule(T, max_beta=0.5, dtype=torch.float64)
+    torch.testing.assert_close(clipped, expected.clamp(max=0.5), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_beta=0.0), r"^max_beta: must lie in \(0.0, 1.0\), got 0.0$"),
+    (dict(max_beta=1.0), r"^max_beta: must lie in \(0.0, 1.0\), got 1.0$"),
+    (dict(max_beta=1.5), r"^max_beta: must lie in \(0.0, 1.0\), got 1.5$"),
+    (dict(s=-0.1), r"^s: must lie in \[0.0, inf\), got -0.1$"),
+    (dict(T=0), r"^T: must be >= 1, got 0$"),
+])
+def test_cosine_schedule_messages(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cosine_beta_schedule(**{"T": 10, **kwargs})

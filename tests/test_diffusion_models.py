@@ -8,7 +8,7 @@ import torch
 from genmodels.diffusion import (MLPDenoiser, NoiseSchedule, SinusoidalTimeEmbedding, UNet,
                                  ddpm_loss, ddpm_sample, linear_beta_schedule)
 
-pytestmark = pytest.mark.diffusion
+pytestmark = [pytest.mark.diffusion, pytest.mark.ddpm]
 
 
 

@@ -21,7 +21,7 @@ from genmodels.diffusion.task import DiffusionModel, vp_sde_std
 from genmodels.train.config import ConfigError, to_object
 from genmodels.train.trainer import Trainer, build_task
 
-pytestmark = pytest.mark.diffusion
+pytestmark = [pytest.mark.diffusion, pytest.mark.ddpm]
 
 TINY = ["model.base_channels=8", "model.channel_mults=[1,2]", "model.timesteps=20",
         "model.sample_steps=5", "model.hidden=16", "model.n_layers=1", "model.fd_samples=20",

@@ -116,3 +116,11 @@ def test_property_discriminator_loss_is_bce_and_non_negative(real, fake):
 def test_bad_inputs_raise_value_error_naming_the_argument(call, arg):
     with pytest.raises(ValueError, match=rf"^{arg}:"):
         call()
+
+
+def test_error_messages_name_every_argument_and_what_was_given():
+    """The message a student reads lists both mismatched arguments and the offending type."""
+    with pytest.raises(ValueError, match=r"real_logits:torch.float32, fake_logits:torch.float64"):
+        gan_value(torch.zeros(3), torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"expected a bool, got str$"):
+        generator_loss(torch.zeros(2), saturating="yes")

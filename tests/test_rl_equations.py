@@ -329,3 +329,219 @@ def test_bad_shapes_dtypes_and_values_raise():
         discounted_return(torch.tensor([1.0, float("inf")]))
     with pytest.raises(ValueError, match="rewards"):
         rewards_to_go(torch.arange(3))
+
+
+# --- what each error message says (the argument AND what is wrong with it) -------------------
+
+_Z = torch.zeros
+_NAN = float("nan")
+_F64 = torch.float64
+_B = torch.bool
+
+
+@pytest.mark.parametrize("call, message", [
+    # eq. 2.1
+    (lambda: discounted_return(torch.tensor(1.0)), r"^rewards: expected at least 1 dimensions"),
+    (lambda: rewards_to_go(torch.tensor(1.0)), r"^rewards: expected at least 1 dimensions"),
+    (lambda: rewards_to_go(torch.tensor([1.0, _NAN])), r"^rewards: contains 1 NaN/inf"),
+    (lambda: discounted_return(_Z(3), 1.5), r"^gamma: must lie in \[0.0, 1.0\], got 1.5$"),
+    (lambda: rewards_to_go(_Z(3), -0.5), r"^gamma: must lie in \[0.0, 1.0\], got -0.5$"),
+    # GAE
+    (lambda: gae(torch.tensor(1.0), _Z(4, 3), _Z(4, 3), _Z(3), 0.9, 0.9),
+     r"^rewards: expected at least 1 dimensions"),
+    (lambda: gae(_Z(4, 3), torch.tensor(1.0), _Z(4, 3), _Z(3), 0.9, 0.9),
+     r"^values: expected at least 1 dimensions"),
+    (lambda: gae(_Z(4, 3), _Z(4, 3), _Z(4, 3), torch.tensor([0.0, _NAN, 0.0]), 0.9, 0.9),
+     r"^last_value: contains 1 NaN/inf"),
+    (lambda: gae(_Z(4, 2), _Z(4, 3), _Z(4, 3), _Z(3), 0.9, 0.9),
+     r"^values: shapes must match, got values\[4, 3\], rewards\[4, 2\]$"),
+    (lambda: gae(_Z(4, 3), _Z(4, 3), _Z(4, 3), _Z(3, dtype=_F64), 0.9, 0.9),
+     r"^values: dtypes must match, got values:torch.float32, rewards:torch.float32, "
+     r"last_value:torch.float64$"),
+    (lambda: gae(_Z(4, 3), _Z(4, 3), _Z(4, 3), _Z(4), 0.9, 0.9),
+     r"^last_value: expected shape \[3\] \(values without its time axis\), got \[4\]$"),
+    (lambda: gae(_Z(4, 3), _Z(4, 3), torch.tensor(1.0), _Z(3), 0.9, 0.9),
+     r"^dones: shapes must match, got dones\[\], rewards\[4, 3\]$"),
+    (lambda: gae(_Z(4, 3), _Z(4, 3), torch.full((4, 3), _NAN), _Z(3), 0.9, 0.9),
+     r"^dones: contains 12 NaN/inf"),
+    (lambda: gae(_Z(4, 3), _Z(4, 3), torch.full((4, 3), 2), _Z(3), 0.9, 0.9),
+     r"^dones: expected bool or 0/1 values$"),
+    (lambda: gae(_Z(4, 3), _Z(4, 3), _Z(4, 3), _Z(3), 1.01, 0.9),
+     r"^gamma: must lie in \[0.0, 1.0\], got 1.01$"),
+    (lambda: gae(_Z(4, 3), _Z(4, 3), _Z(4, 3), _Z(3), 0.9, -0.5),
+     r"^lam: must lie in \[0.0, 1.0\], got -0.5$"),
+    (lambda: gae(_Z(0, 3), _Z(0, 3), _Z(0, 3), _Z(3), 0.9, 0.9),
+     r"^rewards: expected at least one time step, got shape \[0, 3\]$"),
+    # eq. 2.4 and its companions
+    (lambda: probability_ratio(torch.tensor([_NAN]), _Z(1)), r"^logp_new: contains 1 NaN/inf"),
+    (lambda: probability_ratio(_Z(1), torch.tensor([_NAN])), r"^logp_old: contains 1 NaN/inf"),
+    (lambda: probability_ratio(_Z(4, 3), _Z(4, 2)),
+     r"^logp_old: shapes must match, got logp_old\[4, 2\], logp_new\[4, 3\]$"),
+    (lambda: probability_ratio(_Z(3), _Z(3, dtype=_F64)),
+     r"^logp_old: dtypes must match, got logp_old:torch.float64, logp_new:torch.float32$"),
+    (lambda: ppo_clip_objective(_Z(3), _Z(3), torch.tensor([0.0, _NAN, 0.0]), 0.2),
+     r"^advantages: contains 1 NaN/inf"),
+    (lambda: ppo_clip_objective(_Z(4, 3), _Z(4, 3), _Z(3), 0.2),
+     r"^advantages: shapes must match, got advantages\[3\], logp_new\[4, 3\]$"),
+    (lambda: ppo_clip_objective(_Z(3), _Z(3), _Z(3, dtype=_F64), 0.2),
+     r"^advantages: dtypes must match, got advantages:torch.float64, logp_new:torch.float32$"),
+    (lambda: ppo_clip_objective(_Z(3), _Z(3), _Z(3), 0.0), r"^clip_eps: must be > 0, got 0.0$"),
+    (lambda: clip_fraction(_Z(3), _Z(3), -0.1), r"^clip_eps: must be > 0, got -0.1$"),
+    (lambda: ppo_clip_objective(_Z(0), _Z(0), _Z(0), 0.2),
+     r"^logp_new: cannot average over an empty tensor of shape \[0\]$"),
+    (lambda: approx_kl(_Z(4), _Z(4), mask=[True] * 4), r"^mask: expected a torch.Tensor"),
+    (lambda: approx_kl(_Z(4), _Z(4), mask=torch.ones(4)),
+     r"^mask: expected a bool tensor, got dtype torch.float32$"),
+    (lambda: approx_kl(_Z(4), _Z(4), mask=torch.tensor([1.0, _NAN, 1.0, 1.0])),
+     r"^mask: contains 1 NaN/inf"),
+    (lambda: approx_kl(_Z(4, 3), _Z(4, 3), mask=torch.ones(4, dtype=_B)),
+     r"^mask: shapes must match, got mask\[4\], logp_new\[4, 3\]$"),
+    (lambda: clip_fraction(_Z(4), _Z(4), 0.2, mask=torch.zeros(4, dtype=_B)),
+     r"^mask: selects no element to average over$"),
+    (lambda: value_loss(torch.tensor([_NAN]), _Z(1)), r"^values: contains 1 NaN/inf"),
+    (lambda: value_loss(_Z(1), torch.tensor([_NAN])), r"^returns: contains 1 NaN/inf"),
+    (lambda: value_loss(_Z(3), _Z(2)),
+     r"^returns: shapes must match, got returns\[2\], values\[3\]$"),
+    (lambda: value_loss(_Z(3), _Z(3, dtype=_F64)),
+     r"^returns: dtypes must match, got returns:torch.float64, values:torch.float32$"),
+    (lambda: value_loss(_Z(3), _Z(3), old_values=_Z(3)),
+     r"^old_values: give both old_values and clip_eps for the clipped loss, or neither$"),
+    (lambda: value_loss(_Z(3), _Z(3), clip_eps=0.2),
+     r"^old_values: give both old_values and clip_eps for the clipped loss, or neither$"),
+    (lambda: value_loss(_Z(2), _Z(2), old_values=torch.tensor([0.0, _NAN]), clip_eps=0.2),
+     r"^old_values: contains 1 NaN/inf"),
+    (lambda: value_loss(_Z(3), _Z(3), old_values=_Z(2), clip_eps=0.2),
+     r"^old_values: shapes must match, got old_values\[2\], values\[3\]$"),
+    (lambda: value_loss(_Z(3), _Z(3), old_values=_Z(3, dtype=_F64), clip_eps=0.2),
+     r"^old_values: dtypes must match, got old_values:torch.float64, values:torch.float32$"),
+    (lambda: value_loss(_Z(3), _Z(3), old_values=_Z(3), clip_eps=0.0),
+     r"^clip_eps: must be > 0, got 0.0$"),
+    (lambda: value_loss(_Z(0), _Z(0)), r"^values: cannot average over an empty tensor of shape \[0\]$"),
+    (lambda: value_loss(_Z(2), _Z(2), mask=torch.ones(3, dtype=_B)),
+     r"^mask: shapes must match, got mask\[3\], values\[2\]$"),
+    # eq. 2.2
+    (lambda: preference_loss(_Z(1), torch.tensor([_NAN])), r"^r_rejected: contains 1 NaN/inf"),
+    (lambda: preference_loss(_Z(3), _Z(4)),
+     r"^r_chosen: shapes must match, got r_chosen\[3\], r_rejected\[4\]$"),
+    (lambda: preference_loss(_Z(3), _Z(3, dtype=_F64)),
+     r"^r_chosen: dtypes must match, got r_chosen:torch.float32, r_rejected:torch.float64$"),
+    (lambda: preference_loss(_Z(0), _Z(0)), r"^r_chosen: cannot average over an empty batch$"),
+    # eq. 2.3
+    (lambda: kl_shaped_rewards(_Z(4, 1), _Z(4, 3), _Z(4, 3), 0.1), r"^scores: expected 1 dimensions"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4), _Z(4, 3), 0.1), r"^logp_policy: expected 2 dimensions"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4), 0.1), r"^logp_ref: expected 2 dimensions"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 2), 0.1),
+     r"^logp_ref: shapes must match, got logp_ref\[4, 2\], logp_policy\[4, 3\]$"),
+    (lambda: kl_shaped_rewards(_Z(4, dtype=_F64), _Z(4, 3), _Z(4, 3), 0.1),
+     r"^logp_ref: dtypes must match, got logp_ref:torch.float32, logp_policy:torch.float32, "
+     r"scores:torch.float64$"),
+    (lambda: kl_shaped_rewards(_Z(5), _Z(4, 3), _Z(4, 3), 0.1),
+     r"^scores: expected shape \[4\], got \[5\]$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), -0.1), r"^beta: must be >= 0, got -0.1$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 0), _Z(4, 0), 0.1),
+     r"^logp_policy: expected at least one token, got shape \[B, 0\]$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, mask=torch.ones(4, 3, dtype=_B),
+                               lengths=torch.ones(4, dtype=torch.long)),
+     r"^mask: give either mask or lengths, not both$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, mask=torch.ones(4, 3)),
+     r"^mask: expected bool or 0/1 integer values, got torch.float32$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, mask=torch.full((4, 3), 2)),
+     r"^mask: expected bool or 0/1 integer values, got torch.int64$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, mask=torch.ones(4, 2, dtype=_B)),
+     r"^mask: expected shape \[4, 3\], got \[4, 2\]$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, mask=torch.full((4, 3), _NAN)),
+     r"^mask: contains 12 NaN/inf"),
+    (lambda: kl_shaped_rewards(_Z(2), _Z(2, 3), _Z(2, 3), 0.1,
+                               mask=torch.tensor([[1, 0, 0], [0, 0, 0]])),
+     r"^mask: every row needs at least one True \(valid\) token$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, lengths=torch.ones(4, 1, dtype=torch.long)),
+     r"^lengths: expected 1 dimensions"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, lengths=torch.ones(3, dtype=torch.long)),
+     r"^lengths: expected shape \[4\], got \[3\]$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, lengths=torch.ones(4)),
+     r"^lengths: expected an integer tensor, got dtype torch.float32$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, lengths=torch.ones(4, dtype=_B)),
+     r"^lengths: expected an integer tensor, got dtype torch.bool$"),
+    (lambda: kl_shaped_rewards(_Z(4), _Z(4, 3), _Z(4, 3), 0.1, lengths=torch.tensor([1, 2, 3, 4])),
+     r"^lengths: every length must lie in \[1, 3\], got \[1, 2, 3, 4\]$"),
+    (lambda: kl_shaped_rewards(_Z(2), _Z(2, 3), _Z(2, 3), 0.1, lengths=torch.tensor([0, 2])),
+     r"^lengths: every length must lie in \[1, 3\], got \[0, 2\]$"),
+])
+def test_error_messages_name_the_argument_and_the_problem(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_edge_cases_the_checks_let_through(f64):
+    """Empty time axes, γ = 0 / β = 0 and integer 0/1 dones and masks are valid inputs."""
+    assert rewards_to_go(torch.zeros(2, 0)).shape == (2, 0)
+    r = torch.tensor([1.0, 2.0, 4.0])
+    assert torch.equal(rewards_to_go(r, 0.0), r) and float(discounted_return(r, 0.0)) == 1.0
+    rewards, values = torch.tensor([[1.0], [2.0]]), torch.tensor([[0.5], [0.25]])
+    last = torch.tensor([3.0])
+    for dones in (torch.tensor([[0], [1]]), torch.tensor([[False], [True]])):
+        adv, ret = gae(rewards, values, dones, last, 0.5, 1.0)
+        # episode ends after step 1: Â_1 = r_1 − V_1, Â_0 = r_0 + γ V_1 − V_0 + γ Â_1
+        a1 = 2.0 - 0.25
+        a0 = 1.0 + 0.5 * 0.25 - 0.5 + 0.5 * a1
+        torch.testing.assert_close(adv, torch.tensor([[a0], [a1]]), **TOL)
+        torch.testing.assert_close(ret, adv + values, **TOL)
+    scores = torch.tensor([2.0, -1.0])
+    lp = torch.randn(2, 3, generator=torch.Generator().manual_seed(0))
+    by_int_mask = kl_shaped_rewards(scores, lp, lp + 1.0, 0.5, mask=torch.tensor([[1, 1, 0], [1, 0, 0]]))
+    torch.testing.assert_close(by_int_mask, torch.tensor([[-0.5 * -1.0, 2.0 + 0.5, 0.0],
+                                                          [-1.0 + 0.5, 0.0, 0.0]]), **TOL)
+    torch.testing.assert_close(kl_shaped_rewards(scores, lp, lp + 1.0, 0.0),
+                               torch.tensor([[0.0, 0.0, 2.0], [0.0, 0.0, -1.0]]), **TOL)
+
+
+def test_diagnostics_and_value_loss_average_over_the_mask_only(f64, gen):
+    logp_old = -torch.rand(2, 3, generator=gen)
+    logp_new = logp_old + 0.4 * torch.randn(2, 3, generator=gen)
+    mask = torch.tensor([[True, False, True], [False, False, True]])
+    for f in (approx_kl, lambda a, b, **kw: clip_fraction(a, b, 0.1, **kw)):
+        torch.testing.assert_close(f(logp_new, logp_old, mask=mask),
+                                   f(logp_new[mask], logp_old[mask]), **TOL)
+    frac = clip_fraction(logp_new, logp_old, 0.1)
+    assert frac.dtype == torch.float64
+    v, ret, old = logp_new, logp_old, logp_old + 0.05
+    torch.testing.assert_close(value_loss(v, ret, mask=mask), value_loss(v[mask], ret[mask]), **TOL)
+    torch.testing.assert_close(value_loss(v, ret, old_values=old, clip_eps=0.1, mask=mask),
+                               value_loss(v[mask], ret[mask], old_values=old[mask], clip_eps=0.1),
+                               **TOL)
+
+
+def test_defaults_single_environment_and_length_one_inputs(f64):
+    """γ = 1 by default; GAE on one environment ([T] rewards, a 0-dim last value); T = 1 and
+    B = 1 are ordinary inputs; a length or mask of one token puts the score on token 0."""
+    r = torch.tensor([1.0, 2.0, 4.0])
+    assert float(discounted_return(r)) == 7.0
+    assert torch.equal(rewards_to_go(r), torch.tensor([7.0, 6.0, 4.0]))
+    adv, ret = gae(r, torch.zeros(3), torch.zeros(3), torch.tensor(0.0), 1.0, 1.0)
+    assert torch.equal(adv, torch.tensor([7.0, 6.0, 4.0])) and torch.equal(ret, adv)
+    adv1, _ = gae(torch.tensor([[1.0]]), torch.tensor([[0.5]]), torch.tensor([[0.0]]),
+                  torch.tensor([2.0]), 0.5, 0.5)
+    assert torch.equal(adv1, torch.tensor([[1.0 + 0.5 * 2.0 - 0.5]]))
+    one = kl_shaped_rewards(torch.tensor([3.0]), torch.zeros(1, 1), torch.zeros(1, 1), 0.1)
+    assert torch.equal(one, torch.tensor([[3.0]]))
+    lengths = kl_shaped_rewards(torch.tensor([3.0, 5.0]), torch.zeros(2, 3), torch.zeros(2, 3), 0.1,
+                                lengths=torch.tensor([1, 3]))
+    assert torch.equal(lengths, torch.tensor([[3.0, 0.0, 0.0], [0.0, 0.0, 5.0]]))
+    torch.testing.assert_close(preference_loss(torch.tensor([1.0]), torch.tensor([0.0])),
+                               torch.tensor(math.log(1 + math.exp(-1.0))), **TOL)
+    single = torch.tensor([False, True, False])
+    torch.testing.assert_close(approx_kl(torch.tensor([0.0, 0.5, 0.0]), torch.zeros(3), mask=single),
+                               torch.tensor(math.expm1(0.5) - 0.5), **TOL)
+
+
+def test_hyperparameter_upper_bounds():
+    with pytest.raises(ValueError, match=r"^gamma: must lie in \[0.0, 1.0\], got 1.5$"):
+        rewards_to_go(torch.zeros(3), 1.5)
+    with pytest.raises(ValueError, match=r"^lam: must lie in \[0.0, 1.0\], got 1.5$"):
+        gae(torch.zeros(2, 1), torch.zeros(2, 1), torch.zeros(2, 1), torch.zeros(1), 0.9, 1.5)
+
+
+def test_clip_fraction_counts_only_ratios_strictly_outside_the_interval(f64):
+    log_r = torch.tensor([0.4, -1.0])
+    eps = float(torch.exp(log_r[0]) - 1.0)  # r_0 lies exactly on 1 + ε: inside
+    assert float(clip_fraction(log_r, torch.zeros(2), eps)) == 0.5  # only r_1 = e^-1 < 1 − ε

@@ -266,3 +266,198 @@ def test_module_value_errors(gen):
     x[1, 2, 3] = float("nan")
     with pytest.raises(ValueError, match="x"):
         RNN(I, H)(x)
+
+
+# --- every check's message names the argument and the problem ---------------------------------
+
+def _rnn_args(**change):
+    args = dict(x_t=torch.zeros(B, I), h_prev=torch.zeros(B, H), W_ih=torch.zeros(H, I),
+                W_hh=torch.zeros(H, H), b_h=torch.zeros(H))
+    return {**args, **change}
+
+
+_LSTM_NAMES = ["W_f", "b_f", "W_i", "b_i", "W_C", "b_C", "W_o", "b_o"]
+
+
+def _lstm_args(**change):
+    args = dict(x_t=torch.zeros(B, I), h_prev=torch.zeros(B, H), c_prev=torch.zeros(B, H))
+    for name in _LSTM_NAMES:
+        args[name] = torch.zeros(H, H + I) if name.startswith("W") else torch.zeros(H)
+    return {**args, **change}
+
+
+_NAN2 = torch.full((H, I), float("nan"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(x_t=torch.zeros(I)), r"^x_t: expected 2 dimensions"),
+    (dict(h_prev=torch.zeros(H)), r"^h_prev: expected 2 dimensions"),
+    (dict(W_ih=torch.zeros(H * I)), r"^W_ih: expected 2 dimensions"),
+    (dict(W_hh=torch.zeros(H)), r"^W_hh: expected 2 dimensions"),
+    (dict(b_h=torch.zeros(1, H)), r"^b_h: expected 1 dimensions"),
+    (dict(W_hh=torch.zeros(H, H + 1)), rf"^W_hh: expected shape \[{H}, {H}\], got \[{H}, {H + 1}\]$"),
+    (dict(W_ih=torch.zeros(H, I + 1)), rf"^W_ih: expected shape \[{H}, {I}\], got \[{H}, {I + 1}\]$"),
+    (dict(W_ih=_NAN2), r"^W_ih: contains"),
+    (dict(h_prev=torch.zeros(B + 1, H)), rf"^h_prev: expected shape \[{B}, {H}\], got \[{B + 1}, {H}\]$"),
+    (dict(b_h=torch.zeros(H + 1)), rf"^b_h: expected shape \[{H}\], got \[{H + 1}\]$"),
+    (dict(b_h=torch.zeros(H, dtype=torch.float64)),
+     r"^x_t: dtypes must match, got x_t:torch.float32, h_prev:torch.float32, W_ih:torch.float32, "
+     r"W_hh:torch.float32, b_h:torch.float64$"),
+    (dict(activation="tanh"), r"^activation: expected a callable, got str$"),
+])
+def test_rnn_cell_messages(change, message):
+    with pytest.raises(ValueError, match=message):
+        rnn_cell(**_rnn_args(**change))
+
+
+@pytest.mark.parametrize("args, message", [
+    ((torch.tensor(1.0), torch.zeros(2, H), torch.zeros(2)), r"^h_t: expected at least 1 dimensions"),
+    ((torch.zeros(B, H), torch.zeros(2 * H), torch.zeros(2)), r"^W_ho: expected 2 dimensions"),
+    ((torch.zeros(B, H), torch.zeros(2, H), torch.zeros(1, 2)), r"^b_o: expected 1 dimensions"),
+    ((torch.zeros(B, H + 1), torch.zeros(2, H), torch.zeros(2)),
+     rf"^h_t: last dimension must be H={H} \(W_ho is \[2, {H}\]\), got shape \[{B}, {H + 1}\]$"),
+    ((torch.zeros(B, H), torch.zeros(2, H), torch.zeros(3)), r"^b_o: expected shape \[2\], got \[3\]$"),
+    ((torch.zeros(B, H), torch.zeros(2, H), torch.zeros(2, dtype=torch.float64)),
+     r"^h_t: dtypes must match, got h_t:torch.float32, W_ho:torch.float32, b_o:torch.float64$"),
+])
+def test_rnn_output_messages(args, message):
+    with pytest.raises(ValueError, match=message):
+        rnn_output(*args)
+
+
+def test_rnn_output_of_a_single_hidden_vector(f64, gen):
+    """h_t may be one vector [H]: y = W_ho h + b_o, written out as a sum."""
+    h, W, b = torch.randn(H, generator=gen), torch.randn(2, H, generator=gen), torch.randn(2, generator=gen)
+    expected = torch.tensor([sum(W[o, j] * h[j] for j in range(H)) + b[o] for o in range(2)])
+    torch.testing.assert_close(rnn_output(h, W, b), expected, **TOL)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(x_t=torch.zeros(I)), r"^x_t: expected 2 dimensions"),
+    (dict(h_prev=torch.zeros(H)), r"^h_prev: expected 2 dimensions"),
+    (dict(c_prev=torch.zeros(H)), r"^c_prev: expected 2 dimensions"),
+    (dict(h_prev=torch.zeros(B + 1, H)), rf"^h_prev: expected shape \[{B}, {H}\], got \[{B + 1}, {H}\]$"),
+    (dict(c_prev=torch.zeros(B, H + 1)), rf"^c_prev: expected shape \[{B}, {H}\], got \[{B}, {H + 1}\]$"),
+    *[(dict([(n, torch.full((H, H + I) if n.startswith("W") else (H,), float("nan")))]),
+       rf"^{n}: contains") for n in _LSTM_NAMES],
+    *[(dict([(n, torch.zeros(H, H + I + 1) if n.startswith("W") else torch.zeros(H + 1))]),
+       rf"^{n}: expected shape \[{H}(, {H + I})?\], got") for n in _LSTM_NAMES],
+    (dict(b_o=torch.zeros(H, dtype=torch.float64)),
+     r"^x_t: dtypes must match, got x_t:torch.float32, h_prev:torch.float32, c_prev:torch.float32, "
+     r"W_f:torch.float32, b_f:torch.float32, W_i:torch.float32, b_i:torch.float32, "
+     r"W_C:torch.float32, b_C:torch.float32, W_o:torch.float32, b_o:torch.float64$"),
+])
+def test_lstm_cell_messages(change, message):
+    with pytest.raises(ValueError, match=message):
+        lstm_cell(**_lstm_args(**change))
+
+
+# --- modules: defaults, construction from torch, dropout, initialisation, messages ------------
+
+def test_module_defaults_and_from_torch_copies_every_setting(gen):
+    for cls in (RNN, LSTM):
+        m = cls(I, H)
+        assert m.num_layers == 1 and m.fused is True and m.dropout == 0.0
+    assert RNN(1, 1)(torch.zeros(1, 1, 1))[0].shape == (1, 1, 1)  # the smallest sizes are valid
+    ref = nn.RNN(I, H, num_layers=2, nonlinearity="relu", dropout=0.25, batch_first=True).double()
+    ours = RNN.from_torch(ref)
+    assert (ours.nonlinearity, ours.dropout, ours.num_layers, ours.fused) == ("relu", 0.25, 2, True)
+    assert all(p.dtype == torch.float64 for p in ours.parameters())
+    assert RNN.from_torch(ref, fused=False).fused is False
+    ref_lstm = nn.LSTM(I, H, num_layers=2, dropout=0.25, batch_first=True).double()
+    ours_lstm = LSTM.from_torch(ref_lstm)
+    assert (ours_lstm.dropout, ours_lstm.fused) == (0.25, True)
+    assert all(p.dtype == torch.float64 for p in ours_lstm.parameters())
+    assert LSTM.from_torch(ref_lstm, fused=False).fused is False
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_relu_rnn_and_bias_free_torch_modules(f64, gen, fused):
+    x = torch.randn(B, T, I, generator=gen)
+    for ref in (nn.RNN(I, H, nonlinearity="relu", batch_first=True),
+                nn.RNN(I, H, bias=False, batch_first=True)):
+        torch.testing.assert_close(RNN.from_torch(ref, fused=fused)(x)[0], ref(x)[0], **TOL)
+    ref = nn.LSTM(I, H, bias=False, batch_first=True)
+    torch.testing.assert_close(LSTM.from_torch(ref, fused=fused)(x)[0], ref(x)[0], **TOL)
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM])
+def test_dropout_acts_between_layers_in_training_only(gen, cls):
+    x = torch.randn(B, T, I, generator=gen)
+    with torch.random.fork_rng():  # the global RNG draws the weights and the dropout masks
+        torch.manual_seed(0)
+        plain = cls(I, H, num_layers=2)
+        dropped = cls(I, H, num_layers=2, dropout=0.5)
+        dropped.load_state_dict(plain.state_dict())
+        dropped.eval()
+        torch.testing.assert_close(dropped(x)[0], plain(x)[0], rtol=0, atol=0)  # eval: no dropout
+        dropped.train()
+        assert not torch.allclose(dropped(x)[0], plain(x)[0])  # train: layer 0's outputs dropped
+        one = cls(I, H, dropout=0.5)  # a single layer: nothing between layers to drop
+        one.train()
+        torch.testing.assert_close(one(x)[0], one.eval()(x)[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM])
+def test_initialisation_is_uniform_within_one_over_sqrt_h(cls):
+    Hbig = 64
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        w = torch.cat([p.detach().flatten() for p in cls(I, Hbig).parameters()])
+    bound = 1.0 / Hbig ** 0.5
+    assert float(w.abs().max()) <= bound
+    assert float(w.min()) < -0.9 * bound and float(w.max()) > 0.9 * bound
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RNN(0, H), r"^input_size: must be >= 1, got 0$"),
+    (lambda: LSTM(I, 0), r"^hidden_size: must be >= 1, got 0$"),
+    (lambda: RNN(I, H, num_layers=0), r"^num_layers: must be >= 1, got 0$"),
+    (lambda: LSTM(I, H, dropout=1.0), r"^dropout: must lie in \[0.0, 1.0\), got 1.0$"),
+    (lambda: RNN(I, H, dropout=1.5), r"^dropout: must lie in \[0.0, 1.0\), got 1.5$"),
+    (lambda: RNN(I, H, nonlinearity="sigmoid"), r"^nonlinearity: must be one of"),
+    (lambda: RNN(I, H).load_torch_weights(nn.Linear(I, H)),
+     r"^module: expected a torch.nn.RNN or LSTM, got Linear$"),
+    (lambda: RNN.from_torch(nn.LSTM(I, H)), r"^module: expected torch.nn.RNN, got LSTM$"),
+    (lambda: LSTM.from_torch(nn.RNN(I, H)), r"^module: expected torch.nn.LSTM, got RNN$"),
+    (lambda: LSTM.from_torch(nn.LSTM(I, H, bidirectional=True)),
+     r"^module: bidirectional modules are not supported$"),
+    (lambda: LSTM.from_torch(nn.LSTM(I, H, proj_size=2)),
+     r"^module: LSTM with proj_size > 0 is not supported$"),
+    (lambda: RNN(I, H).load_torch_weights(nn.RNN(I + 1, H)),
+     rf"^module: \(input_size, hidden_size, num_layers\) \({I + 1}, {H}, 1\) differ from \({I}, {H}, 1\)$"),
+])
+def test_module_construction_messages(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+_X = torch.zeros(2, 3, I)
+
+
+@pytest.mark.parametrize("cls, x, state, message", [
+    (RNN, torch.zeros(2, I), None, r"^x: expected 3 dimensions"),
+    (RNN, torch.zeros(2, 0, I), None, rf"^x: expected at least one time step, got shape \[2, 0, {I}\]$"),
+    (LSTM, torch.zeros(2, 3, I, dtype=torch.float64), None,
+     r"^x: dtype torch.float64 differs from the parameters' torch.float32$"),
+    (RNN, _X, torch.zeros(H), r"^state: expected 2 or 3 dimensions"),
+    (RNN, _X, torch.zeros(1, 1, 2, H), r"^state: expected 2 or 3 dimensions"),
+    (RNN, _X, torch.zeros(3, H), rf"^state: expected shape \[2, {H}\], got \[3, {H}\]$"),
+    (RNN, _X, torch.zeros(1, 3, H), rf"^state: expected shape \[1, 2, {H}\], got \[1, 3, {H}\]$"),
+    (RNN, _X, torch.zeros(2, H, dtype=torch.float64),
+     r"^state: dtype torch.float64 differs from the input's torch.float32$"),
+    (LSTM, _X, torch.zeros(2, H), r"^state: expected None or a pair \(h, c\)$"),
+    (LSTM, _X, (torch.zeros(2, H),), r"^state: expected None or a pair \(h, c\)$"),
+    (LSTM, _X, (torch.zeros(3, H), torch.zeros(2, H)), r"^state\[0\] \(h\): expected shape"),
+    (LSTM, _X, (torch.zeros(2, H), torch.zeros(H)), r"^state\[1\] \(c\): expected 2 or 3 dimensions"),
+    (LSTM, _X, (torch.zeros(2, H), torch.zeros(3, H)), r"^state\[1\] \(c\): expected shape"),
+])
+def test_module_forward_messages(cls, x, state, message):
+    with pytest.raises(ValueError, match=message):
+        cls(I, H)(x, state)
+
+
+def test_two_layer_state_needs_a_layer_axis_and_one_step_is_enough():
+    with pytest.raises(ValueError, match=rf"^state: with num_layers=2 expected shape \[2, 2, {H}\], got \[2, {H}\]$"):
+        RNN(I, H, num_layers=2)(_X, torch.zeros(2, H))
+    assert LSTM(I, H)(torch.zeros(2, 1, I))[0].shape == (2, 1, H)

@@ -242,3 +242,166 @@ def test_ewc_penalty_validates_keys_and_shapes(gen):
         ewc_penalty(model, anchor, {**fisher, "0.bias": -torch.ones(6)})
     with pytest.raises(ValueError, match="lam"):
         ewc_penalty(model, anchor, fisher, lam=-1.0)
+
+
+# --- what the error messages say, and the edge cases the checks must let through -------------
+
+_F64 = torch.float64
+
+
+@pytest.mark.parametrize("targets, message", [
+    (torch.tensor(1), r"^targets: expected 1 or 2 dimensions"),
+    (torch.zeros(3, 4, 1, dtype=torch.long), r"^targets: expected 1 or 2 dimensions"),
+    (torch.tensor([0, 1]), r"^targets: expected shape \[3\], got \[2\]"),
+    (torch.tensor([True, False, True]), r"^targets: class indices must be integers, got torch.bool"),
+    (torch.tensor([0, 1, 4]), r"^targets: class indices must lie in \[0, 3\]$"),
+    (torch.zeros(3, 5), r"^targets: expected shape \[3, 4\], got \[3, 5\]"),
+    (torch.eye(4, dtype=torch.bool)[:3], r"^targets: expected float or integer labels, got dtype torch.bool"),
+    (torch.full((3, 4), float("nan")), r"^targets: contains 12 NaN/inf"),
+    (torch.tensor([[1.5, -0.5, 0.0, 0.0]] * 3), r"^targets: labels must be non-negative$"),
+    (torch.full((3, 4), 0.5), r"^targets: each row of one-hot / soft labels must sum to 1$"),
+])
+def test_cross_entropy_target_messages(targets, message):
+    with pytest.raises(ValueError, match=message):
+        cross_entropy(torch.zeros(3, 4), targets)
+
+
+def test_cross_entropy_batch_of_one_and_empty_batch():
+    logits = torch.tensor([[0.5, -1.0, 2.0]], dtype=_F64)
+    expected = math.log(math.exp(0.5) + math.exp(-1.0) + math.exp(2.0)) - 2.0
+    torch.testing.assert_close(cross_entropy(logits, torch.tensor([2])),
+                               torch.tensor(expected, dtype=_F64), **TOL)
+    with pytest.raises(ValueError, match=r"^logits: cannot average over an empty batch \(N = 0\)$"):
+        cross_entropy(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
+
+
+def test_soft_label_rows_must_sum_to_one_up_to_the_dtypes_rounding():
+    """float64 rows may miss 1 by ~1e-6 per class, float32 rows by ~1e-3 per class, no more."""
+    C = 4
+    off = lambda delta, dtype: torch.tensor([[0.25 + delta, 0.25, 0.25, 0.25]], dtype=dtype)
+    logits64, logits32 = torch.zeros(1, C, dtype=_F64), torch.zeros(1, C)
+    ref = math.log(C)
+    torch.testing.assert_close(cross_entropy(logits64, off(1e-6, _F64)),
+                               torch.tensor(ref * (1 + 1e-6), dtype=_F64), **TOL)
+    with pytest.raises(ValueError, match="must sum to 1"):
+        cross_entropy(logits64, off(1e-4, _F64))
+    torch.testing.assert_close(cross_entropy(logits32, off(1e-4, torch.float32)),
+                               torch.tensor(ref * (1 + 1e-4)), rtol=1e-6, atol=0)
+
+
+def test_sgd_update_skips_only_the_tensors_without_grad_and_accepts_dicts_and_tensors(f64):
+    a = torch.tensor([1.0], requires_grad=True)       # no .grad: left as it is
+    b = torch.tensor([2.0], requires_grad=True)
+    b.grad = torch.tensor([4.0])
+    sgd_update([a, b], 0.5)
+    assert a.item() == 1.0 and b.item() == 0.0
+    c = torch.tensor([1.0], requires_grad=True)
+    c.grad = torch.tensor([1.0])
+    sgd_update({"c": c}, 0.25)
+    assert c.item() == 0.75
+    sgd_update(c, 0.25)
+    assert c.item() == 0.5
+
+
+@pytest.mark.parametrize("params, lr, message", [
+    ([torch.zeros(1), 3.0], 0.1, r"^params: entry 1 is a float, not a tensor$"),
+    ([torch.zeros(1)], 0.0, r"^lr: must be > 0"),
+])
+def test_sgd_update_messages(params, lr, message):
+    with pytest.raises(ValueError, match=message):
+        sgd_update(params, lr)
+
+
+def test_sgd_update_rejects_a_nan_gradient_naming_its_entry():
+    w = torch.zeros(2, requires_grad=True)
+    w.grad = torch.tensor([0.0, float("nan")])
+    with pytest.raises(ValueError, match=r"^params\[0\]\.grad: contains 1 NaN/inf"):
+        sgd_update([w], 0.1)
+
+
+def test_fisher_vmap_method_raises_instead_of_falling_back(gen):
+    model = _mlp(gen, dropout=0.5)  # train-mode dropout: vmap refuses it
+    with pytest.raises(RuntimeError):
+        fisher_diagonal(model, _batches(gen, (3,)), _nll, method="vmap")
+
+
+def test_fisher_fallback_warning_says_what_happens_instead(gen):
+    model = _mlp(gen, dropout=0.5)
+    with pytest.warns(RuntimeWarning, match="falling back to one backward pass per sample$"):
+        fisher_diagonal(model, _batches(gen, (2,)), _nll)
+
+
+@pytest.mark.parametrize("method", ["vmap", "loop"])
+def test_fisher_of_a_parameter_the_nll_does_not_use_is_zero(f64, gen, method):
+    model = _mlp(gen)
+    batches = _batches(gen, (3,))
+    expected = _fisher_reference(model, batches)["3.bias"]
+    model.unused = nn.Parameter(torch.ones(2))  # registered, never touched by _nll
+    omega = fisher_diagonal(model, batches, _nll, method=method)
+    assert torch.equal(omega["unused"], torch.zeros(2))
+    torch.testing.assert_close(omega["3.bias"], expected, **TOL)
+
+
+def _frozen(gen):
+    model = _mlp(gen)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda m, b: ("net", b, _nll), r"^model: expected an nn.Module, got str$"),
+    (lambda m, b: (m, b, "nll"), r"^nll_fn: expected a callable nll_fn\(model, x, y\) -> \[B\]$"),
+    (lambda m, b: (m, b, _nll, "fast"), r"^method: must be one of"),
+    (lambda m, b: (m, [], _nll), r"^batches: contained no samples$"),
+    (lambda m, b: (m, [b[0], (b[0][0],)], _nll), r"^batches: item 1 is not an \(x, y\) pair$"),
+    (lambda m, b: (m, [(torch.tensor(1.0), b[0][1])], _nll),
+     r"^batches: item 0: x must be a tensor with a batch dimension$"),
+    (lambda m, b: (m, [(b[0][0], [0, 1, 2])], _nll),
+     r"^batches: item 0: y must be a tensor with a batch dimension$"),
+    (lambda m, b: (m, [(b[0][0], b[0][1][:2])], _nll), r"^batches: item 0: x has 3 samples but y has 2$"),
+    (lambda m, b: (m, b, lambda *a: 1.0, "loop"),
+     r"^nll_fn: must return the per-sample NLL, shape \[B\] = \[1\], got float$"),
+    (lambda m, b: (m, b, lambda *a: _nll(*a).sum(), "loop"),
+     r"^nll_fn: must return the per-sample NLL, shape \[B\] = \[1\], got \[\]$"),
+    (lambda m, b: (m, b, lambda mm, x, y: torch.sqrt(0.0 * mm(x).sum(-1)), "loop"),
+     r"^nll_fn: contains \d+ NaN/inf"),
+])
+def test_fisher_messages(gen, make_args, message):
+    args = make_args(_mlp(gen), _batches(gen, (3,)))
+    with pytest.raises(ValueError, match=message):
+        fisher_diagonal(*args[:3], **({"method": args[3]} if len(args) > 3 else {}))
+    with pytest.raises(ValueError, match=r"^model: has no parameter that requires grad$"):
+        fisher_diagonal(_frozen(gen), _batches(gen, (3,)), _nll)
+
+
+def test_ewc_penalty_edge_cases(gen):
+    model = _mlp(gen).double()  # float64 parameters while the default dtype stays float32
+    anchor = {n: p.detach() + 1.0 for n, p in model.named_parameters()}
+    zeros = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    assert ewc_penalty(model, anchor, zeros).item() == 0.0  # Ω = 0 is allowed (an unused weight)
+    ones = {n: torch.ones_like(p) for n, p in model.named_parameters()}
+    assert ewc_penalty(model, anchor, ones, lam=0.0).item() == 0.0  # λ = 0: plain fine-tuning
+    empty = ewc_penalty(model, anchor, {})
+    assert empty.shape == () and empty.dtype == torch.float64 and float(empty) == 0.0
+    none = ewc_penalty(nn.ReLU(), {}, {})  # a model without parameters: the default dtype
+    assert none.shape == () and none.dtype == torch.get_default_dtype() and float(none) == 0.0
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m, a, f: ("net", a, f, {}), r"^model: expected an nn.Module, got str$"),
+    (lambda m, a, f: (m, a, f, {"lam": -1.0}), r"^lam: must be >= 0, got -1.0$"),
+    (lambda m, a, f: (m, a, {**f, "0.bias": torch.full((6,), float("nan"))}, {}),
+     r"^fisher\['0.bias'\]: contains 6 NaN/inf"),
+    (lambda m, a, f: (m, {**a, "0.bias": torch.full((6,), float("inf"))}, f, {}),
+     r"^anchor_params\['0.bias'\]: contains 6 NaN/inf"),
+    (lambda m, a, f: (m, {**a, "0.bias": a["0.bias"].double()}, f, {}),
+     r"^anchor_params\['0.bias'\]: expected dtype torch.float32 \(the parameter's\), got torch.float64$"),
+])
+def test_ewc_penalty_messages(gen, change, message):
+    model = _mlp(gen)
+    anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
+    fisher = {n: torch.ones_like(p) for n, p in model.named_parameters()}
+    m, a, f, kw = change(model, anchor, fisher)
+    with pytest.raises(ValueError, match=message):
+        ewc_penalty(m, a, f, **kw)

@@ -312,3 +312,202 @@ def test_task_loss_ignore_index_and_errors(f64, gen):
     bad[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="logits"):
         task_loss(bad, targets.clamp(min=0))
+
+
+# --- every check's message names the argument and says what is wrong -------------------------
+
+_Z, _F64, _NAN = torch.zeros, torch.float64, float("nan")
+_T = torch.ones(1, 2, dtype=torch.bool)
+
+
+def _mha(**change):
+    B, L, d = 2, 3, 4
+    args = dict(query=_Z(B, L, d), key=_Z(B, L, d), value=_Z(B, L, d), w_q=_Z(d, d), w_k=_Z(d, d),
+                w_v=_Z(d, d), w_o=_Z(d, d), num_heads=2)
+    args.update(change)
+    return multi_head_attention(**args)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: sinusoidal_positional_encoding(0, 4), r"^seq_len: must be >= 1, got 0$"),
+    (lambda: sinusoidal_positional_encoding(3, 0), r"^d_model: must be >= 1, got 0$"),
+    (lambda: sinusoidal_positional_encoding(3, 4, base=1.0), r"^base: must lie in \(1.0, inf\), got 1.0$"),
+    (lambda: scaled_dot_product_attention(_Z(3), _Z(2, 3), _Z(2, 3)), r"^q: expected at least 2 dimensions"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(3), _Z(2, 3)), r"^k: expected at least 2 dimensions"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(3)), r"^v: expected at least 2 dimensions"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(2, 3, dtype=_F64)),
+     r"^q: dtypes must match, got q:torch.float32, k:torch.float32, v:torch.float64$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 4), _Z(2, 3)),
+     r"^k: last dimension must equal q's dk=3, got \[2, 4\]$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(5, 3)),
+     r"^v: shape \[5, 3\] must match k's \[2, 3\] except in the last dimension$"),
+    (lambda: scaled_dot_product_attention(_Z(2, 1, 3), _Z(3, 2, 3), _Z(3, 2, 3)),
+     r"^q: leading dimensions of q \[2, 1, 3\] and k \[3, 2, 3\] do not broadcast$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(2, 3), dropout_p=1.0),
+     r"^dropout_p: must lie in \[0.0, 1.0\), got 1.0$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(2, 3), scale=0.0),
+     r"^scale: must lie in \(0.0, inf\), got 0.0$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(2, 3), [[True, True]]),
+     r"^mask: expected a torch.Tensor, got list$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(2, 3), _T.long()),
+     r"^mask: expected dtype torch.bool \(True = may attend\), got torch.int64$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(2, 3), torch.ones(1, 3, dtype=torch.bool)),
+     r"^mask: shape \[1, 3\] does not broadcast to the attention scores' \[1, 2\]$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(2, 3), torch.ones(2, 1, 2, dtype=torch.bool)),
+     r"^mask: shape \[2, 1, 2\] does not broadcast to the attention scores' \[1, 2\]$"),
+    (lambda: scaled_dot_product_attention(_Z(1, 3), _Z(2, 3), _Z(2, 3), ~_T),
+     r"^mask: some query row may attend to no key \(its softmax would be NaN\)$"),
+    (lambda: _mha(query=_Z(2, 4)), r"^query: expected 3 dimensions"),
+    (lambda: _mha(key=_Z(2, 4)), r"^key: expected 3 dimensions"),
+    (lambda: _mha(value=_Z(2, 4)), r"^value: expected 3 dimensions"),
+    (lambda: _mha(key=_Z(2, 3, 5)), r"^key: expected shape \[2, 3, 4\], got \[2, 3, 5\]$"),
+    (lambda: _mha(value=_Z(2, 2, 4)), r"^value: expected shape \[2, 3, 4\], got \[2, 2, 4\]$"),
+    *[(lambda n=n: _mha(**{n: torch.full((4, 4), _NAN)}), rf"^{n}: contains 16 NaN")
+      for n in ("w_q", "w_k", "w_v", "w_o")],
+    *[(lambda n=n: _mha(**{n: _Z(4, 5)}), rf"^{n}: expected shape \[4, 4\], got \[4, 5\]$")
+      for n in ("w_q", "w_k", "w_v", "w_o")],
+    *[(lambda n=n: _mha(**{n: torch.full((4,), _NAN)}), rf"^{n}: contains 4 NaN")
+      for n in ("b_q", "b_k", "b_v", "b_o")],
+    *[(lambda n=n: _mha(**{n: _Z(5)}), rf"^{n}: expected shape \[4\], got \[5\]$")
+      for n in ("b_q", "b_k", "b_v", "b_o")],
+    (lambda: _mha(b_v=_Z(4), w_o=_Z(4, 4, dtype=_F64)),
+     r"^query: dtypes must match, got query:torch.float32, key:torch.float32, value:torch.float32, "
+     r"w_q:torch.float32, w_k:torch.float32, w_v:torch.float32, w_o:torch.float64, b_v:torch.float32$"),
+    (lambda: _mha(num_heads=0), r"^num_heads: must be >= 1, got 0$"),
+    (lambda: _mha(num_heads=3), r"^num_heads: must divide the model width d=4, got 3$"),
+    (lambda: position_wise_ffn(torch.tensor(1.0), _Z(1, 2), _Z(2), _Z(2, 1), _Z(1)),
+     r"^x: expected at least 1 dimensions"),
+    (lambda: position_wise_ffn(_Z(3), _Z(3), _Z(2), _Z(2, 3), _Z(3)), r"^w1: expected 2 dimensions"),
+    (lambda: position_wise_ffn(_Z(3), _Z(3, 2), _Z(1, 2), _Z(2, 3), _Z(3)), r"^b1: expected 1 dimensions"),
+    (lambda: position_wise_ffn(_Z(3), _Z(3, 2), _Z(2), _Z(6), _Z(3)), r"^w2: expected 2 dimensions"),
+    (lambda: position_wise_ffn(_Z(3), _Z(3, 2), _Z(2), _Z(2, 3), _Z(1, 3)), r"^b2: expected 1 dimensions"),
+    (lambda: position_wise_ffn(_Z(3), _Z(4, 2), _Z(2), _Z(2, 3), _Z(3)),
+     r"^w1: expected shape \[3, 2\], got \[4, 2\]$"),
+    (lambda: position_wise_ffn(_Z(3), _Z(3, 2), _Z(5), _Z(2, 3), _Z(3)), r"^b1: expected shape \[2\], got \[5\]$"),
+    (lambda: position_wise_ffn(_Z(3), _Z(3, 2), _Z(2), _Z(2, 4), _Z(3)),
+     r"^w2: expected shape \[2, 3\], got \[2, 4\]$"),
+    (lambda: position_wise_ffn(_Z(3), _Z(3, 2), _Z(2), _Z(2, 3), _Z(4)), r"^b2: expected shape \[3\], got \[4\]$"),
+    (lambda: position_wise_ffn(_Z(3), _Z(3, 2), _Z(2), _Z(2, 3), _Z(3, dtype=_F64)),
+     r"^x: dtypes must match, got x:torch.float32, w1:torch.float32, b1:torch.float32, "
+     r"w2:torch.float32, b2:torch.float64$"),
+    (lambda: next_token_distribution(torch.tensor(1.0), _Z(1, 2), _Z(2)), r"^h: expected at least 1 dimensions"),
+    (lambda: next_token_distribution(_Z(3), _Z(6), _Z(2)), r"^w: expected 2 dimensions"),
+    (lambda: next_token_distribution(_Z(3), _Z(3, 2), _Z(1, 2)), r"^b: expected 1 dimensions"),
+    (lambda: next_token_distribution(_Z(2, 4), _Z(3, 2), _Z(2)),
+     r"^h: last dimension must be d=3 \(w is \[3, 2\]\), got shape \[2, 4\]$"),
+    (lambda: next_token_distribution(_Z(3), _Z(3, 2), _Z(5)), r"^b: expected shape \[2\], got \[5\]$"),
+    (lambda: next_token_distribution(_Z(3), _Z(3, 2), _Z(2, dtype=_F64)),
+     r"^h: dtypes must match, got h:torch.float32, w:torch.float32, b:torch.float64$"),
+])
+def test_attention_block_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+_M = torch.tensor([[True, False, True]])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: masked_lm_loss(_Z(3, 4), torch.zeros(3, dtype=torch.long), _M[0]), r"^logits: expected 3 dimensions"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.zeros(1, 3, dtype=torch.long), _M, "avg"),
+     r"^reduction: must be one of \('mean', 'sum', 'none'\), got 'avg'$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.zeros(1, 3, dtype=torch.long), _M.long()),
+     r"^mask: expected a bool tensor \(True = masked position in M\), got torch.int64$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.zeros(1, 3, dtype=torch.long), [[True] * 3]),
+     r"^mask: expected a bool tensor \(True = masked position in M\), got list$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.zeros(1, 3, dtype=torch.long), _M[:, :2]),
+     r"^mask: expected shape \[1, 3\], got \[1, 2\]$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), [[0, 0, 0]], _M), r"^targets: expected a torch.Tensor, got list$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), _Z(1, 3), _M),
+     r"^targets: expected an integer tensor of class ids, got torch.float32$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.zeros(1, 3, dtype=torch.bool), _M),
+     r"^targets: expected an integer tensor of class ids, got torch.bool$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.zeros(1, 2, dtype=torch.long), _M),
+     r"^targets: expected shape \[1, 3\] \(logits without the vocabulary dimension\), got \[1, 2\]$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.tensor([[0, 9, 4]]), _M),
+     r"^targets: class ids must lie in \[0, 4\), got values in \[0, 4\]$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.tensor([[-1, 9, 2]]), _M),
+     r"^targets: class ids must lie in \[0, 4\), got values in \[-1, 2\]$"),
+    (lambda: masked_lm_loss(_Z(1, 3, 4), torch.zeros(1, 3, dtype=torch.long), _M & False),
+     r"^mask: no masked position, so the mean over M is undefined$"),
+    (lambda: task_loss(torch.tensor(1.0), torch.tensor(0)), r"^logits: expected at least 1 dimensions"),
+    (lambda: task_loss(_Z(2, 4), torch.zeros(2, dtype=torch.long), "avg"), r"^reduction: must be one of"),
+    (lambda: task_loss(_Z(2, 4), torch.zeros(2, dtype=torch.long), ignore_index=True),
+     r"^ignore_index: expected an int or None, got bool$"),
+    (lambda: task_loss(_Z(2, 4), torch.zeros(2, dtype=torch.long), ignore_index=1.0),
+     r"^ignore_index: expected an int or None, got float$"),
+    (lambda: task_loss(_Z(2, 4), torch.tensor([-100, -100]), ignore_index=-100),
+     r"^targets: every target equals ignore_index, so the mean is undefined$"),
+])
+def test_loss_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_losses_ignore_junk_targets_outside_the_selection(f64):
+    """Targets outside M (or equal to ignore_index) may be any id, even out of range."""
+    logits = torch.log(torch.tensor([[[0.5, 0.25, 0.25], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8]]]))
+    targets = torch.tensor([[1, -100, 2]])
+    mask = torch.tensor([[True, False, True]])
+    expected = -(math.log(0.25) + math.log(0.8))
+    torch.testing.assert_close(masked_lm_loss(logits, targets, mask, "sum"), torch.tensor(expected), **TOL)
+    torch.testing.assert_close(masked_lm_loss(logits, targets, mask), torch.tensor(expected / 2), **TOL)
+    none = masked_lm_loss(logits, targets, mask, "none")
+    torch.testing.assert_close(none, torch.tensor([[-math.log(0.25), 0.0, -math.log(0.8)]]), **TOL)
+    torch.testing.assert_close(task_loss(logits, targets, ignore_index=-100),
+                               torch.tensor(expected / 2), **TOL)
+    torch.testing.assert_close(task_loss(logits, targets, "sum", ignore_index=-100),
+                               torch.tensor(expected), **TOL)
+    torch.testing.assert_close(task_loss(logits[0, 0], torch.tensor(0)), torch.tensor(-math.log(0.5)), **TOL)
+
+
+def test_more_attention_messages():
+    with pytest.raises(ValueError, match=r"^mask: some query row may attend to no key"):
+        scaled_dot_product_attention(_Z(2, 3), _Z(2, 3), _Z(2, 3), torch.tensor([[True, True], [False, False]]))
+    with pytest.raises(ValueError, match=r"^k: last dimension must equal q's dk=3, got \[1, 2, 4\]$"):
+        scaled_dot_product_attention(_Z(1, 1, 3), _Z(1, 2, 4), _Z(1, 2, 3))
+
+
+def test_attention_dropout_acts_on_the_weights_that_multiply_v_in_training_only(f64, gen):
+    q, k, v = (torch.randn(2, 4, 3, generator=gen) for _ in range(3))
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        out, weights = scaled_dot_product_attention(q, k, v, dropout_p=0.5)  # training by default
+        torch.manual_seed(1)
+        expected = F.dropout(weights, 0.5, training=True) @ v
+    torch.testing.assert_close(out, expected, **TOL)
+    assert not torch.allclose(out, weights @ v)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 4), **TOL)  # undropped weights
+    out_eval, _ = scaled_dot_product_attention(q, k, v, dropout_p=0.5, training=False)
+    torch.testing.assert_close(out_eval, weights @ v, **TOL)
+
+
+def test_multi_head_attention_dropout_follows_training(f64, gen):
+    d = 4
+    x = torch.randn(2, 3, d, generator=gen)
+    w = [torch.randn(d, d, generator=gen) for _ in range(4)]
+    plain = multi_head_attention(x, x, x, *w, num_heads=2)
+    torch.testing.assert_close(multi_head_attention(x, x, x, *w, num_heads=2, dropout_p=0.5,
+                                                    training=False), plain, **TOL)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        assert not torch.allclose(multi_head_attention(x, x, x, *w, num_heads=2, dropout_p=0.5), plain)
+
+
+def test_positional_encoding_is_float64_accurate_whatever_the_default_dtype():
+    assert torch.get_default_dtype() == torch.float32
+    L, d = 60, 16
+    pe = sinusoidal_positional_encoding(L, d, dtype=torch.float64)
+    expected = torch.tensor([[math.sin(p / 10000 ** (i / d)) if i % 2 == 0 else
+                              math.cos(p / 10000 ** ((i - 1) / d)) for i in range(d)]
+                             for p in range(L)], dtype=torch.float64)
+    torch.testing.assert_close(pe, expected, rtol=0, atol=1e-12)
+
+
+def test_task_loss_none_reduction_is_per_position(f64, gen):
+    logits = torch.randn(2, 3, 5, generator=gen)
+    targets = torch.randint(0, 5, (2, 3), generator=gen)
+    per = task_loss(logits, targets, "none")
+    assert per.shape == (2, 3)
+    torch.testing.assert_close(per, F.cross_entropy(logits.reshape(6, 5), targets.reshape(6),
+                                                    reduction="none").reshape(2, 3), **TOL)

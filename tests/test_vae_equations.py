@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
-from genmodels.vae import (MLPVAE, elbo, gaussian_log_density, iwae_bound, kl_to_standard_normal,
-                           reparameterize)
+from genmodels.vae import (MLPVAE, bernoulli_log_likelihood, elbo, gaussian_log_density, iwae_bound,
+                           kl_to_standard_normal, reparameterize)
 
 pytestmark = pytest.mark.vae
 
@@ -190,3 +190,76 @@ def test_iwae_of_decoder_independent_of_z_is_exact():
 def test_value_errors_name_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         call()
+
+
+# Each message names the argument AND says what was wrong with it, so a student can act on it.
+_F32, _F64 = torch.float32, torch.float64
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: gaussian_log_density(torch.zeros(3), torch.zeros(2, 3), torch.zeros(2, 3)),
+     r"^z: expected 2 dimensions, got shape \(3,\)"),
+    (lambda: gaussian_log_density(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 4)),
+     r"^z: shapes must match, got z\[2, 3\], mu\[2, 4\]"),
+    (lambda: gaussian_log_density(torch.zeros(2, 3), torch.zeros(2, 3, dtype=_F64),
+                                  torch.zeros(2, 3, dtype=_F64)),
+     r"^z: dtypes must match, got z:torch.float32, mu:torch.float64"),
+    (lambda: kl_to_standard_normal(torch.zeros(2, 3), torch.zeros(2, 3, 1)),
+     r"^logvar: expected 2 dimensions"),
+    (lambda: kl_to_standard_normal(torch.zeros(2, 3), torch.zeros(2, 4)),
+     r"^mu: shapes must match, got mu\[2, 3\], logvar\[2, 4\]"),
+    (lambda: kl_to_standard_normal(torch.zeros(2, 3), torch.zeros(2, 3, dtype=_F64)),
+     r"^mu: dtypes must match, got mu:torch.float32, logvar:torch.float64"),
+    (lambda: reparameterize(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(1, 1, 2, 3)),
+     r"^eps: expected 2 or 3 dimensions"),
+    (lambda: reparameterize(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3, dtype=_F64)),
+     r"^eps: dtypes must match, got eps:torch.float64, mu:torch.float32"),
+    (lambda: bernoulli_log_likelihood(torch.tensor(0.5), torch.zeros(2)),
+     r"^x: expected at least 1 dimensions"),
+    (lambda: bernoulli_log_likelihood(torch.zeros(2), torch.tensor(0.0)),
+     r"^logits: expected at least 1 dimensions"),
+    (lambda: bernoulli_log_likelihood(torch.zeros(2, 5), torch.zeros(2, 6)),
+     r"^logits: expected shape \[2, 5\] or \[L, 2, 5\] to match x, got \[2, 6\]$"),
+    (lambda: bernoulli_log_likelihood(torch.zeros(2, 5), torch.zeros(2, 5, dtype=_F64)),
+     r"^logits: dtypes must match, got logits:torch.float64, x:torch.float32"),
+    (lambda: bernoulli_log_likelihood(torch.full((2, 5), -0.5), torch.zeros(2, 5)),
+     r"^x: Bernoulli targets must lie in \[0, 1\]"),
+    (lambda: elbo(torch.tensor(0.5), torch.zeros(2), torch.zeros(2, 3), torch.zeros(2, 3)),
+     r"^x: expected at least 1 dimensions"),
+    (lambda: elbo(torch.zeros(2, 5), torch.zeros(2, 5), torch.zeros(3, 4), torch.zeros(3, 4)),
+     r"^mu: batch size 3 does not match x's 2$"),
+    (lambda: elbo(torch.zeros(2, 5), torch.zeros(2, 5), torch.zeros(2, 3, dtype=_F64),
+                  torch.zeros(2, 3, dtype=_F64)),
+     r"^mu: dtypes must match, got mu:torch.float64, x:torch.float32"),
+    (lambda: iwae_bound(torch.zeros(2, 5), torch.zeros(3, 2, 5), torch.zeros(2, 4),
+                        torch.zeros(2, 4), torch.zeros(2, 4)),
+     r"^z: expected 3 dimensions"),
+    (lambda: iwae_bound(torch.zeros(2, 5), torch.zeros(2, 2, 5), torch.zeros(3, 2, 4),
+                        torch.zeros(2, 4), torch.zeros(2, 4)),
+     r"^logits: expected \[K=3, B=2, \.\.\.\], got \[2, 2, 5\]$"),
+])
+def test_value_error_messages_say_what_is_wrong(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_one_dimensional_data_is_accepted(gen):
+    """x of shape [B] (one pixel per example) is valid data: the hand-written Bernoulli sum."""
+    x = torch.tensor([0.0, 1.0, 0.25], dtype=torch.float64)
+    logits = torch.randn(3, generator=gen, dtype=torch.float64)
+    p = torch.sigmoid(logits)
+    ref = x * torch.log(p) + (1 - x) * torch.log(1 - p)
+    torch.testing.assert_close(bernoulli_log_likelihood(x, logits), ref, rtol=1e-12, atol=0)
+    mu, logvar = _stats(gen, B=3, d=2)
+    kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(-1)
+    torch.testing.assert_close(elbo(x, logits, mu, logvar), ref - kl, rtol=1e-12, atol=1e-12)
+
+
+def test_reparameterize_draws_eps_from_the_generator_in_the_input_dtype(gen):
+    """With eps=None the noise comes from ``generator`` in mu's dtype: the same seed gives the
+    same z = mu + sigma * randn(seeded, float64), and an unseeded call gives another z."""
+    mu, logvar = _stats(gen)
+    z = reparameterize(mu, logvar, generator=torch.Generator().manual_seed(7))
+    eps = torch.randn(5, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    assert z.dtype == torch.float64
+    torch.testing.assert_close(z, mu + torch.exp(0.5 * logvar) * eps, rtol=0, atol=1e-15)

@@ -46,7 +46,7 @@ def _generator(task):
     raise ValueError(f"run: family {family!r} is not an image generator")
 
 
-def score_run(run: Path, n: int, repeats: int) -> dict:
+def score_run(run: Path, n: int, repeats: int, reference: str = "test") -> dict:
     overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
     overrides = [o for o in overrides if not o.startswith(("hydra.", "trainer.progress"))]
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
@@ -56,7 +56,7 @@ def score_run(run: Path, n: int, repeats: int) -> dict:
     task.model.load_state_dict(state["model"])
     task.model.eval()
     row = {"run": cfg.run_name, "data": cfg.data.name, "family": cfg.model.family}
-    row.update(repeated(task.data, _generator(task), n, repeats))
+    row.update(repeated(task.data, _generator(task), n, repeats, reference))
     for _ in range(360):                     # a run still in its final evaluation: wait for it
         if (run / "results.json").exists():
             break
@@ -67,13 +67,13 @@ def score_run(run: Path, n: int, repeats: int) -> dict:
     return row
 
 
-def repeated(data, generate, n: int, repeats: int) -> dict:
+def repeated(data, generate, n: int, repeats: int, reference: str = "test") -> dict:
     """``repeats`` draws of n images (seeds 0, 1, …): FD mean ± sd, entropy mean, total timing."""
     qs = []
     for seed in range(repeats):
         torch.manual_seed(seed)
         with torch.no_grad():
-            qs.append(sample_quality(data, "test", generate, n))
+            qs.append(sample_quality(data, reference, generate, n))
     fds = torch.tensor([q["fd"] for q in qs], dtype=torch.float64)
     return {"fd": float(fds.mean()), "fd_sd": float(fds.std()) if repeats > 1 else 0.0,
             "fd_each": [round(float(f), 3) for f in fds],
@@ -92,12 +92,14 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=500, help="generated images per draw")
     p.add_argument("--repeats", type=int, default=3, help="independent draws per run")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--reference", default="test",
+                   help="held-out split(s) to compare with, e.g. test or val+test (larger: lower FD floor)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     register_all()
     rows, datasets = [], {}
     for run in args.runs:
-        row = score_run(run, args.n, args.repeats)
+        row = score_run(run, args.n, args.repeats, args.reference)
         datasets.setdefault(row["data"], row.pop("data_obj"))
         row.pop("data_obj", None)
         rows.append(row)
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
         def real_images(k):                  # k random training images (global RNG, seeded per draw)
             return data.train[torch.randperm(len(data.train))[:k]]
         row = {"run": "real training images", "data": name, "family": "data",
-               **repeated(data, real_images, args.n, args.repeats)}
+               **repeated(data, real_images, args.n, args.repeats, args.reference)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -405,6 +406,9 @@ def load_wav_folder(path: str | Path | None, sample_rate: int = 8000) -> list[tu
     for p in files:
         try:
             data, sr = sf.read(str(p), dtype="float32", always_2d=True)   # [N, channels]
+            _check_not_truncated(p, sf.info(str(p)).extra_info)
+        except ValueError:
+            raise
         except Exception as e:  # soundfile raises its own error types
             raise ValueError(f"data.path: cannot read {p}: {e}") from None
         if data.shape[0] == 0:
@@ -417,6 +421,21 @@ def load_wav_folder(path: str | Path | None, sample_rate: int = 8000) -> list[tu
         out.append((str(p.relative_to(root)), torch.from_numpy(np.ascontiguousarray(mono,
                                                                                  dtype=np.float32))))
     return out
+
+
+_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+
+
+def _check_not_truncated(p: Path, extra_info: str) -> None:
+    """libsndfile reads what there is of a WAV file cut short (a partial copy or download) and
+    notes ``data : <header's size> (should be <bytes present>)`` in its log; refuse such a file
+    rather than train on part of it. Streaming writers leave 0 or 0xFFFFFFFF there: not refused."""
+    m = _DATA_CHUNK.search(extra_info)
+    if m:
+        declared, present = int(m.group(1)), int(m.group(2))
+        if present < declared and declared not in (0, 0xFFFFFFFF, 0x7FFFFFFF):
+            raise ValueError(f"data.path: {p} is truncated: its header announces {declared} "
+                             f"bytes of samples, the file holds {present}")
 
 
 def wav_folder_clips(path, sample_rate: int = 8000, segment_seconds: float = 1.0,

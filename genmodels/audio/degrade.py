@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from genmodels._checks import check_int, check_range, check_same_shape, check_tensor
+from genmodels._checks import (check_finite, check_int, check_range, check_same_dtype,
+                               check_same_shape, check_tensor)
 from genmodels.audio.stft import check_audio
 
 __all__ = ["colored_noise", "mix_at_snr", "hard_clip", "drop_gaps"]
@@ -27,11 +28,16 @@ def colored_noise(shape, exponent: torch.Tensor | float, generator: torch.Genera
     ``exponent`` β is a float or a ``[B]`` tensor (one colour per row). White noise is shaped by
     the amplitude gain f^(−β/2) on its rfft (the DC bin takes the gain of the first bin).
     """
-    if len(shape) != 2:
-        raise ValueError(f"shape: expected (B, N), got {tuple(shape)}")
+    if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) != 2:
+        raise ValueError(f"shape: expected (B, N), got {shape!r}")
     B, N = shape
-    check_int("N", N, minimum=2)
-    beta = torch.as_tensor(exponent, dtype=torch.float64).reshape(-1, 1).expand(B, 1)
+    check_int("shape[0] (B)", B, minimum=1)
+    check_int("shape[1] (N)", N, minimum=2)
+    beta = _as_tensor("exponent", exponent, torch.float64)
+    if beta.numel() not in (1, B):
+        raise ValueError(f"exponent: expected a float or a [B] = [{B}] tensor, got shape "
+                         f"{list(beta.shape)}")
+    beta = beta.reshape(-1, 1).expand(B, 1)
     white = torch.randn(B, N, generator=generator, dtype=torch.float64)
     spec = torch.fft.rfft(white, dim=-1)                                  # [B, N//2+1]
     f = torch.arange(spec.shape[-1], dtype=torch.float64).clamp(min=1.0)
@@ -50,12 +56,19 @@ def mix_at_snr(signal: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor |
     check_audio("signal", signal)
     check_audio("noise", noise)
     check_same_shape(("signal", "noise"), signal, noise)
-    snr = torch.as_tensor(snr_db, dtype=signal.dtype, device=signal.device)
-    check_tensor("snr_db", snr)
+    check_same_dtype(("signal", "noise"), signal, noise)
+    snr = _as_tensor("snr_db", snr_db, signal.dtype).to(signal.device)
     p_s = signal.pow(2).sum(-1)
     p_n = noise.pow(2).sum(-1).clamp(min=torch.finfo(signal.dtype).tiny)
     gain = torch.sqrt(p_s / (p_n * 10.0 ** (snr / 10.0)))
     return signal + gain.unsqueeze(-1) * noise
+
+
+def _as_tensor(name: str, value, dtype: torch.dtype) -> torch.Tensor:
+    """A float or a tensor as a finite tensor of ``dtype``; anything else raises naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+        raise ValueError(f"{name}: expected a float or a tensor, got {type(value).__name__}")
+    return check_finite(name, torch.as_tensor(value, dtype=dtype))
 
 
 def hard_clip(x: torch.Tensor, level: torch.Tensor | float) -> torch.Tensor:

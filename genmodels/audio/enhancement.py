@@ -71,6 +71,7 @@ def spectral_subtraction(noisy: torch.Tensor, noise: torch.Tensor, n_fft: int = 
         raise ValueError(f"noise: leading dimensions {list(lead_noise)} must broadcast to noisy's "
                          f"{list(lead_noisy)} (one noise clip per signal, or one shared)")
     n_samples = noisy.shape[-1]
+    # >>> exercise audio.spectral_subtraction: eq. 2.35
     noise_mag = noise_magnitude(noise, n_fft, hop_length)            # [..., F, 1]  N̂
     spec = stft(noisy, n_fft, hop_length)                             # [..., F, T]  Y
     mag = spec.abs()                                                  # |Y|
@@ -79,3 +80,4 @@ def spectral_subtraction(noisy: torch.Tensor, noise: torch.Tensor, n_fft: int = 
     safe_mag = torch.clamp(mag, min=torch.finfo(mag.dtype).tiny)
     clean_spec = spec * (clean_mag / safe_mag)
     return istft(clean_spec, n_fft, hop_length, n_samples)
+    # <<< exercise audio.spectral_subtraction

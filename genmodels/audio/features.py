@@ -97,6 +97,7 @@ def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int = 128, fmin: floa
     Returns ``[n_mels, 1 + n_fft//2]``.
     """
     fmax = _check_mel_args(sample_rate, n_fft, n_mels, fmin, fmax)
+    # >>> exercise audio.mel_filterbank: eq. 2.30
     fft_f = fft_frequencies(sample_rate, n_fft)                 # [F]
     mel_f = mel_frequencies(n_mels + 2, fmin, fmax)             # [n_mels + 2] edges in Hz
     f_diff = mel_f[1:] - mel_f[:-1]                             # [n_mels + 1]
@@ -106,6 +107,7 @@ def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int = 128, fmin: floa
     weights = torch.clamp(torch.minimum(lower, upper), min=0.0)  # [n_mels, F]
     enorm = 2.0 / (mel_f[2:] - mel_f[:-2])                      # Slaney area normalisation
     return (weights * enorm[:, None]).to(dtype or torch.get_default_dtype())
+    # <<< exercise audio.mel_filterbank
 
 
 def power_to_db(power: torch.Tensor, *, ref: float = 1.0, amin: float = 1e-10,
@@ -191,9 +193,11 @@ def mfcc(signal: torch.Tensor, sample_rate: float, n_mfcc: int = 20, n_fft: int 
     check_int("n_mfcc", n_mfcc, minimum=1)
     if n_mfcc > n_mels:
         raise ValueError(f"n_mfcc: must be <= n_mels={n_mels}, got {n_mfcc}")
+    # >>> exercise audio.mfcc: eq. 2.30
     mel_basis = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax,
                                dtype=signal.dtype).to(signal.device)          # [n_mels, F]
     mel_power = _mel_power(signal, n_fft, hop_length, mel_basis.t().contiguous())  # [..., T, n_mels]
     log_mel = power_to_db(mel_power, top_db=top_db)                            # [..., T, n_mels]
     dct = dct_matrix(n_mfcc, n_mels, signal.dtype).to(signal.device)          # [n_mfcc, n_mels]
     return torch.matmul(log_mel, dct.t()).transpose(-1, -2).contiguous()       # [..., n_mfcc, T]
+    # <<< exercise audio.mfcc

@@ -43,7 +43,9 @@ def mu_law_compress(x: torch.Tensor, channels: int = 256) -> torch.Tensor:
     check_int("channels", channels, minimum=2)
     _check_unit_range("x", x)
     mu = channels - 1
+    # >>> exercise audio.mu_law: eq. 2.34
     return torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
+    # <<< exercise audio.mu_law
 
 
 def mu_law_expand(y: torch.Tensor, channels: int = 256) -> torch.Tensor:
@@ -55,7 +57,9 @@ def mu_law_expand(y: torch.Tensor, channels: int = 256) -> torch.Tensor:
     check_int("channels", channels, minimum=2)
     _check_unit_range("y", y)
     mu = channels - 1
+    # >>> exercise audio.mu_law: eq. 2.34
     return torch.sign(y) * torch.expm1(y.abs() * math.log1p(mu)) / mu
+    # <<< exercise audio.mu_law
 
 
 def mu_law_encode(x: torch.Tensor, channels: int = 256) -> torch.Tensor:
@@ -110,6 +114,7 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     check_audio("reference", reference)
     check_same_shape(("estimate", "reference"), estimate, reference)
     check_same_dtype(("estimate", "reference"), estimate, reference)
+    # >>> exercise audio.si_sdr: SI-SDR
     finfo = torch.finfo(estimate.dtype)
     s_hat = estimate - estimate.mean(dim=-1, keepdim=True)
     s = reference - reference.mean(dim=-1, keepdim=True)
@@ -120,6 +125,7 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     error_energy = (e ** 2).sum(-1)
     floor = finfo.eps * (s_hat ** 2).sum(-1) + finfo.tiny
     return 10.0 * torch.log10((target_energy + floor) / (error_energy + floor))
+    # <<< exercise audio.si_sdr
 
 
 def mel_cepstral_distortion(c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
@@ -140,12 +146,14 @@ def mel_cepstral_distortion(c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"c1: needs D >= 2 coefficients (c0 is left out), got shape {list(c1.shape)}")
     if c1.shape[-1] == 0:
         raise ValueError(f"c1: has 0 frames, shape {list(c1.shape)}")
+    # >>> exercise audio.mcd: MCD
     diff = c1[..., 1:, :] - c2[..., 1:, :]                    # [..., D−1, T], c0 dropped
     sq = 2.0 * (diff ** 2).sum(dim=-2)                         # [..., T]
     positive = sq > 0                                          # √ at 0 has an infinite slope:
     root = torch.where(positive, torch.where(positive, sq, torch.ones_like(sq)).sqrt(),
                        torch.zeros_like(sq))                   # keep its gradient finite there
     return _DB_PER_NEPER * root.mean(dim=-1)
+    # <<< exercise audio.mcd
 
 
 def log_spectral_distance(estimate: torch.Tensor, reference: torch.Tensor, n_fft: int = 256,

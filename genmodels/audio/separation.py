@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmodels._checks import check_int, check_same_shape, check_tensor
+from genmodels._checks import check_int, check_same_dtype, check_same_shape, check_tensor
 from genmodels.audio.measures import si_sdr
 from genmodels.audio.stft import check_audio, check_stft_args, istft, stft
 
@@ -38,10 +38,12 @@ def permutation_invariant_si_sdr(estimates: torch.Tensor, references: torch.Tens
     check_audio("references", references)
     check_tensor("estimates", estimates, ndim=3)
     check_same_shape(("estimates", "references"), estimates, references)
+    check_same_dtype(("estimates", "references"), estimates, references)
     S = estimates.shape[1]
     if S > 6:
         raise ValueError(f"estimates: at most 6 sources (S! permutations are tried), got {S}")
     # pairwise[b, i, j] = SI-SDR(estimate j, reference i): S² evaluations instead of S!·S
+    # >>> exercise audio.pit: eq. 2.36
     B, N = estimates.shape[0], estimates.shape[-1]
     pairwise = si_sdr(estimates[:, None, :, :].expand(B, S, S, N),
                       references[:, :, None, :].expand(B, S, S, N))     # [B, S(ref), S(est)]
@@ -50,6 +52,7 @@ def permutation_invariant_si_sdr(estimates: torch.Tensor, references: torch.Tens
     scores = pairwise[:, idx[None, :], perms].mean(-1)                   # [B, P]
     best, which = scores.max(dim=-1)
     return best, perms[which]
+    # <<< exercise audio.pit
 
 
 class _ResBlock(nn.Module):
@@ -107,9 +110,11 @@ class MaskNet(nn.Module):
         check_audio("mixture", mixture)
         check_tensor("mixture", mixture, ndim=2)
         N = mixture.shape[-1]
+        # >>> exercise audio.masking: eq. 2.36
         spec = stft(mixture, self.n_fft, self.hop_length)                # [B, F, T]
         masked = self.masks(spec) * spec[:, None]                        # [B, S, F, T]
         return istft(masked, self.n_fft, self.hop_length, N)             # [B, S, N]
+        # <<< exercise audio.masking
 
 
 class WaveUNet(nn.Module):
@@ -164,4 +169,6 @@ class WaveUNet(nn.Module):
         for up, skip in zip(self.up, reversed(skips)):
             h = up["up"](h)                                              # double the length
             h = up["conv"](torch.cat([h, skip], dim=1))
+        # >>> exercise audio.waveunet: eqs. 2.37–2.38
         return x + self.decoder(h)[:, 0, :N]
+        # <<< exercise audio.waveunet

@@ -40,8 +40,8 @@ def check_audio(name: str, x) -> torch.Tensor:
         check_finite(name, x)
     if x.dtype not in _AUDIO_DTYPES:
         raise ValueError(f"{name}: expected float32 or float64 audio, got dtype {x.dtype}")
-    if x.shape[-1] == 0:
-        raise ValueError(f"{name}: empty audio (last dimension has 0 samples), shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name}: empty audio (a dimension of size 0), shape {tuple(x.shape)}")
     return x
 
 

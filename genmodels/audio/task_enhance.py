@@ -28,6 +28,7 @@ from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.separation import MaskNet, WaveUNet, permutation_invariant_si_sdr
 from genmodels.audio.task import AudioTask, step_generator
 from genmodels.train.config import ConfigError
+from genmodels.train.dist import local_share
 
 __all__ = ["EnhancementTask"]
 
@@ -131,8 +132,9 @@ class EnhancementTask(AudioTask):
     def training_step(self, step, optimize):
         items = self.make_items("train", self.cfg.trainer.batch_size,
                                 step_generator(self.cfg.seed, step))
-        refs = items["refs"].to(self.device)
-        sdr, _ = self.score(self.estimate(items["input"]), refs)
+        # under torchrun every rank makes the global batch's items and trains on its share
+        refs = local_share(items["refs"]).to(self.device)
+        sdr, _ = self.score(self.estimate(local_share(items["input"])), refs)
         loss = -sdr.mean()
         optimize(loss)
         return {"loss": loss.item(), "si_sdr": sdr.mean().item()}

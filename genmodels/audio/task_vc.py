@@ -20,6 +20,7 @@ from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.task import AudioTask
 from genmodels.audio.voice_conversion import VoiceConverter, mcd_db
 from genmodels.train.config import ConfigError
+from genmodels.train.dist import local_share
 from genmodels.train.task import batch_indices
 
 __all__ = ["VoiceConversionTask"]
@@ -51,7 +52,8 @@ class VoiceConversionTask(AudioTask):
 
     def training_step(self, step, optimize):
         src, tgt = self.feats["train"]
-        idx = batch_indices(len(src), self.cfg.trainer.batch_size, step, self.cfg.seed, self.device)
+        idx = local_share(batch_indices(len(src), self.cfg.trainer.batch_size, step, self.cfg.seed,
+                                        self.device))   # this rank's share under torchrun
         f_a, f_b = src[idx], tgt[idx]
         target = self.model.normalize_target(f_b)
         convert_loss = F.mse_loss(self.model.convert_normalized(f_a), target)

@@ -18,6 +18,7 @@ from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.task import AudioTask, step_generator
 from genmodels.audio.vocoder import WaveNetVocoder
 from genmodels.audio.voice_conversion import mcd_db
+from genmodels.train.dist import local_share
 
 __all__ = ["VocoderTask"]
 
@@ -30,6 +31,7 @@ def _spread(n_total: int, n: int) -> torch.Tensor:
 
 class VocoderTask(AudioTask):
     progress_metric = "nll"
+    ddp_find_unused_parameters = True     # the last layer's residual output feeds nothing
 
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
@@ -67,6 +69,7 @@ class VocoderTask(AudioTask):
         B = self.cfg.trainer.batch_size
         idx = torch.randint(0, len(self.audio["train"]), (B,), generator=g)
         starts = torch.randint(0, self.max_start_frame + 1, (B,), generator=g)
+        idx, starts = local_share(idx), local_share(starts)   # this rank's crops under torchrun
         levels, feats = self._crops("train", idx, starts)
         loss = self.model.loss(levels, self.model.condition(feats))
         optimize(loss)

@@ -132,9 +132,11 @@ class VoiceConverter(nn.Module):
     def convert_normalized(self, source: torch.Tensor) -> torch.Tensor:
         """Standardised output: (F̂_B − μ_B)/σ_B, the quantity the loss compares."""
         _check_frames("source", source, self.n_features)
+        # >>> exercise audio.voice_conversion: eqs. 2.31–2.33
         h = self.encoder((source - self.source_mean) / self.source_std)  # H   (2.31)
         v = h + self.conversion(h)                                       # V_t (2.33), residual
         return self.decoder(v)                                           # F̃   (2.32)
+        # <<< exercise audio.voice_conversion
 
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         return self.convert_normalized(source) * self.target_std + self.target_mean

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmodels._checks import check_choice, check_int, check_positive, check_tensor
+from genmodels._checks import (check_choice, check_int, check_positive, check_same_dtype,
+                               check_shape, check_tensor)
 
 __all__ = ["causal_conv1d", "gated_activation", "upsample_by_repetition", "WaveNet"]
 
@@ -42,14 +43,32 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 
     ``x [B, C_in, N]``, ``weight [C_out, C_in, k]`` → ``[B, C_out, N]``; x is zero before t = 0.
     """
+    check_tensor("x", x, ndim=3)
+    check_tensor("weight", weight, ndim=3)
+    if weight.shape[1] != x.shape[1] or 0 in weight.shape or 0 in x.shape:
+        raise ValueError(f"weight: expected [C_out, C_in={x.shape[1]}, k] (non-empty) for x "
+                         f"{list(x.shape)}, got {list(weight.shape)}")
+    if bias is not None:
+        check_tensor("bias", bias, ndim=1)
+        check_shape("bias", bias, [weight.shape[0]])
+    check_same_dtype(("x", "weight", *(("bias",) if bias is not None else ())),
+                     x, weight, *((bias,) if bias is not None else ()))
+    check_int("dilation", dilation, minimum=1)
+    # >>> exercise audio.wavenet: eq. 2.34
     pad = (weight.shape[-1] - 1) * dilation
     return F.conv1d(F.pad(x, (pad, 0)), weight, bias, dilation=dilation)
+    # <<< exercise audio.wavenet
 
 
 def gated_activation(z: torch.Tensor) -> torch.Tensor:
     """tanh(z_f) ⊙ σ(z_g), filter and gate halves stacked on dim 1: ``[B, 2D, ...] → [B, D, ...]``."""
+    check_tensor("z", z, min_ndim=2)
+    if z.shape[1] % 2:
+        raise ValueError(f"z: dimension 1 must be even (filter and gate halves), got {list(z.shape)}")
+    # >>> exercise audio.wavenet: eq. 2.34
     z_filter, z_gate = z.chunk(2, dim=1)
     return torch.tanh(z_filter) * torch.sigmoid(z_gate)
+    # <<< exercise audio.wavenet
 
 
 def upsample_by_repetition(cond: torch.Tensor, hop_length: int, n_samples: int) -> torch.Tensor:

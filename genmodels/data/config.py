@@ -14,6 +14,9 @@ class DigitsConfig(DataConfig):
     name: str = "digits"
     split_seed: int = 0           # fixes the 70/15/15 train/val/test split
 
+    def problems(self):
+        yield from positive(self, "split_seed", allow_zero=True)   # numpy seeds are >= 0
+
 
 @dataclass
 class FashionMNISTConfig(DataConfig):
@@ -25,6 +28,7 @@ class FashionMNISTConfig(DataConfig):
     limit: Optional[int] = None   # keep only this many training images (quick runs)
 
     def problems(self):
+        yield from positive(self, "split_seed", allow_zero=True)
         yield from positive(self, "val_size")
         yield from positive(self, "limit")
 

@@ -209,10 +209,22 @@ def shakespeare_speeches(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The text of ``path``; a file that is not text in ``encoding`` or too short to be a corpus
+    raises ``ValueError`` naming the file."""
+    try:
+        text = path.read_text(encoding=encoding)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not {encoding} text ({e})") from None
+    if len(text) < 100:
+        raise ValueError(f"{path}: holds only {len(text)} characters, too few for a corpus")
+    return text
+
+
 def load_text_file(path: str | Path, name: str | None = None, val_fraction: float = 0.1,
                    encoding: str = "utf-8") -> CharCorpus:
     p = Path(path)
-    text = p.read_text(encoding=encoding)
+    text = read_text(p, encoding)
     return make_corpus(name or p.stem, text, val_fraction, source=str(p))
 
 
@@ -220,7 +232,7 @@ def load_shakespeare(path: str | None = None, cache_dir: str | Path | None = Non
                      download_if_missing: bool = True, val_fraction: float = 0.1) -> CharCorpus:
     """Tiny Shakespeare (40,000 lines of plays, 65 distinct characters), split 90/10."""
     p = find_shakespeare(path, cache_dir, download_if_missing)
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p)
     return make_corpus("shakespeare", text, val_fraction, shakespeare_speeches(text), str(p))
 
 

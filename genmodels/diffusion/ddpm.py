@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from genmodels._checks import (check_choice, check_int, check_range, check_same_dtype,
-                               check_same_shape, check_tensor)
+from genmodels._checks import (check_callable, check_choice, check_int, check_range,
+                               check_same_dtype, check_same_shape, check_tensor)
 from genmodels.diffusion.schedules import NoiseSchedule, check_timesteps, extract
 
 __all__ = ["q_step", "q_sample", "q_posterior", "p_mean_variance", "ddpm_loss", "ddpm_sample",
@@ -37,22 +37,28 @@ def _check_schedule(schedule) -> NoiseSchedule:
 
 def _check_x(name: str, x) -> torch.Tensor:
     check_tensor(name, x, min_ndim=1)
-    if x.shape[0] == 0:
-        raise ValueError(f"{name}: expected a non-empty batch, got shape {list(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name}: expected a non-empty tensor, got shape {list(x.shape)}")
     return x
 
 
-def _noise_like(x: torch.Tensor, noise, generator) -> torch.Tensor:
+def _check_noise(x_name: str, x: torch.Tensor, noise) -> None:
+    """The caller's ``noise`` is a finite tensor of the shape and dtype of ``x`` (named ``x_name``)."""
+    check_tensor("noise", noise)
+    check_same_shape(("noise", x_name), noise, x)
+    check_same_dtype(("noise", x_name), noise, x)
+
+
+def _noise_like(x: torch.Tensor, noise, generator, x_name: str = "x") -> torch.Tensor:
     """ε ~ N(0, I) shaped like x, or the caller's ``noise`` after checking it."""
     if noise is None:
         return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    check_tensor("noise", noise)
-    check_same_shape(("noise", "x"), noise, x)
-    check_same_dtype(("noise", "x"), noise, x)
+    _check_noise(x_name, x, noise)
     return noise
 
 
 def _call_eps_model(eps_model: EpsModel, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    check_callable("eps_model", eps_model)
     eps_theta = eps_model(x_t, t)
     check_tensor("eps_model output", eps_theta)
     check_same_shape(("eps_model output", "x_t"), eps_theta, x_t)
@@ -103,9 +109,11 @@ def q_step(x_prev: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule,
     _check_schedule(schedule)
     _check_x("x_prev", x_prev)
     check_timesteps("t", t, x_prev.shape[0], schedule.T)
-    eps = _noise_like(x_prev, noise, generator)
+    eps = _noise_like(x_prev, noise, generator, "x_prev")
+    # >>> exercise ddpm.q_step: eq. 2.12
     beta = extract(schedule.betas, t, x_prev)                      # β_t, (B, 1, ..., 1)
     return (1 - beta).sqrt() * x_prev + beta.sqrt() * eps
+    # <<< exercise ddpm.q_step
 
 
 def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule,
@@ -126,10 +134,12 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule,
     _check_schedule(schedule)
     _check_x("x0", x0)
     check_timesteps("t", t, x0.shape[0], schedule.T)
-    eps = _noise_like(x0, noise, generator)
+    eps = _noise_like(x0, noise, generator, "x0")
+    # >>> exercise ddpm.q_sample: Algorithm 1, line 4
     sqrt_alpha_bar = extract(schedule.sqrt_alpha_bars, t, x0)
     sqrt_one_minus_alpha_bar = extract(schedule.sqrt_one_minus_alpha_bars, t, x0)
     return sqrt_alpha_bar * x0 + sqrt_one_minus_alpha_bar * eps
+    # <<< exercise ddpm.q_sample
 
 
 def q_posterior(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
@@ -152,11 +162,13 @@ def q_posterior(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
     check_same_shape(("x0", "x_t"), x0, x_t)
     check_same_dtype(("x0", "x_t"), x0, x_t)
     check_timesteps("t", t, x0.shape[0], schedule.T)
+    # >>> exercise ddpm.q_posterior: q(x_{t-1} | x_t, x_0)
     posterior_mean_coef1 = extract(schedule.posterior_mean_coef1, t, x0)
     posterior_mean_coef2 = extract(schedule.posterior_mean_coef2, t, x0)
     posterior_mean = posterior_mean_coef1 * x0 + posterior_mean_coef2 * x_t
     posterior_variance = extract(schedule.posterior_variance, t, x0)
     return posterior_mean, posterior_variance
+    # <<< exercise ddpm.q_posterior
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +195,7 @@ def p_mean_variance(eps_model: EpsModel, x_t: torch.Tensor, t: torch.Tensor, sch
     check_choice("variance", variance, ("posterior", "beta"))
     _check_x("x_t", x_t)
     check_timesteps("t", t, x_t.shape[0], schedule.T)
+    # >>> exercise ddpm.p_mean_variance: eq. 2.13
     eps_theta = _call_eps_model(eps_model, x_t, t)
     sqrt_recip_alpha = extract(schedule.sqrt_recip_alphas, t, x_t)
     eps_coef = extract(schedule.betas_over_sqrt_one_minus_alpha_bars, t, x_t)
@@ -190,6 +203,7 @@ def p_mean_variance(eps_model: EpsModel, x_t: torch.Tensor, t: torch.Tensor, sch
     table = schedule.posterior_variance if variance == "posterior" else schedule.betas
     sigma2 = extract(table, t, x_t)
     return mu_theta, sigma2
+    # <<< exercise ddpm.p_mean_variance
 
 
 def ddpm_loss(eps_model: EpsModel, x0: torch.Tensor, schedule: NoiseSchedule,
@@ -217,6 +231,10 @@ def ddpm_loss(eps_model: EpsModel, x0: torch.Tensor, schedule: NoiseSchedule,
     _check_schedule(schedule)
     check_choice("reduction", reduction, ("mean", "sum", "none"))
     _check_x("x0", x0)
+    check_callable("eps_model", eps_model)
+    if noise is not None:
+        _check_noise("x0", x0, noise)
+    # >>> exercise ddpm.loss: Algorithm 1
     if t is None:
         t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
     eps = _noise_like(x0, noise, generator)
@@ -227,6 +245,7 @@ def ddpm_loss(eps_model: EpsModel, x0: torch.Tensor, schedule: NoiseSchedule,
         return sq_err.sum(dim=1).mean()
     per_sample = sq_err.mean(dim=1)                                     # (B,)
     return per_sample if reduction == "none" else per_sample.mean()
+    # <<< exercise ddpm.loss
 
 
 def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: NoiseSchedule,
@@ -254,6 +273,7 @@ def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: NoiseSchedu
     _check_schedule(schedule)
     check_choice("variance", variance, ("posterior", "beta"))
     x = _x_T(shape, schedule, generator, x_T, dtype, device)
+    # >>> exercise ddpm.sample: Algorithm 2
     with torch.set_grad_enabled(enable_grad and torch.is_grad_enabled()):
         for step in reversed(range(schedule.T)):
             t = torch.full((x.shape[0],), step, dtype=torch.long, device=x.device)
@@ -264,6 +284,7 @@ def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: NoiseSchedu
             else:
                 x = mean
     return x
+    # <<< exercise ddpm.sample
 
 
 def ddim_timesteps(T: int, steps: int) -> list[int]:

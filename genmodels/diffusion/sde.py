@@ -23,8 +23,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from genmodels._checks import (check_choice, check_int, check_positive, check_range,
-                               check_same_dtype, check_same_shape, check_tensor)
+from genmodels._checks import (check_callable, check_choice, check_int, check_positive,
+                               check_range, check_same_dtype, check_same_shape, check_tensor)
 
 __all__ = ["vp_sde_beta", "vp_sde_marginal", "score_matching_loss", "euler_maruyama_sample"]
 
@@ -60,7 +60,9 @@ def vp_sde_beta(t: torch.Tensor, beta_min: float = 0.1, beta_max: float = 20.0) 
 
 def _log_mean_coeff(t: torch.Tensor, beta_min: float, beta_max: float) -> torch.Tensor:
     """log a(t) = −½ ∫_0^t β(s) ds = −¼ t² (β_max − β_min) − ½ t β_min."""
+    # >>> exercise ddpm.sde_marginal: Algorithm 1, continuous
     return -0.25 * t ** 2 * (beta_max - beta_min) - 0.5 * t * beta_min
+    # <<< exercise ddpm.sde_marginal
 
 
 def vp_sde_marginal(x0: torch.Tensor, t: torch.Tensor, beta_min: float = 0.1, beta_max: float = 20.0,
@@ -88,10 +90,12 @@ def vp_sde_marginal(x0: torch.Tensor, t: torch.Tensor, beta_min: float = 0.1, be
         check_tensor("noise", noise)
         check_same_shape(("noise", "x0"), noise, x0)
         check_same_dtype(("noise", "x0"), noise, x0)
+    # >>> exercise ddpm.sde_marginal: Algorithm 1, continuous
     log_mean_coeff = _bcast(_log_mean_coeff(t, beta_min, beta_max), x0)
     mean_coeff = log_mean_coeff.exp()                                   # a(t)
     std = (-torch.expm1(2 * log_mean_coeff)).sqrt()                     # σ(t) = √(1 − a(t)²)
     return mean_coeff * x0 + std * noise, std
+    # <<< exercise ddpm.sde_marginal
 
 
 def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: float = 0.1,
@@ -117,6 +121,7 @@ def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: flo
     Returns:
         0-dim loss (``[B]`` for ``reduction="none"``).
     """
+    check_callable("score_model", score_model)
     check_tensor("x0", x0, min_ndim=1)
     check_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
     check_choice("reduction", reduction, ("mean", "sum", "none"))
@@ -125,6 +130,7 @@ def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: flo
                                          device=x0.device)
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+    # >>> exercise ddpm.score_matching: Algorithm 1, continuous
     x_t, std = vp_sde_marginal(x0, t, beta_min, beta_max, noise=noise)
     z = noise                                                           # ε, so −ε/σ = ∇ log q(x_t|x_0)
     score = score_model(x_t, t)
@@ -135,6 +141,7 @@ def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: flo
         return sq_err.sum(dim=1).mean()
     per_sample = sq_err.mean(dim=1)                                     # (B,)
     return per_sample if reduction == "none" else per_sample.mean()
+    # <<< exercise ddpm.score_matching
 
 
 def euler_maruyama_sample(score_model: ScoreModel, shape: Sequence[int], steps: int,
@@ -161,6 +168,7 @@ def euler_maruyama_sample(score_model: ScoreModel, shape: Sequence[int], steps: 
     Returns:
         samples of ``shape``.
     """
+    check_callable("score_model", score_model)
     check_int("steps", steps, minimum=1)
     _check_betas(beta_min, beta_max)
     check_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
@@ -178,6 +186,7 @@ def euler_maruyama_sample(score_model: ScoreModel, shape: Sequence[int], steps: 
         if tuple(x_T.shape) != tuple(shape):
             raise ValueError(f"x_T: expected shape {list(shape)}, got {list(x_T.shape)}")
         x = x_T
+    # >>> exercise ddpm.euler_maruyama: Algorithm 2, continuous
     dt = (1 - eps) / steps                                              # Δ > 0, time runs backwards
     with torch.set_grad_enabled(enable_grad and torch.is_grad_enabled()):
         for i in range(steps):
@@ -193,3 +202,4 @@ def euler_maruyama_sample(score_model: ScoreModel, shape: Sequence[int], steps: 
             else:
                 x = x_mean
     return x
+    # <<< exercise ddpm.euler_maruyama

@@ -39,6 +39,7 @@ from genmodels.diffusion.sde import euler_maruyama_sample, score_matching_loss, 
 from genmodels.metrics import frechet_distance_from_features, sample_quality
 from genmodels.metrics.yardstick import class_coverage_entropy
 from genmodels.plotting import save_image_grid
+from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 
 __all__ = ["DiffusionModel", "DiffusionTask", "vp_sde_std"]
@@ -115,11 +116,24 @@ class DiffusionTask(Task):
             return -net(x, t) / std.view(-1, *([1] * (x.dim() - 1)))
         return score
 
-    def loss(self, net, x0: torch.Tensor) -> torch.Tensor:
+    def loss(self, net, x0: torch.Tensor, t: torch.Tensor | None = None,
+             noise: torch.Tensor | None = None) -> torch.Tensor:
+        """The training loss; ``t`` and ``noise`` are drawn inside when not given."""
         m = self.cfg.model
         if m.process == "ddpm":
-            return ddpm_loss(net, x0, self.schedule)                   # Algorithm 1
-        return score_matching_loss(self._score_fn(net), x0, m.beta_min, m.beta_max)
+            return ddpm_loss(net, x0, self.schedule, t=t, noise=noise)  # Algorithm 1
+        return score_matching_loss(self._score_fn(net), x0, m.beta_min, m.beta_max, t=t,
+                                   noise=noise)
+
+    def draw_t_noise(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """t and ε for a batch, drawn as :func:`ddpm_loss` / :func:`score_matching_loss` would
+        draw them (same calls, same order, so one process gets the same numbers either way)."""
+        B = x0.shape[0]
+        if self.cfg.model.process == "ddpm":
+            t = torch.randint(0, self.schedule.T, (B,), device=x0.device)
+        else:
+            t = 1e-5 + (1 - 1e-5) * torch.rand(B, dtype=x0.dtype, device=x0.device)
+        return t, torch.randn(x0.shape, dtype=x0.dtype, device=x0.device)
 
     def sample_raw(self, n: int, net=None, sampler: str | None = None) -> torch.Tensor:
         """``n`` samples in the model's space ([−1, 1] images, unclipped; raw 2-D points)."""
@@ -142,7 +156,11 @@ class DiffusionTask(Task):
     def training_step(self, step, optimize):
         idx = batch_indices(len(self.train_x), self.cfg.trainer.batch_size, step, self.cfg.seed,
                             self.device)
-        loss = self.loss(self.model.net, self.train_x[idx])
+        x0 = self.train_x[idx]
+        # under torchrun each rank draws the global batch's t and ε and keeps its share
+        # (genmodels.train.dist); in one process the share is everything
+        t, noise = self.draw_t_noise(x0)
+        loss = self.loss(self.model.net, local_share(x0), local_share(t), local_share(noise))
         optimize(loss)
         self.model.update_ema(step)
         return {"loss": loss.item()}

@@ -42,9 +42,11 @@ def gan_value(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Ten
     _check_logits("real_logits", real_logits)
     _check_logits("fake_logits", fake_logits)
     check_same_dtype(("real_logits", "fake_logits"), real_logits, fake_logits)
+    # >>> exercise gan.value: eq. 2.9
     log_d_real = F.logsigmoid(real_logits)               # log D(x)
     log_one_minus_d_fake = F.logsigmoid(-fake_logits)    # log(1 − D(G(z)))
     return log_d_real.mean() + log_one_minus_d_fake.mean()
+    # <<< exercise gan.value
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -53,7 +55,9 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     Equals the binary cross-entropy with label 1 on real and 0 on fake samples, each averaged
     over its own batch and the two added. Shapes as :func:`gan_value`; returns a 0-dim tensor ≥ 0.
     """
+    # >>> exercise gan.discriminator_loss: eq. 2.10
     return -gan_value(real_logits, fake_logits)
+    # <<< exercise gan.discriminator_loss
 
 
 def generator_loss(fake_logits: torch.Tensor, saturating: bool = True) -> torch.Tensor:
@@ -74,8 +78,10 @@ def generator_loss(fake_logits: torch.Tensor, saturating: bool = True) -> torch.
     _check_logits("fake_logits", fake_logits)
     if not isinstance(saturating, bool):
         raise ValueError(f"saturating: expected a bool, got {type(saturating).__name__}")
+    # >>> exercise gan.generator_loss: eq. 2.11
     if saturating:
         log_one_minus_d_fake = F.logsigmoid(-fake_logits)   # log(1 − D(G(z)))
         return log_one_minus_d_fake.mean()
     log_d_fake = F.logsigmoid(fake_logits)                  # log D(G(z))
     return -log_d_fake.mean()
+    # <<< exercise gan.generator_loss

@@ -26,6 +26,7 @@ from genmodels.gan.losses import discriminator_loss, gan_value, generator_loss
 from genmodels.gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from genmodels.metrics import sample_quality
 from genmodels.plotting import save_image_grid
+from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 
 __all__ = ["GAN", "GANTask"]
@@ -85,19 +86,21 @@ class GANTask(Task):
     def training_step(self, step, optimize):
         G, D = self.model.generator, self.model.discriminator
         bs, k = self.cfg.trainer.batch_size, self.cfg.model.d_steps
+        # under torchrun each rank draws the global batch and noise and keeps its share
+        # (genmodels.train.dist); in one process the share is everything
         # --- k discriminator steps: ascend V(D, G) (eq. 2.10) by descending −V
         for j in range(k):
             idx = batch_indices(len(self.train_x), bs, step * k + j, self.cfg.seed, self.device)
-            x = self.train_x[idx]
+            x = local_share(self.train_x[idx])
             with torch.no_grad():                       # G is fixed during D's step
-                fake = self.model.generate(self._z(bs))
+                fake = self.model.generate(local_share(self._z(bs)))
             real_logits, fake_logits = D(x), D(fake)
             d_loss = discriminator_loss(real_logits, fake_logits)
             optimize(d_loss, "discriminator")
         # --- one generator step: descend eq. 2.11 (or its non-saturating form); D is fixed
         D.requires_grad_(False)
         try:
-            g_fake_logits = D(self.model.generate(self._z(bs)))
+            g_fake_logits = D(self.model.generate(local_share(self._z(bs))))
             g_loss = generator_loss(g_fake_logits, saturating=self.saturating)
             optimize(g_loss, "generator")
         finally:

@@ -260,7 +260,8 @@ def get_yardstick(data, seed: int = 0, cache_dir: str | Path | None = None,
 def sample_quality(data, split: str, generate, n: int | None = None, n_reference: int | None = None,
                    chunk: int = 500, timing: bool = True) -> dict[str, float]:
     """Generate ``n`` images with ``generate(k) -> [k, C, H, W] in [0, 1]`` (default 1000) and
-    score them against the first ``n_reference`` images of ``split`` (default: all, at most 2000).
+    score them against the first ``n_reference`` images of ``split`` (default: all, at most 2000);
+    ``split`` may join held-out splits with "+" (``"val+test"``) for a larger reference set.
 
     The reference set is the same for every model on a dataset, so differences between models are
     not blurred by a different draw of real images; the FD estimate still carries sampling noise
@@ -274,7 +275,8 @@ def sample_quality(data, split: str, generate, n: int | None = None, n_reference
     ``timing=False``. Always uses the yardstick of seed 0, whatever the run's seed, so every run on
     a dataset is measured with the same ruler.
     """
-    real, _ = data.split(split)
+    # "val+test": the union of held-out splits, a larger reference with a lower FD floor
+    real = torch.cat([data.split(name)[0] for name in split.split("+")])
     n_reference = min(len(real), 2000) if n_reference is None else min(n_reference, len(real))
     n = 1000 if n is None else n
     check_int("n", n, minimum=2)

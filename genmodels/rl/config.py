@@ -57,7 +57,7 @@ class PPOConfig(ModelConfig):
                      "num_minibatches", "clip_eps", "eval_episodes", "return_window"):
             yield from positive(self, name)
         yield from positive(self, "reward_scale")
-        for name in ("ent_coef", "vf_coef"):
+        for name in ("ent_coef", "vf_coef", "eval_seed"):
             yield from positive(self, name, allow_zero=True)
         yield from positive(self, "target_kl")
         yield from unit(self, "gamma")
@@ -143,6 +143,7 @@ class RLHFPPOConfig(RLHFRewardConfig):
     def problems(self):
         yield from super().problems()
         yield from positive(self, "kl_beta", allow_zero=True)
+        yield from positive(self, "vf_coef", allow_zero=True)
         yield from choice(self, "reward_source", ("model", "human"))
         for name in ("kl_budget", "ppo_batch", "ppo_epochs", "ppo_minibatches", "clip_eps",
                      "eval_prompts"):

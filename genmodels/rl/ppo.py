@@ -20,8 +20,10 @@ def probability_ratio(logp_new: torch.Tensor, logp_old: torch.Tensor) -> torch.T
     probabilities. logp_new, logp_old: ``[...]`` (same shape). Returns ``[...]``.
     """
     _check_logps(logp_new, logp_old)
+    # >>> exercise rl.probability_ratio: eq. 2.4
     r_t = torch.exp(logp_new - logp_old)
     return r_t
+    # <<< exercise rl.probability_ratio
 
 
 def ppo_clip_objective(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor,
@@ -40,11 +42,13 @@ def ppo_clip_objective(logp_new: torch.Tensor, logp_old: torch.Tensor, advantage
     check_same_shape(("advantages", "logp_new"), advantages, logp_new)
     check_same_dtype(("advantages", "logp_new"), advantages, logp_new)
     check_positive("clip_eps", clip_eps)
+    # >>> exercise rl.ppo_clip: eq. 2.4
     r_t = torch.exp(logp_new - logp_old)
     unclipped = r_t * advantages
     clipped = torch.clamp(r_t, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
     L_clip = _mean(torch.minimum(unclipped, clipped), mask, like=logp_new)
     return L_clip
+    # <<< exercise rl.ppo_clip
 
 
 def approx_kl(logp_new: torch.Tensor, logp_old: torch.Tensor, *,

@@ -143,14 +143,26 @@ def read_preferences(path: str | Path) -> list[dict]:
     """The comparisons of a JSONL file; each line needs ``prompt``, ``chosen`` and ``rejected``."""
     records = []
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+        try:
+            lines = f.readlines()
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not UTF-8 text ({e})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
             r = json.loads(line)
-            missing = {"prompt", "chosen", "rejected"} - set(r)
-            if missing:
-                raise ValueError(f"{path}:{n}: missing field(s) {sorted(missing)}")
-            records.append(r)
+        except json.JSONDecodeError as e:          # a corrupted or half-written line
+            raise ValueError(f"{path}:{n}: not a JSON object ({e})") from None
+        if not isinstance(r, dict):
+            raise ValueError(f"{path}:{n}: expected a JSON object, got {type(r).__name__}")
+        missing = {"prompt", "chosen", "rejected"} - set(r)
+        if missing:
+            raise ValueError(f"{path}:{n}: missing field(s) {sorted(missing)}")
+        wrong = sorted(k for k in ("prompt", "chosen", "rejected") if not isinstance(r[k], str))
+        if wrong:
+            raise ValueError(f"{path}:{n}: field(s) {wrong} must be strings")
+        records.append(r)
     if not records:
         raise ValueError(f"{path}: no comparisons")
     return records

@@ -26,9 +26,11 @@ def discounted_return(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor
     """
     check_tensor("rewards", rewards, min_ndim=1)
     check_range("gamma", gamma, 0.0, 1.0)
+    # >>> exercise rl.discounted_return: eq. 2.1
     gamma_t = _discounts(gamma, rewards.shape[-1], rewards)  # [T]
     R_tau = (rewards * gamma_t).sum(dim=-1)  # [...]
     return R_tau
+    # <<< exercise rl.discounted_return
 
 
 def rewards_to_go(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
@@ -42,12 +44,14 @@ def rewards_to_go(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
     T = rewards.shape[-1]
     if T == 0:
         return rewards.clone()  # nothing to sum: an empty [..., 0]
+    # >>> exercise rl.rewards_to_go: eq. 2.1
     G_next = torch.zeros_like(rewards[..., 0])  # G_T = 0, [...]
     G = [None] * T
     for t in reversed(range(T)):
         G_next = rewards[..., t] + gamma * G_next
         G[t] = G_next
     return torch.stack(G, dim=-1)  # [..., T]
+    # <<< exercise rl.rewards_to_go
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
@@ -82,6 +86,7 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
     if T == 0:
         raise ValueError("rewards: expected at least one time step, got shape "
                          f"{list(rewards.shape)}")
+    # >>> exercise rl.gae: eq. 2.4 (Â_t)
     advantages = [None] * T
     A_next = torch.zeros_like(last_value)  # Â_T = 0
     V_next = last_value  # V(s_T)
@@ -93,6 +98,7 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
     A_hat = torch.stack(advantages, dim=0)  # [T, N]
     returns = A_hat + values
     return A_hat, returns
+    # <<< exercise rl.gae
 
 
 def _not_done(dones: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -28,9 +28,11 @@ def preference_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.T
     check_same_dtype(("r_chosen", "r_rejected"), r_chosen, r_rejected)
     if r_chosen.numel() == 0:
         raise ValueError("r_chosen: cannot average over an empty batch")
+    # >>> exercise rl.preference_loss: eq. 2.2
     delta = r_chosen - r_rejected
     loss = -F.logsigmoid(delta).mean()
     return loss
+    # <<< exercise rl.preference_loss
 
 
 def kl_shaped_rewards(scores: torch.Tensor, logp_policy: torch.Tensor, logp_ref: torch.Tensor,
@@ -61,6 +63,7 @@ def kl_shaped_rewards(scores: torch.Tensor, logp_policy: torch.Tensor, logp_ref:
         raise ValueError("logp_policy: expected at least one token, got shape [B, 0]")
     valid = _valid_tokens(mask, lengths, B, T, logp_policy.device)  # [B, T] bool
 
+    # >>> exercise rl.kl_shaped_rewards: eq. 2.3
     kl_t = logp_policy - logp_ref  # per-token log-ratio, [B, T]
     kl_reward = torch.where(valid, -beta * kl_t, torch.zeros_like(kl_t))  # [B, T]
     # index of the last valid token of each row: the largest t with valid[b, t]
@@ -69,6 +72,7 @@ def kl_shaped_rewards(scores: torch.Tensor, logp_policy: torch.Tensor, logp_ref:
     at_last = F.one_hot(last, T).to(logp_policy.dtype)  # [B, T]
     rewards = kl_reward + scores[:, None] * at_last
     return rewards
+    # <<< exercise rl.kl_shaped_rewards
 
 
 def _valid_tokens(mask, lengths, B: int, T: int, device) -> torch.Tensor:

@@ -36,7 +36,9 @@ from genmodels.rl.returns import gae
 from genmodels.rl.reward_model import RewardModel, pad_right
 from genmodels.rl.rlhf import kl_shaped_rewards, preference_loss
 from genmodels.rl.text import build_gpt, load_corpus, pretrain_char_lm
+from genmodels.train.checkpoint import load_checkpoint
 from genmodels.train.checkpoint import atomic_write_bytes, load_checkpoint
+from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 
 __all__ = ["RewardModelTask", "RLHFPPOTask", "prepare_policy", "load_reward_model",
@@ -60,7 +62,7 @@ def prepare_policy(m, seed: int, device):
     arch = _policy_arch(m, corpus.vocab_size)
     path = Path(m.workdir) / "policy.pt"
     if path.exists() and not m.regenerate:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck = load_checkpoint(path)                         # weights_only: runs no code
         if ck["arch"] != arch or ck["chars"] != corpus.chars:
             raise ValueError(f"model.workdir: {path} holds a policy with arch {ck['arch']}, the "
                              f"config asks for {arch}; use model.regenerate=true or another "
@@ -176,7 +178,8 @@ class RewardModelTask(Task):
 
     def training_step(self, step, optimize):
         tr = self.split_idx["train"]
-        idx = tr[batch_indices(len(tr), self.cfg.trainer.batch_size, step, self.cfg.seed)]
+        idx = local_share(tr[batch_indices(len(tr), self.cfg.trainer.batch_size, step,
+                                           self.cfg.seed)])    # this rank's share under torchrun
         r_c, r_r = self._rewards(idx)
         loss = preference_loss(r_c, r_r)  # eq. 2.2
         optimize(loss)
@@ -287,6 +290,9 @@ class RLHFPPOTask(Task):
     def training_step(self, step, optimize):
         m = self.cfg.model
         prompts = self.corpus.random_windows(m.ppo_batch, m.prompt_len).to(self.device)
+        # under torchrun each rank rolls out its share of the prompts (ppo_batch is global); the
+        # ranks' completions, advantages and minibatches are their own, gradients are averaged
+        prompts = local_share(prompts, key="model.ppo_batch")
         comps, seq, logp_old, v_old, logp_ref, scores = self._rollout(prompts)
         with torch.no_grad():
             rewards = kl_shaped_rewards(scores, logp_old, logp_ref, m.kl_beta)   # eq. 2.3, (B, C)

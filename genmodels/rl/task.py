@@ -41,6 +41,8 @@ from genmodels.rl.agent import ActorCritic
 from genmodels.rl.envs import evaluate_policy, make_vec_env
 from genmodels.rl.ppo import approx_kl, clip_fraction, ppo_clip_objective, value_loss
 from genmodels.rl.returns import gae
+from genmodels.train import dist
+from genmodels.train.config import ConfigError
 from genmodels.train.task import Task
 
 __all__ = ["PPOTask", "plot_episodic_returns", "bootstrap_truncated", "vector_env_state",
@@ -76,15 +78,23 @@ class PPOTask(Task):
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
         m = cfg.model
-        self.envs = make_vec_env(m.env_id, m.num_envs, m.vectorization)
+        # under torchrun, model.num_envs is the global count: each rank steps n = num_envs/N of
+        # them, reset with seed + rank·n, and keeps its own rollout buffer and minibatches; the
+        # gradients are averaged over the ranks (together: num_envs × num_steps per update)
+        n_ranks = dist.world_size()
+        if m.num_envs % n_ranks:
+            raise ConfigError(f"model.num_envs: {m.num_envs} environments do not split evenly "
+                              f"over {n_ranks} processes")
+        self.num_envs = n = m.num_envs // n_ranks
+        self.envs = make_vec_env(m.env_id, n, m.vectorization)
         obs_dim = int(np.prod(self.envs.single_observation_space.shape))
         n_actions = int(self.envs.single_action_space.n)
         self.model = ActorCritic(obs_dim, n_actions, m.hidden, m.layers, m.activation).to(device)
-        obs, _ = self.envs.reset(seed=cfg.seed)
-        self.next_obs = np.asarray(obs, dtype=np.float32).reshape(m.num_envs, obs_dim)
-        self.prev_done = np.zeros(m.num_envs, dtype=bool)   # the next step call is a reset step
-        self.ep_return = np.zeros(m.num_envs)
-        self.ep_length = np.zeros(m.num_envs, dtype=np.int64)
+        obs, _ = self.envs.reset(seed=cfg.seed + dist.rank() * n)
+        self.next_obs = np.asarray(obs, dtype=np.float32).reshape(n, obs_dim)
+        self.prev_done = np.zeros(n, dtype=bool)   # the next step call is a reset step
+        self.ep_return = np.zeros(n)
+        self.ep_length = np.zeros(n, dtype=np.int64)
         self.episodes: list[tuple[int, float]] = []        # (env steps when it ended, return)
         self.global_step = 0                                # environment steps taken (all envs)
         self.elapsed_s = 0.0                                # wall time inside training steps
@@ -93,7 +103,7 @@ class PPOTask(Task):
 
     # ------------------------------------------------------------------ rollout
     def _rollout(self):
-        m, T, N = self.cfg.model, self.cfg.model.num_steps, self.cfg.model.num_envs
+        m, T, N = self.cfg.model, self.cfg.model.num_steps, self.num_envs
         obs = torch.zeros(T, N, self._obs_dim)
         actions = torch.zeros(T, N, dtype=torch.long)
         logp = torch.zeros(T, N)
@@ -173,7 +183,8 @@ class PPOTask(Task):
                 with torch.no_grad():
                     kl = approx_kl(logp_new.detach(), b_logp[mb])
                     clip_fracs.append(clip_fraction(logp_new.detach(), b_logp[mb], m.clip_eps))
-            if m.target_kl is not None and kl.item() > m.target_kl:
+            # (under torchrun the ranks' mean KL, so that every rank stops at the same epoch)
+            if m.target_kl is not None and dist.all_mean(kl).item() > m.target_kl:
                 break
 
         var_y = b_returns.var()
@@ -229,6 +240,10 @@ class PPOTask(Task):
                 "solved": self.solved}
 
     def load_state_dict(self, state):
+        if dist.rank() > 0:   # the checkpoint holds rank 0's environments; the others restart
+            warnings.warn("PPOTask: resuming under torchrun: ranks other than 0 restart their "
+                          "environments")
+            state = {**state, "envs": None}
         if state["envs"] is not None:
             load_vector_env_state(self.envs, state["envs"])
             self.next_obs = state["next_obs"].numpy().copy()

@@ -59,7 +59,12 @@ def load_corpus(path: str | Path) -> CharCorpus:
     if not path.exists():
         raise FileNotFoundError(f"text_path: {path} does not exist (tinyshakespeare.txt is the "
                                 f"usual corpus; pass model.text_path=/path/to/text.txt)")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"text_path: {path} is not UTF-8 text ({e})") from None
+    if not text:
+        raise ValueError(f"text_path: {path} is empty")
     return CharCorpus(text, sorted(set(text)))
 
 

@@ -56,8 +56,10 @@ def rnn_cell(x_t: torch.Tensor, h_prev: torch.Tensor, W_ih: torch.Tensor, W_hh: 
     if not callable(activation):
         raise ValueError(f"activation: expected a callable, got {type(activation).__name__}")
 
+    # >>> exercise rnn.rnn_cell: eq. 2.14
     h_t = activation(x_t @ W_ih.T + h_prev @ W_hh.T + b_h)  # (B, H)
     return h_t
+    # <<< exercise rnn.rnn_cell
 
 
 def rnn_output(h_t: torch.Tensor, W_ho: torch.Tensor, b_o: torch.Tensor) -> torch.Tensor:
@@ -83,8 +85,10 @@ def rnn_output(h_t: torch.Tensor, W_ho: torch.Tensor, b_o: torch.Tensor) -> torc
     check_shape("b_o", b_o, [O])
     check_same_dtype(["h_t", "W_ho", "b_o"], h_t, W_ho, b_o)
 
+    # >>> exercise rnn.rnn_output: eq. 2.15
     y_t = h_t @ W_ho.T + b_o  # (B, O)
     return y_t
+    # <<< exercise rnn.rnn_output
 
 
 def lstm_cell(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Tensor,
@@ -125,6 +129,7 @@ def lstm_cell(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Tensor,
         check_shape(name, p, [H, H + I] if name.startswith("W") else [H])
     check_same_dtype(["x_t", "h_prev", "c_prev", *names], x_t, h_prev, c_prev, *params)
 
+    # >>> exercise rnn.lstm_cell: eqs. 2.16–2.21
     hx = torch.cat([h_prev, x_t], dim=-1)           # [h_{t-1}, x_t]: (B, H + I)
     f_t = torch.sigmoid(hx @ W_f.T + b_f)           # (2.16) forget gate, (B, H)
     i_t = torch.sigmoid(hx @ W_i.T + b_i)           # (2.17) input gate
@@ -133,3 +138,4 @@ def lstm_cell(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Tensor,
     o_t = torch.sigmoid(hx @ W_o.T + b_o)           # (2.20) output gate
     h_t = o_t * torch.tanh(C_t)                     # (2.21) hidden state
     return h_t, C_t
+    # <<< exercise rnn.lstm_cell

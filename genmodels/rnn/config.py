@@ -25,6 +25,7 @@ class LSTMLMConfig(CharLMEval):
 
     def problems(self):
         yield from super().problems()
+        yield from choice(self, "arch", ("lstm",))
         for name in ("n_embd", "hidden_size", "num_layers"):
             yield from positive(self, name)
         yield from unit(self, "dropout", high_open=True)

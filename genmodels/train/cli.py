@@ -4,14 +4,19 @@
     genmodels-train experiment=vae_fashion trainer.max_steps=500
     genmodels-train -m experiment=vae_digits seed=0,1,2      # a sweep (Hydra multirun)
     genmodels-train --cfg job                        # print the composed config and exit
+    torchrun --nproc_per_node=2 -m genmodels.train.cli experiment=vae_digits   # data-parallel
 
 A run writes into its Hydra folder (outputs/<run_name>/<time>/): metrics.jsonl, results.json,
 checkpoints/last.pt and figures/. Re-running with ``hydra.run.dir=<that folder>`` resumes it.
 Exit codes: 0 done, 2 bad config, 3 NaN/inf loss, 4 dataset missing.
+
+Under torchrun every process runs this command; only rank 0 writes the run folder, and the
+others are told (by overrides appended here) to write no Hydra files of their own.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -65,8 +70,17 @@ def _hydra_main(cfg: DictConfig):
     return first  # the objective a Hydra sweeper would read
 
 
+#: appended to the command line of the ranks other than 0 under torchrun: no .hydra/ folder, no
+#: log file, no run folder named by their own clock (the trainer takes rank 0's folder)
+SILENT_RANK_OVERRIDES = ("hydra.output_subdir=null", "hydra/job_logging=disabled",
+                         "hydra/hydra_logging=disabled", "hydra.run.dir=.")
+
+
 def main() -> None:
     register_all()
+    if int(os.environ.get("RANK", "0")) > 0:
+        given = {a.split("=", 1)[0] for a in sys.argv[1:]}
+        sys.argv += [o for o in SILENT_RANK_OVERRIDES if o.split("=", 1)[0] not in given]
     _hydra_main()
 
 

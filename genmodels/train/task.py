@@ -28,6 +28,9 @@ class Task:
     model: nn.Module
     #: the metric shown in the progress bar
     progress_metric: str = "loss"
+    #: True when a training step may leave parameters of an optimiser group without gradient
+    #: (DDP must then look for them; see genmodels.train.dist.wrap_group)
+    ddp_find_unused_parameters: bool = False
 
     def __init__(self, cfg, data: Any, device: torch.device):
         self.cfg, self.data, self.device = cfg, data, device

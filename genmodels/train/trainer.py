@@ -8,7 +8,14 @@ What it guarantees, whatever the family:
   gradient) stops the run with a message naming the step, before the bad update, so the last
   checkpoint on disk stays good;
 - **observable**: a tqdm bar with the live loss, ``metrics.jsonl`` (one JSON object a line, with
-  ``split`` = train / val / test), ``results.json``, and matplotlib figures, all in the run folder.
+  ``split`` = train / val / test), ``results.json``, and matplotlib figures, all in the run folder;
+- **data-parallel** under ``torchrun --nproc_per_node=N`` (see :mod:`genmodels.train.dist`):
+  ``trainer.batch_size`` is the global batch, each process trains on its 1/N share with DDP
+  averaging the gradients, and N processes reproduce the parameters of one (up to the rounding
+  of the all-reduce). Only rank 0 writes: logs, metrics, checkpoints, figures, the progress bar;
+  it also runs the evaluations (on the full split, so the numbers are those of one process).
+  A checkpoint does not depend on N: a run may be resumed with another number of processes
+  (except PPO's, whose environments are split over the processes).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from genmodels._checks import NonFiniteError
+from genmodels.train import dist
 from genmodels.train.checkpoint import (CheckpointError, atomic_write_text, load_checkpoint,
                                        previous_path, save_checkpoint, write_json)
 from genmodels.train.config import DATASETS, MODEL_FAMILIES, Config, ConfigError, register_all
@@ -52,12 +60,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+    """The device of ``trainer.device``; under torchrun (``local_rank`` given) a CUDA run takes
+    ``cuda:LOCAL_RANK``, one GPU per process."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"trainer.device: {name!r} requested but CUDA is not available "
                           f"(use trainer.device=auto or cpu)")
+    if local_rank is not None and name.startswith("cuda"):
+        if name != "cuda":
+            raise ConfigError(f"trainer.device: {name!r} under torchrun; use cuda or auto (each "
+                              f"process takes cuda:LOCAL_RANK)")
+        return torch.device("cuda", local_rank)
     return torch.device(name)
 
 
@@ -136,17 +151,37 @@ class Trainer:
         self.train_time_s = 0.0      # wall-clock seconds inside training steps
         self.train_cpu_s = 0.0       # CPU seconds of this process in them (robust to a busy machine)
         self.last_good_ckpt: str | None = None
+        self.dist = dist.DistContext()  # this process's rank (set by fit under torchrun)
+        self.ddp: dict[str, torch.nn.Module] = {}   # optimiser group -> its DDP (N > 1 only)
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         t = self.cfg.trainer
         if t.threads:
             torch.set_num_threads(t.threads)
-        seed_everything(self.cfg.seed)
-        self.device = resolve_device(t.device)
+        if dist.env_world_size() > 1:       # launched by torchrun: join the process group
+            use_cuda = resolve_device(t.device).type == "cuda"
+            self.dist = dist.init_from_env(use_cuda)
+            if t.batch_size % self.dist.world_size:
+                raise ConfigError(f"trainer.batch_size: {t.batch_size} is the global batch and "
+                                  f"must be a multiple of the {self.dist.world_size} processes")
+            # every rank writes into rank 0's run folder (Hydra may name folders by the second)
+            self.out_dir = Path(dist.broadcast_object(str(self.out_dir)))
+            self.ckpt_path = self.out_dir / "checkpoints" / "last.pt"
+            self.metrics = MetricsLog(self.out_dir / "metrics.jsonl")
+        seed_everything(self.cfg.seed)      # the same stream on every rank (see genmodels.train.dist)
+        self.device = resolve_device(t.device, self.dist.local_rank if self.dist.distributed else None)
         self.task = build_task(self.cfg, self.device)
+        if self.dist.distributed and self.device.type == "cuda":
+            # BatchNorm over the global batch (torch's SyncBatchNorm needs GPUs: on CPU each rank
+            # normalises by its own share's statistics)
+            self.task.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.task.model)
         self.groups = self.task.param_groups()
         self.optimizers = {name: _make_optimizer(params, t.optim) for name, params in self.groups.items()}
+        if self.dist.distributed:
+            self.ddp = {name: dist.wrap_group(params, self.device,
+                                              self.task.ddp_find_unused_parameters)
+                        for name, params in self.groups.items()}
 
     def _state(self) -> dict:
         kind, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -197,7 +232,8 @@ class Trainer:
         self.step, self.train_time_s = state["step"], state["train_time_s"]
         self.train_cpu_s = state.get("train_cpu_s", 0.0)
         self.last_good_ckpt = f"{self.ckpt_path} (step {self.step})"
-        self.metrics.truncate_after(self.step)
+        if self.dist.is_main:
+            self.metrics.truncate_after(self.step)
 
     # ------------------------------------------------------------------ one update
     def optimize(self, loss: torch.Tensor, group: str = "model") -> None:
@@ -206,6 +242,8 @@ class Trainer:
             self._non_finite(f"loss is {loss.item()}", group)
         opt = self.optimizers[group]
         opt.zero_grad(set_to_none=True)
+        if self.ddp:                        # arm DDP's gradient all-reduce for this backward
+            loss = self.ddp[group](loss)
         loss.backward()
         params = self.groups[group]
         clip = self.cfg.trainer.grad_clip
@@ -243,16 +281,26 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, Any] | None:
-        """Train to ``trainer.max_steps``; returns the final results, or None when halted early."""
+        """Train to ``trainer.max_steps``; returns the final results, or None when halted early
+        (and on the ranks other than 0 of a torchrun run)."""
+        try:
+            return self._fit()
+        finally:
+            self.dist.close()
+
+    def _fit(self) -> dict[str, Any] | None:
         t = self.cfg.trainer
         self._setup()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        main = self.dist.is_main
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         if t.resume and (self.ckpt_path.exists() or previous_path(self.ckpt_path).exists()):
             self._resume()
-            print(f"Resuming from {self.ckpt_path} at step {self.step}", file=sys.stderr)
-        elif self.metrics.path.exists():
+            if main:
+                print(f"Resuming from {self.ckpt_path} at step {self.step}", file=sys.stderr)
+        elif main and self.metrics.path.exists():
             self.metrics.path.unlink()
-        bar = tqdm(total=t.max_steps, initial=self.step, disable=not t.progress,
+        bar = tqdm(total=t.max_steps, initial=self.step, disable=not (t.progress and main),
                    desc=self.cfg.run_name, dynamic_ncols=True, file=sys.stderr)
         self.task.model.train()
         while self.step < t.max_steps:
@@ -267,22 +315,25 @@ class Trainer:
             self.step += 1
             bar.update(1)
             if self.step % t.log_every == 0 or self.step == t.max_steps:
-                self.metrics.write({"step": self.step, "split": "train", "lr": lr,
-                                    "train_time_s": round(self.train_time_s, 4), **logs})
+                logs = dist.mean_logs(logs)     # the global batch's values (N > 1)
+                if main:
+                    self.metrics.write({"step": self.step, "split": "train", "lr": lr,
+                                        "train_time_s": round(self.train_time_s, 4), **logs})
                 bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
                                  if k == self.task.progress_metric})
-            if t.eval_every and self.step % t.eval_every == 0 and self.step < t.max_steps:
+            if main and t.eval_every and self.step % t.eval_every == 0 and self.step < t.max_steps:
                 self.metrics.write({"step": self.step, "split": "val", **self.evaluate("val")})
-            if self.step % t.ckpt_every == 0 or self.step == t.max_steps:
+            if main and (self.step % t.ckpt_every == 0 or self.step == t.max_steps):
                 self.save()
             if t.halt_after is not None and self.step >= t.halt_after and self.step < t.max_steps:
-                self.save()
                 bar.close()
-                print(f"Halted at step {self.step} (trainer.halt_after); checkpoint {self.ckpt_path}",
-                      file=sys.stderr)
+                if main:
+                    self.save()
+                    print(f"Halted at step {self.step} (trainer.halt_after); checkpoint "
+                          f"{self.ckpt_path}", file=sys.stderr)
                 return None
         bar.close()
-        return self._finish()
+        return self._finish() if main else None
 
     def _finish(self) -> dict[str, Any]:
         results = {"run_name": self.cfg.run_name, "step": self.step,

@@ -31,7 +31,7 @@ class EWCConfig(ModelConfig):
         yield from choice(self, "split", ("classes", "permuted"))
         for name in ("hidden", "layers", "steps_a", "curve_every"):
             yield from positive(self, name)
-        for name in ("ewc_lambda", "l2_lambda", "fisher_samples"):
+        for name in ("ewc_lambda", "l2_lambda", "fisher_samples", "permutation_seed"):
             yield from positive(self, name, allow_zero=True)
 
 

@@ -7,6 +7,7 @@ their task-A values θ*. Every dict here is keyed like ``model.named_parameters(
 
 from __future__ import annotations
 
+import collections.abc
 import warnings
 from typing import Callable, Iterable, Mapping
 
@@ -44,6 +45,9 @@ def fisher_diagonal(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torc
     if not callable(nll_fn):
         raise ValueError("nll_fn: expected a callable nll_fn(model, x, y) -> [B]")
     check_choice("method", method, ("auto", "vmap", "loop"))
+    if not isinstance(batches, collections.abc.Iterable) or isinstance(batches, torch.Tensor):
+        raise ValueError(f"batches: expected an iterable of (x, y) pairs, got "
+                         f"{type(batches).__name__}")
     params = {name: p for name, p in model.named_parameters() if p.requires_grad}
     if not params:
         raise ValueError("model: has no parameter that requires grad")
@@ -67,12 +71,16 @@ def fisher_diagonal(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torc
             g = _per_sample_grads_loop(model, params, nll_fn, x, y)
         for name, g_n in g.items():  # g_n: [B, *θ_name.shape]
             check_finite("nll_fn", g_n)
+            # >>> exercise transfer.fisher: eq. Ω
             sum_sq[name] += (g_n.detach() ** 2).sum(dim=0)
+            # <<< exercise transfer.fisher
         n_samples += x.shape[0]
     if n_samples == 0:
         raise ValueError("batches: contained no samples")
+    # >>> exercise transfer.fisher: eq. Ω
     Omega = {name: s / n_samples for name, s in sum_sq.items()}
     return Omega
+    # <<< exercise transfer.fisher
 
 
 def ewc_penalty(model: nn.Module, anchor_params: Mapping[str, torch.Tensor],
@@ -90,6 +98,10 @@ def ewc_penalty(model: nn.Module, anchor_params: Mapping[str, torch.Tensor],
     if not isinstance(model, nn.Module):
         raise ValueError(f"model: expected an nn.Module, got {type(model).__name__}")
     check_positive("lam", lam, allow_zero=True)
+    for label, d in (("anchor_params", anchor_params), ("fisher", fisher)):
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{label}: expected a dict keyed like model.named_parameters(), "
+                             f"got {type(d).__name__}")
     theta = dict(model.named_parameters())
     terms = []
     for name, Omega_i in fisher.items():
@@ -109,12 +121,16 @@ def ewc_penalty(model: nn.Module, anchor_params: Mapping[str, torch.Tensor],
                                  f"got {t.dtype}")
         if bool((Omega_i.detach() < 0).any()):
             raise ValueError(f"fisher[{name!r}]: Fisher entries must be >= 0")
+        # >>> exercise transfer.ewc_penalty: eq. R(θ)
         terms.append((0.5 * Omega_i * (theta_i - theta_star) ** 2).sum())
+        # <<< exercise transfer.ewc_penalty
     if not terms:
         dtype = next(iter(theta.values())).dtype if theta else torch.get_default_dtype()
         return torch.zeros((), dtype=dtype)
+    # >>> exercise transfer.ewc_penalty: eq. R(θ)
     R = lam * torch.stack(terms).sum()
     return R
+    # <<< exercise transfer.ewc_penalty
 
 
 # --- per-sample gradients --------------------------------------------------------------------
@@ -166,10 +182,9 @@ def _check_nll(nll, B: int) -> None:
 
 
 def _unpack(batch, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    try:
-        x, y = batch
-    except (TypeError, ValueError):
-        raise ValueError(f"batches: item {k} is not an (x, y) pair") from None
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:   # a bare tensor would unpack by rows
+        raise ValueError(f"batches: item {k} is not an (x, y) pair")
+    x, y = batch
     for label, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor) or t.dim() == 0:
             raise ValueError(f"batches: item {k}: {label} must be a tensor with a batch dimension")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 from typing import Iterable
 
 import torch
@@ -25,22 +26,24 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if N == 0:
         raise ValueError("logits: cannot average over an empty batch (N = 0)")
     check_tensor("targets", targets, ndim=(1, 2), floating=False)
-    log_p = torch.log_softmax(logits, dim=-1)  # [N, C]
-
     if targets.dim() == 1:  # class indices: y_ic = 1 only for c = targets[i]
         check_shape("targets", targets, (N,))
         if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
             raise ValueError(f"targets: class indices must be integers, got {targets.dtype}")
         if not bool(((targets >= 0) & (targets < C)).all()):
             raise ValueError(f"targets: class indices must lie in [0, {C - 1}]")
+    else:
+        check_shape("targets", targets, (N, C))
+        y = _label_distribution(targets, logits.dtype)  # [N, C]
+    # >>> exercise transfer.cross_entropy: eq. L_T
+    log_p = torch.log_softmax(logits, dim=-1)  # [N, C]
+    if targets.dim() == 1:
         log_p_target = log_p.gather(1, targets.long()[:, None]).squeeze(1)  # [N]
         L_T = -log_p_target.mean()
-        return L_T
-
-    check_shape("targets", targets, (N, C))
-    y = _label_distribution(targets, logits.dtype)  # [N, C]
-    L_T = -(y * log_p).sum(dim=1).mean()
+    else:
+        L_T = -(y * log_p).sum(dim=1).mean()
     return L_T
+    # <<< exercise transfer.cross_entropy
 
 
 def _label_distribution(targets: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -78,14 +81,19 @@ def sgd_update(params: Iterable[torch.Tensor] | nn.Module, lr: float) -> None:
         params = params.values()
     elif isinstance(params, torch.Tensor):
         params = [params]
+    elif not isinstance(params, collections.abc.Iterable):
+        raise ValueError(f"params: expected tensors, a dict of them or an nn.Module, "
+                         f"got {type(params).__name__}")
     params = list(params)
     for i, theta in enumerate(params):
         if not isinstance(theta, torch.Tensor):
             raise ValueError(f"params: entry {i} is a {type(theta).__name__}, not a tensor")
         if theta.grad is not None:
             check_finite(f"params[{i}].grad", theta.grad)
+    # >>> exercise transfer.sgd_update: eq. θ'
     with torch.no_grad():
         for theta in params:
             if theta.grad is None:
                 continue
             theta.sub_(lr * theta.grad)  # θ ← θ − α g
+    # <<< exercise transfer.sgd_update

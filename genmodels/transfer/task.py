@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 from genmodels.transfer.ewc import ewc_penalty, fisher_diagonal
 from genmodels.transfer.finetune import cross_entropy
@@ -65,6 +66,7 @@ def make_tasks(data, split: str, permutation_seed: int = 7):
 
 class EWCTask(Task):
     progress_metric = "loss"
+    ddp_find_unused_parameters = True     # task A's steps leave task B's head unused, and back
 
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
@@ -130,7 +132,7 @@ class EWCTask(Task):
         m, bs = self.cfg.model, self.cfg.trainer.batch_size
         if step < m.steps_a:
             x_all, y_all = self.tasks["A"]["train"]
-            idx = batch_indices(len(x_all), bs, step, self.cfg.seed, self.device)
+            idx = local_share(batch_indices(len(x_all), bs, step, self.cfg.seed, self.device))
             x, y = x_all[idx], y_all[idx]
             for k in METHODS:
                 loss = cross_entropy(self.model[k](x, self.head["A"]), y)  # L_A
@@ -140,7 +142,8 @@ class EWCTask(Task):
         if self.anchor is None:
             self._consolidate()
         x_all, y_all = self.tasks["B"]["train"]
-        idx = batch_indices(len(x_all), bs, step - m.steps_a, self.cfg.seed + 1, self.device)
+        idx = local_share(batch_indices(len(x_all), bs, step - m.steps_a, self.cfg.seed + 1,
+                                        self.device))
         x, y = x_all[idx], y_all[idx]
         logs = {}
         for k in METHODS:

@@ -47,6 +47,7 @@ def sinusoidal_positional_encoding(seq_len: int, d_model: int, *, base: float = 
     check_int("seq_len", seq_len, minimum=1)
     check_int("d_model", d_model, minimum=1)
     check_range("base", base, 1.0, math.inf, low_open=True, high_open=True)
+    # >>> exercise transformer.positional_encoding: eq. 2.22
     p = torch.arange(seq_len, dtype=torch.float64, device=device).unsqueeze(1)  # (L, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64, device=device)     # (ceil(d/2),)
     angle = p / base ** (two_i / d_model)                                       # (L, ceil(d/2))
@@ -54,6 +55,7 @@ def sinusoidal_positional_encoding(seq_len: int, d_model: int, *, base: float = 
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
     return pe.to(dtype or torch.get_default_dtype())
+    # <<< exercise transformer.positional_encoding
 
 
 def _check_mask(mask, scores_shape: torch.Size) -> torch.Tensor:
@@ -110,20 +112,23 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         raise ValueError(f"q: leading dimensions of q {list(q.shape)} and k {list(k.shape)} "
                          f"do not broadcast") from None
     check_range("dropout_p", dropout_p, 0.0, 1.0, high_open=True)
+    if scale is not None:
+        check_range("scale", scale, 0.0, math.inf, low_open=True, high_open=True)
+    if mask is not None:
+        _check_mask(mask, torch.Size((*lead, q.shape[-2], k.shape[-2])))
+
+    # >>> exercise transformer.attention: eq. 2.23
     d_k = q.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(d_k)
-    else:
-        check_range("scale", scale, 0.0, math.inf, low_open=True, high_open=True)
-
     scores = (q @ k.transpose(-2, -1)) * scale  # (..., Lq, Lk)
     if mask is not None:
-        _check_mask(mask, torch.Size((*lead, q.shape[-2], k.shape[-2])))
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = torch.softmax(scores, dim=-1)  # (..., Lq, Lk), rows sum to 1
     attn = F.dropout(weights, dropout_p, training) if dropout_p > 0 else weights
     out = attn @ v  # (..., Lq, dv)
     return out, weights
+    # <<< exercise transformer.attention
 
 
 def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -181,6 +186,7 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     if mask is not None and isinstance(mask, torch.Tensor) and mask.dim() == 3:
         mask = mask.unsqueeze(1)  # (B, 1, Lq, Lk): one mask for every head
 
+    # >>> exercise transformer.multi_head: eqs. 2.24–2.25
     def project(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         y = x @ w if b is None else x @ w + b          # (B, L, d): every head at once
         return y.view(B, -1, h, d_h).transpose(1, 2)   # (B, h, L, d_h); head i: cols i*d_h..
@@ -191,6 +197,7 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     concat = heads.transpose(1, 2).reshape(B, Lq, d)   # (B, Lq, h*d_h): Concat(head_1..head_h)
     out = concat @ w_o if b_o is None else concat @ w_o + b_o  # (B, Lq, d)  eq. 2.25
     return (out, weights) if return_weights else out
+    # <<< exercise transformer.multi_head
 
 
 def position_wise_ffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
@@ -215,8 +222,10 @@ def position_wise_ffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: t
     check_shape("w2", w2, [f, d])
     check_shape("b2", b2, [d])
     check_same_dtype(["x", "w1", "b1", "w2", "b2"], x, w1, b1, w2, b2)
+    # >>> exercise transformer.ffn: eq. 2.26
     hidden = torch.relu(x @ w1 + b1)  # (..., f)
     return hidden @ w2 + b2           # (..., d)
+    # <<< exercise transformer.ffn
 
 
 def next_token_distribution(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -239,5 +248,7 @@ def next_token_distribution(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -
                          f"got shape {list(h.shape)}")
     check_shape("b", b, [V])
     check_same_dtype(["h", "w", "b"], h, w, b)
+    # >>> exercise transformer.next_token: eq. 2.27
     logits = h @ w + b                  # (..., V)
     return torch.softmax(logits, dim=-1)
+    # <<< exercise transformer.next_token

@@ -111,9 +111,10 @@ class GPTConfig(CharLMEval):
 
     def problems(self):
         yield from super().problems()
+        yield from choice(self, "arch", ("gpt",))
         for name in ("n_layer", "n_head", "n_embd", "d_ff"):
             yield from positive(self, name)
-        if self.n_embd % self.n_head:
+        if self.n_head > 0 and self.n_embd % self.n_head:       # (n_head <= 0: reported above)
             yield "n_head", f"must divide n_embd={self.n_embd}, got {self.n_head}"
         yield from unit(self, "dropout", high_open=True)
         yield from choice(self, "pos_encoding", ("learned", "sinusoidal"))
@@ -133,9 +134,10 @@ class EncoderConfig(ModelConfig):
     xavier_attention: bool = True    # Xavier-init w_q, w_k, w_v, w_o (not N(0, 0.02)): leaves the unigram plateau sooner
 
     def problems(self):
+        yield from choice(self, "arch", ("encoder",))
         for name in ("max_len", "n_layer", "n_head", "n_embd", "d_ff"):
             yield from positive(self, name)
-        if self.n_embd % self.n_head:
+        if self.n_head > 0 and self.n_embd % self.n_head:       # (n_head <= 0: reported above)
             yield "n_head", f"must divide n_embd={self.n_embd}, got {self.n_head}"
         yield from unit(self, "dropout", high_open=True)
         yield from choice(self, "pos_encoding", ("learned", "sinusoidal"))
@@ -173,6 +175,7 @@ class FinetuneConfig(EncoderConfig):
         yield from super().problems()
         yield from positive(self, "num_classes")
         yield from positive(self, "min_chars")
+        yield from positive(self, "split_seed", allow_zero=True)
         yield from choice(self, "pooling", ("mean", "cls"))
         if self.num_classes < 2:
             yield "num_classes", f"must be >= 2, got {self.num_classes}"

@@ -65,17 +65,18 @@ def masked_lm_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
     if mask.shape != logits.shape[:-1]:
         raise ValueError(f"mask: expected shape {list(logits.shape[:-1])}, got {list(mask.shape)}")
     _check_targets(targets, logits, mask)
+    if reduction == "mean" and not bool(mask.any()):
+        raise ValueError("mask: no masked position, so the mean over M is undefined")
 
+    # >>> exercise transformer.masked_lm_loss: eq. 2.28
     nll = _token_nll(logits, targets, mask)  # (B, L), 0 outside M
     if reduction == "none":
         return nll
     total = nll.sum()                        # eq. 2.28 as printed
     if reduction == "sum":
         return total
-    n_masked = mask.sum()
-    if not bool(n_masked > 0):
-        raise ValueError("mask: no masked position, so the mean over M is undefined")
-    return total / n_masked.to(total.dtype)
+    return total / mask.sum().to(total.dtype)
+    # <<< exercise transformer.masked_lm_loss
 
 
 def task_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean", *,
@@ -108,14 +109,15 @@ def task_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mea
     _check_targets(targets, logits, select)
     if select is None:
         select = torch.ones_like(targets, dtype=torch.bool)
+    if reduction == "mean" and not bool(select.any()):
+        raise ValueError("targets: every target equals ignore_index, so the mean is undefined")
 
+    # >>> exercise transformer.task_loss: eq. 2.29
     nll = _token_nll(logits, targets, select)  # (...,)
     if reduction == "none":
         return nll
     total = nll.sum()
     if reduction == "sum":
         return total
-    n = select.sum()
-    if not bool(n > 0):
-        raise ValueError("targets: every target equals ignore_index, so the mean is undefined")
-    return total / n.to(total.dtype)
+    return total / select.sum().to(total.dtype)
+    # <<< exercise transformer.task_loss

@@ -24,12 +24,13 @@ def load_language_model(path: str, device: str = "cpu"):
     import torch
     from omegaconf import OmegaConf
 
+    from genmodels.train.checkpoint import load_checkpoint
     from genmodels.train.config import register_all
     from genmodels.transformer.task import resolve_checkpoint
 
     register_all()
     ckpt_path = resolve_checkpoint(path)
-    ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+    ckpt = load_checkpoint(ckpt_path, map_location=device)   # weights_only: runs no code
     cfg = ckpt["config"]
     family = cfg["model"]["family"]
     chars = ckpt.get("task", {}).get("chars")

@@ -23,6 +23,7 @@ import torch
 
 from genmodels.data.text import decode, fixed_windows, labelled_splits, random_windows
 from genmodels.train.config import ConfigError
+from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 from genmodels.transformer.losses import masked_lm_loss, task_loss
 from genmodels.transformer.modules import GPT, MaskedEncoder, mask_tokens
@@ -108,6 +109,7 @@ class CharLMTask(Task):
         m, t = self.cfg.model, self.cfg.trainer
         x, y = random_windows(self.data.train, m.block_size, t.batch_size, step, self.cfg.seed,
                               self.device)  # (B, T) each
+        x, y = local_share(x), local_share(y)  # this rank's windows under torchrun (else all)
         _, loss = self.forward(x, y)  # eq. 2.29: mean −log P(x_{t+1} | x_≤t)
         optimize(loss)
         return {"loss": loss.item()}
@@ -205,6 +207,9 @@ class MLMTask(Task):
         x, _ = random_windows(self.data.train, m.max_len, self.cfg.trainer.batch_size, step,
                               self.cfg.seed)
         corrupted, targets, M = self._corrupt(x, self.cfg.seed * 1_000_003 + step + 77)
+        # this rank's windows under torchrun (else all); the loss is a mean over the rank's masked
+        # positions, so N processes weight the ranks' positions alike, not exactly as one would
+        corrupted, targets, M = local_share(corrupted), local_share(targets), local_share(M)
         loss = self.model.mlm_loss(corrupted.to(self.device), targets.to(self.device),
                                    M.to(self.device))  # eq. 2.28, mean over M
         optimize(loss)
@@ -259,6 +264,7 @@ class FinetuneTask(Task):
     """Which speaker (or section) a segment comes from: encoder + mean pooling + linear head."""
 
     progress_metric = "loss"
+    ddp_find_unused_parameters = True     # the encoder's MLM head is unused here
 
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
@@ -284,7 +290,8 @@ class FinetuneTask(Task):
         except FileNotFoundError as e:
             raise ConfigError(f"model.pretrained: {e} (train experiment=mlm_shakespeare first)"
                               ) from None
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        from genmodels.train.checkpoint import load_checkpoint
+        ckpt = load_checkpoint(ckpt_path)                  # weights_only: runs no code
         family = ckpt["config"]["model"]["family"]
         if family != "mlm":
             raise ConfigError(f"model.pretrained: {ckpt_path} is a {family!r} run, not an MLM run")
@@ -302,7 +309,7 @@ class FinetuneTask(Task):
 
     def training_step(self, step, optimize):
         ids, mask, y = self.splits.train
-        idx = batch_indices(len(y), self.cfg.trainer.batch_size, step, self.cfg.seed)
+        idx = local_share(batch_indices(len(y), self.cfg.trainer.batch_size, step, self.cfg.seed))
         loss = self.model.classification_loss(ids[idx].to(self.device), y[idx].to(self.device),
                                               mask[idx].to(self.device))  # eq. 2.29
         optimize(loss)

@@ -43,8 +43,10 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
     _check_gaussian(mu, logvar)
     check_same_shape(("z", "mu"), z, mu)
     check_same_dtype(("z", "mu"), z, mu)
+    # >>> exercise vae.log_density: eq. 2.5
     sigma_sq = torch.exp(logvar)
     return -0.5 * (_LOG_2PI + logvar + (z - mu) ** 2 / sigma_sq).sum(dim=-1)
+    # <<< exercise vae.log_density
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
@@ -67,8 +69,10 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
             raise ValueError(f"eps: expected shape [B, d] or [L, B, d] with [B, d] = {list(mu.shape)}, "
                              f"got {list(eps.shape)}")
         check_same_dtype(("eps", "mu"), eps, mu)
+    # >>> exercise vae.reparameterize: eq. 2.6
     sigma = torch.exp(0.5 * logvar)
     return mu + eps * sigma
+    # <<< exercise vae.reparameterize
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -77,8 +81,10 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     Args: ``mu, logvar`` of shape ``[B, d]``. Returns ``[B]``.
     """
     _check_gaussian(mu, logvar)
+    # >>> exercise vae.kl: eq. 2.8
     # expm1(logvar) - logvar = σ² − 1 − log σ² without cancellation near σ² = 1.
     return 0.5 * (mu ** 2 + torch.expm1(logvar) - logvar).sum(dim=-1)
+    # <<< exercise vae.kl
 
 
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -97,7 +103,8 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
         raise ValueError("x: Bernoulli targets must lie in [0, 1]")
     # log σ(ℓ) = −softplus(−ℓ) and log(1 − σ(ℓ)) = −softplus(ℓ)
     log_p = x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)
-    return log_p.flatten(start_dim=logits.dim() - x.dim() + 1).sum(dim=-1)
+    batch_dims = logits.dim() - x.dim() + 1                          # 1 ([B]) or 2 ([L, B])
+    return log_p.reshape(*log_p.shape[:batch_dims], -1).sum(dim=-1)  # x of shape [B] works too
 
 
 def elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -111,14 +118,17 @@ def elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logvar: torch.
         mu, logvar: ``[B, d]`` encoder outputs.
     Returns ``[B]`` (nats); maximise it (the training loss is ``-elbo(...).mean()``).
     """
-    log_px = bernoulli_log_likelihood(x, logits)
-    if log_px.dim() == 2:  # [L, B] → average over the L samples
-        log_px = log_px.mean(dim=0)
+    check_tensor("x", x, min_ndim=1)
     _check_gaussian(mu, logvar)
     if mu.shape[0] != x.shape[0]:
         raise ValueError(f"mu: batch size {mu.shape[0]} does not match x's {x.shape[0]}")
     check_same_dtype(("mu", "x"), mu, x)
+    # >>> exercise vae.elbo: eq. 2.7
+    log_px = bernoulli_log_likelihood(x, logits)  # [B], or [L, B] for L samples of z
+    if log_px.dim() == 2:  # [L, B] → average over the L samples
+        log_px = log_px.mean(dim=0)
     return log_px - kl_to_standard_normal(mu, logvar)
+    # <<< exercise vae.elbo
 
 
 def iwae_bound(x: torch.Tensor, logits: torch.Tensor, z: torch.Tensor, mu: torch.Tensor,
@@ -133,10 +143,17 @@ def iwae_bound(x: torch.Tensor, logits: torch.Tensor, z: torch.Tensor, mu: torch
     Returns ``[B]`` (nats).
     """
     check_tensor("z", z, ndim=3)
-    log_px_z = bernoulli_log_likelihood(x, logits)                  # [K, B]
+    check_tensor("x", x, min_ndim=1)
+    check_tensor("logits", logits, min_ndim=2)
     K, B, d = z.shape
-    if log_px_z.shape != (K, B):
+    if K == 0 or tuple(logits.shape) != (K, *x.shape):
         raise ValueError(f"logits: expected [K={K}, B={B}, ...], got {list(logits.shape)}")
+    log_px_z = bernoulli_log_likelihood(x, logits)                  # [K, B]
+    _check_gaussian(mu, logvar)
+    if tuple(mu.shape) != (B, d):
+        raise ValueError(f"mu: expected shape [B={B}, d={d}] to match z {list(z.shape)}, "
+                         f"got {list(mu.shape)}")
+    check_same_dtype(("mu", "z", "x"), mu, z, x)
     zero = torch.zeros_like(mu)
     z_flat = z.reshape(K * B, d)                                     # (K·B, d)
     log_pz = gaussian_log_density(z_flat, zero.repeat(K, 1), zero.repeat(K, 1)).view(K, B)

@@ -28,10 +28,12 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, n_samples: int = 1):
-        """Returns ``(elbo [B], logits [L, B, C, H, W], mu, logvar)``."""
+    def forward(self, x: torch.Tensor, n_samples: int = 1, eps: torch.Tensor | None = None):
+        """Returns ``(elbo [B], logits [L, B, C, H, W], mu, logvar)``; ``eps [L, B, d]`` fixes
+        the reparameterisation noise (drawn from N(0, I) when not given)."""
         mu, logvar = self.encode(x)
-        eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
+        if eps is None:
+            eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
         z = reparameterize(mu, logvar, eps)                       # [L, B, d]
         logits = self.decode(z)                                   # [L, B, C, H, W]
         return elbo(x, logits, mu, logvar), logits, mu, logvar

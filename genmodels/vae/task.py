@@ -8,6 +8,7 @@ import torch
 
 from genmodels.metrics import sample_quality
 from genmodels.plotting import save_image_grid
+from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 from genmodels.vae.models import ConvVAE, MLPVAE
 
@@ -30,7 +31,12 @@ class VAETask(Task):
         idx = batch_indices(len(self.train_x), self.cfg.trainer.batch_size, step, self.cfg.seed,
                             self.device)
         x = self.train_x[idx]
-        elbo, _, mu, logvar = self.model(x, n_samples=self.cfg.model.elbo_samples)
+        # the global batch's noise, drawn alike on every rank; each trains on its share of both
+        # (under torchrun; in one process the share is everything, see genmodels.train.dist)
+        eps = torch.randn((self.cfg.model.elbo_samples, len(x), self.cfg.model.latent_dim),
+                          dtype=x.dtype, device=x.device)
+        x, eps = local_share(x), local_share(eps, dim=1)
+        elbo, _, mu, logvar = self.model(x, eps=eps)
         loss = -elbo.mean()                    # maximise the ELBO (2.7)
         optimize(loss)
         return {"loss": loss.item()}

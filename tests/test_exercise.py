@@ -1,0 +1,268 @@
+"""The course's exercises and their autograder (``genmodels-exercise``).
+
+Every exercise is graded three ways, in workspaces made once per test session:
+- the reference solution written into the fences passes ``check``;
+- the stub fails, with the exercise's own NotImplementedError message;
+- a planted mistake (a sign flip, a missing ½, a wrong axis: ``Exercise.mistake``) fails with a
+  useful message (a failing test's difference or a small case's expected vs got, and a hint).
+Each ``check`` is one subprocess for many exercises; mistakes are planted together only in
+exercises that do not call each other (``Exercise.uses``), so each failure is the exercise's own.
+The registry is checked against the markers in the source, and the family test markers.
+"""
+
+import ast
+import functools
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
+from io import StringIO
+from pathlib import Path
+
+import pytest
+
+from genmodels.exercise import cli, grader
+from genmodels.exercise import workspace as ws
+from genmodels.exercise.registry import BY_NAME, EXERCISES, FAMILIES, FAMILY_MARKER
+
+pytestmark = pytest.mark.exercise
+
+NAMES = [e.name for e in EXERCISES]
+
+
+def run_cli(*argv):
+    out, err = StringIO(), StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def fill_in_reference(workspace: Path, exercises) -> None:
+    """What a student who writes the reference solution ends up with: the library's modules."""
+    for path in {ex.module for ex in exercises}:
+        shutil.copy2(ws.REPO_DIR / path, workspace / path)
+
+
+def mistake_groups(exercises):
+    """Greedy colouring: no two exercises of a group call each other (``uses``, both ways)."""
+    conflicts = {e.name: set(e.uses) for e in exercises}
+    for e in exercises:
+        for u in e.uses:
+            conflicts.setdefault(u, set()).add(e.name)
+    groups: list[list] = []
+    for e in exercises:
+        for g in groups:
+            if not any(o.name in conflicts[e.name] for o in g):
+                g.append(e)
+                break
+        else:
+            groups.append([e])
+    return groups
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """Every exercise checked as stub, as reference and with its planted mistake."""
+    root = tmp_path_factory.mktemp("course")
+    stub = ws.make_workspace(list(EXERCISES), root / "stub")
+    reference = ws.make_workspace(list(EXERCISES), root / "reference")
+    fill_in_reference(reference, EXERCISES)
+    jobs = [("stub", stub, list(EXERCISES)), ("reference", reference, list(EXERCISES))]
+    for k, group in enumerate(mistake_groups(EXERCISES)):
+        jobs.append(("mistake", ws.make_workspace(group, root / f"mistake{k}", mistakes=True), group))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda job: (job, grader.check(job[1], job[2], timeout=300)), jobs))
+    results = {"stub": {}, "reference": {}, "mistake": {}}
+    for (kind, path, _), res in done:
+        for r in res:
+            results[kind][r.exercise.name] = r
+    results["paths"] = {"stub": stub, "reference": reference}
+    return results
+
+
+# ------------------------------------------------------------------ the registry vs the source
+def _functions_by_line(tree) -> list[tuple[str, int, int]]:
+    """(qualified name, first line, last line) of every function and method of a module."""
+    out = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            out.append((node.name, node.lineno, node.end_lineno))
+        elif isinstance(node, ast.ClassDef):
+            out += [(f"{node.name}.{f.name}", f.lineno, f.end_lineno) for f in node.body
+                    if isinstance(f, ast.FunctionDef)]
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _test_names(path: str) -> frozenset[str]:
+    tree = ast.parse((ws.REPO_DIR / path).read_text())
+    return frozenset(n.name for n in tree.body if isinstance(n, ast.FunctionDef))
+
+
+def test_every_marker_is_registered_and_every_exercise_has_markers_and_tests():
+    found = ws.find_regions()
+    assert sorted(found) == sorted(NAMES), "markers in the source and the registry differ"
+    assert len(set(NAMES)) == len(NAMES)
+    for ex in EXERCISES:
+        assert ex.family in FAMILIES, ex.name
+        regions = found[ex.name]
+        assert {r.path for r in regions} == {ex.module}, ex.name
+        assert all(r.eq == ex.eq for r in regions), f"{ex.name}: marker says {regions[0].eq!r}"
+        # each fence (its fenced lines: 1-based start+2 … end) sits inside a named function,
+        # and each named function has one
+        source = (ws.REPO_DIR / ex.module).read_text()
+        funcs = _functions_by_line(ast.parse(source))
+        inside = {name for r in regions for name, a, b in funcs if a < r.start + 1 and r.end <= b}
+        assert inside == set(ex.functions), f"{ex.name}: fences in {inside}, registry {ex.functions}"
+        # every test it names exists
+        assert ex.tests, ex.name
+        for nodeid in ex.tests:
+            path, test = nodeid.split("::")
+            assert test in _test_names(path), f"{ex.name}: {nodeid} does not exist"
+        assert set(ex.uses) <= set(BY_NAME), ex.name
+        # the planted mistake applies to the fenced code exactly once
+        assert ws.apply_mistake(source, ex.module, ex) != source
+
+
+def test_marker_parser_rejects_malformed_fences():
+    ok = "def f():\n    # >>> exercise a.b: eq. 1\n    return 1\n    # <<< exercise a.b\n"
+    (region,) = ws.parse_markers(ok, "m.py")
+    assert (region.name, region.eq, region.start, region.end) == ("a.b", "eq. 1", 1, 3)
+    bad = {"never closed": ok.replace("    # <<< exercise a.b\n", ""),
+           "closes nothing": ok.replace("<<< exercise a.b", "<<< exercise a.c"),
+           "opens inside": ok.replace("    return 1\n", "    # >>> exercise a.c: eq. 2\n"),
+           "fences no line": ok.replace("    return 1\n", "")}
+    for why, text in bad.items():
+        with pytest.raises(ws.MarkerError, match=why):
+            ws.parse_markers(text, "m.py")
+
+
+def test_stub_keeps_docstring_and_input_checks():
+    ex = BY_NAME["vae.kl"]
+    text = (ws.REPO_DIR / ex.module).read_text()
+    stubbed = ws.replace_regions(text, ex.module, {ex.name: ws.stub_line(ex)})
+    assert "Eq. 2.8: D_KL( N(μ, σ²I) ‖ N(0, I) )" in stubbed            # docstring kept
+    body = stubbed.split("def kl_to_standard_normal", 1)[1].split("\ndef ", 1)[0]
+    assert "_check_gaussian(mu, logvar)" in body                         # input check kept
+    assert ws.stub_message(ex) in body and "expm1" not in body           # solution removed
+    compile(stubbed, ex.module, "exec")
+
+
+def test_family_markers_select_each_familys_tests():
+    prefixes = {"test_vae_": {"vae"}, "test_gan_": {"gan"}, "test_diffusion_": {"diffusion", "ddpm"},
+                "test_rnn_": {"rnn"}, "test_transformer_": {"transformer"}, "test_rl_": {"rl"},
+                "test_ppo_": {"rl"}, "test_rlhf_": {"rl"}, "test_transfer_": {"transfer"},
+                "test_ewc_": {"transfer"}, "test_audio_": {"audio"}, "test_wavenet": {"audio"}}
+
+    def marks(path: Path) -> set[str]:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "pytestmark":
+                return {n.attr for n in ast.walk(node.value) if isinstance(n, ast.Attribute)} - {"mark"}
+        return set()
+
+    tests = ws.REPO_DIR / "tests"
+    for f in tests.glob("test_*.py"):
+        for prefix, want in prefixes.items():
+            if f.name.startswith(prefix):
+                assert want <= marks(f), f"{f.name}: pytestmark lacks {want - marks(f)}"
+    for ex in EXERCISES:
+        for f in ex.test_files:
+            assert FAMILY_MARKER[ex.family] in marks(ws.REPO_DIR / f), (ex.name, f)
+
+
+# ------------------------------------------------------------------ every exercise, three ways
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_solution_passes(course, name):
+    r = course["reference"][name]
+    assert r.passed, grader.verdict_text(r)
+    assert Path(r.imported_from).is_relative_to(course["paths"]["reference"].resolve())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_fails_with_the_exercises_message(course, name):
+    r = course["stub"][name]
+    ex = BY_NAME[name]
+    assert not r.passed and r.status == "STUB" and not r.error
+    # the workspace's copy was graded (the library itself has no stubs)
+    assert Path(r.imported_from).is_relative_to(course["paths"]["stub"].resolve())
+    own = [t for t in r.tests if ws.stub_message(ex) in t.message]
+    assert own, grader.verdict_text(r)
+    assert "not implemented yet" in grader.verdict_text(r)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_planted_mistake_fails_with_a_useful_message(course, name):
+    r = course["mistake"][name]
+    ex = BY_NAME[name]
+    text = grader.verdict_text(r)
+    assert not r.passed and not r.error and r.stubs == [], text
+    failing_tests = [t for t in r.tests if not t.passed]
+    failing_cases = [c for c in r.cases if not c["ok"]]
+    assert failing_tests or failing_cases, text
+    for t in failing_tests:      # each names what went wrong
+        assert re.search(r"\w+(Error|Exception|Warning)?: \S", t.message), t.message
+    for c in failing_cases:      # expected next to got, in numbers
+        assert re.search(r"\d", c["expected"]) and (c["got"] or c["error"]), c
+    assert f"hint: {ex.hint}" in text and "FAILS" in text
+    # never the reference solution: no line of the fenced reference code is printed
+    source = ws.region_text(ws.PACKAGE_DIR, ws.find_regions()[name])
+    for line in source.splitlines():
+        code = line.split("#")[0].strip()
+        if len(code) > 25:
+            assert code not in text, f"{name}: the verdict shows reference code {code!r}"
+
+
+# ------------------------------------------------------------------ the command line
+def test_the_course_page_lists_every_exercise():
+    page = (ws.REPO_DIR / "docs" / "exercises.md").read_text()
+    for ex in EXERCISES:
+        assert f"| `{ex.name}` | {ex.eq} |" in page, ex.name
+
+
+def test_list_shows_every_exercise_with_equation_module_and_status():
+    code, out, _ = run_cli("list")
+    assert code == 0
+    for ex in EXERCISES:
+        (row,) = [ln for ln in out.splitlines() if ln.split()[:1] == [ex.name]]
+        assert ex.eq in row and ex.functions[0] in row and row.rstrip().endswith("ready")
+
+
+def test_unknown_exercise_is_a_usage_error_with_close_names(tmp_path):
+    code, _, err = run_cli("make", "vae.kal", "--out", str(tmp_path / "ws"))
+    assert code == 2 and "unknown exercise 'vae.kal'" in err and "vae.kl" in err
+    assert not (tmp_path / "ws").exists()
+    code, _, err = run_cli("check", "attention", "--workspace", str(tmp_path))
+    assert code == 2 and "not an exercise workspace" in err
+    code, _, _ = run_cli("frobnicate")
+    assert code == 2
+
+
+def test_make_refuses_to_overwrite_a_workspace(tmp_path):
+    assert run_cli("make", "gan.value", "--out", str(tmp_path))[0] == 0
+    code, _, err = run_cli("make", "gan.value", "--out", str(tmp_path))
+    assert code == 2 and "exists" in err
+
+
+def test_whole_course_mode_prints_a_table_and_list_shows_statuses(tmp_path):
+    """``make gan`` + one exercise solved: ``check --all`` tabulates, ``list`` follows it."""
+    code, out, _ = run_cli("make", "gan", "--out", str(tmp_path))
+    assert code == 0 and "3 exercise(s)" in out
+    readme = (tmp_path / "README.md").read_text()
+    assert "gan.generator_loss" in readme and "genmodels-exercise check" in readme
+    # the student solved gan.value, got gan.discriminator_loss wrong, has not started the third
+    fill_in_reference(tmp_path, [BY_NAME["gan.value"]])
+    path = BY_NAME["gan.value"].module
+    text = ws.apply_mistake((tmp_path / path).read_text(), path, BY_NAME["gan.discriminator_loss"])
+    text = ws.replace_regions(text, path, {"gan.generator_loss": ws.stub_line(BY_NAME["gan.generator_loss"])})
+    (tmp_path / path).write_text(text)
+    code, out, _ = run_cli("check", "--all", "--workspace", str(tmp_path))
+    assert code == 1
+    rows = {ln.split()[0]: ln.split()[-1] for ln in out.splitlines() if ln.startswith("gan.")}
+    assert rows == {"gan.value": "PASS", "gan.discriminator_loss": "FAIL",
+                    "gan.generator_loss": "STUB"}, out
+    assert "1/3 exercises pass" in out
+    code, out, _ = run_cli("list", "--workspace", str(tmp_path))
+    status = {ln.split()[0]: ln.split()[-1] for ln in out.splitlines() if ln.startswith("gan.")}
+    assert status == {"gan.value": "passing", "gan.discriminator_loss": "failing",
+                      "gan.generator_loss": "stub"}
+    assert run_cli("check", "gan.value", "--workspace", str(tmp_path))[0] == 0
