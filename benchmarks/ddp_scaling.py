@@ -39,7 +39,8 @@ FAMILIES = {
     "gpt_embedded": ["model.eval_windows=64"],
     "vae_digits": ["model.iwae_k=10", "model.iwae_max_images=100"],
 }
-BEGIN, END = "<!-- ddp_scaling table: written by benchmarks/ddp_scaling.py -->", "<!-- end of table -->"
+BEGIN = "<!-- ddp_scaling table: written by benchmarks/ddp_scaling.py -->"
+END = "<!-- end of table -->"
 
 
 def run_once(experiment: str, nproc: int, threads: int, steps: int, warmup: int, work: Path) -> float:
@@ -66,7 +67,8 @@ def run_once(experiment: str, nproc: int, threads: int, steps: int, warmup: int,
 def global_batch(run_dir: Path) -> int:
     import yaml
 
-    return int(yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["trainer"]["batch_size"])
+    cfg = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    return int(cfg["trainer"]["batch_size"])
 
 
 def settings(n: int) -> list[tuple[str, int, int]]:
@@ -81,7 +83,8 @@ def markdown(results: dict, n: int, steps: int, warmup: int, repeats: int) -> st
         base = res["1 process × 1 thread"]["median"]
         for name, _, _ in settings(n):
             med = res[name]["median"]
-            lines.append(f"| {exp} ({res['global_batch']}) | {name} | {med:.0f} | {med / base:.2f}× |")
+            lines.append(f"| {exp} ({res['global_batch']}) | {name} | {med:.0f} | "
+                         f"{med / base:.2f}× |")
     m = machine()
     lines += ["", f"{steps} steps a run, the first {warmup} not timed; "
                   f"torch {m['torch']}, {m['cpu_count']} CPUs, load average {m['load_avg_1_5_15']} "

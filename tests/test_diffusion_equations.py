@@ -538,3 +538,181 @@ def test_cosine_schedule_default_offset_dtype_and_float64_accuracy():
 def test_cosine_schedule_messages(kwargs, message):
     with pytest.raises(ValueError, match=message):
         cosine_beta_schedule(**{"T": 10, **kwargs})
+
+
+def test_losses_accept_one_number_per_sample(f64, gen):
+    """x0 of shape [B] (one scalar per sample) is data too: both losses reduce to the mean of
+    the per-sample squared errors, written out here."""
+    sched = _sched()
+    x0, noise = torch.randn(4, generator=gen), torch.randn(4, generator=gen)
+    t = torch.tensor([0, 3, 6, 9])
+    model = lambda x, tt: 0.5 * x
+    ab = sched.alpha_bars
+    expected = [(noise[i] - 0.5 * (ab[t[i]].sqrt() * x0[i] + (1 - ab[t[i]]).sqrt() * noise[i])) ** 2
+                for i in range(4)]
+    torch.testing.assert_close(ddpm_loss(model, x0, sched, t=t, noise=noise),
+                               torch.stack(expected).mean(), rtol=1e-12, atol=1e-12)
+    tc = torch.tensor([0.1, 0.3, 0.6, 1.0])
+    per = []
+    for i, ti in enumerate(tc.tolist()):
+        a, var = vp_terms(ti)
+        x_t = a * x0[i] + math.sqrt(var) * noise[i]
+        per.append((math.sqrt(var) * 0.5 * x_t + noise[i]) ** 2)
+    torch.testing.assert_close(score_matching_loss(model, x0, t=tc, noise=noise),
+                               torch.stack(per).mean(), rtol=1e-12, atol=1e-12)
+
+
+def test_ddpm_loss_draws_t_and_noise_from_the_generator(f64):
+    seen = []
+    model = lambda x, t: (seen.append(t), torch.zeros_like(x))[1]
+    x0 = torch.zeros(6, 2)
+    ddpm_loss(model, x0, _sched(), generator=torch.Generator().manual_seed(11))
+    expected_t = torch.randint(0, 10, (6,), generator=torch.Generator().manual_seed(11))
+    assert torch.equal(seen[0], expected_t)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: ddpm_loss(lambda x, t: x, torch.tensor(1.0), _sched()), r"^x0: expected at least 1 dimensions"),
+    (lambda: ddpm_loss(lambda x, t: x, torch.zeros(0, 3), _sched()),
+     r"^x0: expected a non-empty tensor, got shape \[0, 3\]$"),
+    (lambda: ddpm_loss(3, torch.zeros(2, 3), _sched()), r"^eps_model: expected a callable, got int$"),
+    (lambda: ddpm_loss(lambda x, t: x, torch.zeros(2, 3), _sched(), noise=torch.zeros(2, 2)),
+     r"^noise: shapes must match, got noise\[2, 2\], x0\[2, 3\]$"),
+    (lambda: ddpm_loss(lambda x, t: x, torch.zeros(2, 3), _sched(), noise=torch.zeros(2, 3, dtype=torch.float64)),
+     r"^noise: dtypes must match, got noise:torch.float64, x0:torch.float32$"),
+    (lambda: score_matching_loss("model", torch.zeros(2, 3)), r"^score_model: expected a callable, got str$"),
+    (lambda: score_matching_loss(lambda x, t: x, torch.tensor(1.0)), r"^x0: expected at least 1 dimensions"),
+    (lambda: score_matching_loss(lambda x, t: x, torch.full((2, 3), float("nan"))), r"^x0: contains 6 NaN/inf"),
+])
+def test_loss_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_forward_draws_come_from_the_generator_in_the_data_dtype():
+    """With noise=None, q_sample / q_step / score_matching_loss draw ε (and t) from ``generator``
+    in x0's dtype: the same seed reproduces them exactly (default dtype left at float32)."""
+    sched = NoiseSchedule(linear_beta_schedule(10, 0.01, 0.2, dtype=torch.float64))
+    x0 = torch.linspace(-1, 1, 6, dtype=torch.float64).reshape(3, 2)
+    t = torch.tensor([0, 4, 9])
+    eps = torch.randn(3, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    torch.testing.assert_close(q_sample(x0, t, sched, generator=torch.Generator().manual_seed(2)),
+                               q_sample(x0, t, sched, noise=eps), rtol=0, atol=0)
+    torch.testing.assert_close(q_step(x0, t, sched, generator=torch.Generator().manual_seed(2)),
+                               q_step(x0, t, sched, noise=eps), rtol=0, atol=0)
+    seen = []
+    model = lambda x, tt: (seen.append((x, tt)), torch.zeros_like(x))[1]
+    score_matching_loss(model, x0, 0.5, 3.0, eps=0.1, generator=torch.Generator().manual_seed(4))
+    g = torch.Generator().manual_seed(4)
+    t_ref = 0.1 + 0.9 * torch.rand(3, generator=g, dtype=torch.float64)
+    noise_ref = torch.randn(3, 2, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(seen[0][1], t_ref, rtol=0, atol=0)
+    torch.testing.assert_close(seen[0][0], vp_sde_marginal(x0, t_ref, 0.5, 3.0, noise=noise_ref)[0],
+                               rtol=0, atol=0)
+
+
+def test_score_matching_loss_reductions_and_betas(f64, gen):
+    x0, noise = torch.randn(3, 2, generator=gen), torch.randn(3, 2, generator=gen)
+    t = torch.tensor([0.2, 0.5, 0.9])
+    model = lambda x, tt: -x
+    sq = []
+    for i, ti in enumerate(t.tolist()):
+        integral = 0.5 * ti + 0.5 * (3.0 - 0.5) * ti ** 2          # β_min = 0.5, β_max = 3
+        a, var = math.exp(-0.5 * integral), 1 - math.exp(-integral)
+        x_t = a * x0[i] + math.sqrt(var) * noise[i]
+        sq.append((math.sqrt(var) * -x_t + noise[i]) ** 2)
+    sq = torch.stack(sq)                                            # (B, D)
+    kw = dict(t=t, noise=noise)
+    torch.testing.assert_close(score_matching_loss(model, x0, 0.5, 3.0, **kw), sq.mean(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(score_matching_loss(model, x0, 0.5, 3.0, reduction="sum", **kw),
+                               sq.sum(1).mean(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(score_matching_loss(model, x0, 0.5, 3.0, reduction="none", **kw),
+                               sq.mean(1), rtol=1e-12, atol=1e-12)
+
+
+def test_euler_maruyama_one_step_with_other_betas_and_no_graph(f64):
+    """One step from t = 1 with β_min = 0.5, β_max = 2: x = x_T + (½β x_T + β s) Δ with no noise
+    (the last step returns its mean); a torch.Size shape works; no graph is kept by default."""
+    x_T = torch.randn(3, 2, generator=torch.Generator().manual_seed(5))
+    d = 1 - 0.2
+    w = torch.nn.Parameter(torch.tensor(-1.0))
+    model = lambda x, t: w * x
+    x = euler_maruyama_sample(model, torch.Size((3, 2)), 1, 0.5, 2.0, eps=0.2, x_T=x_T)
+    torch.testing.assert_close(x, x_T + (0.5 * 2.0 * x_T - 2.0 * x_T) * d, rtol=1e-12, atol=1e-12)
+    assert not x.requires_grad
+    assert euler_maruyama_sample(model, (3, 2), 1, x_T=x_T, enable_grad=True).requires_grad
+
+
+def test_euler_maruyama_noise_is_drawn_in_the_requested_dtype():
+    assert torch.get_default_dtype() == torch.float32
+    x_T = torch.zeros(2, 2, dtype=torch.float64)
+    x = euler_maruyama_sample(lambda x, t: torch.zeros_like(x), (2, 2), 2, 0.5, 2.0, eps=0.2, x_T=x_T,
+                              generator=torch.Generator().manual_seed(1))
+    d, beta1 = 0.4, 2.0
+    z = torch.randn(2, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x1 = math.sqrt(beta1 * d) * z
+    beta2 = 0.5 + (1 - d) * 1.5
+    torch.testing.assert_close(x, x1 + 0.5 * beta2 * x1 * d, rtol=1e-12, atol=1e-12)
+
+
+def test_ddim_timesteps_and_no_graph_by_default(f64):
+    from genmodels.diffusion.ddpm import ddim_timesteps
+    assert ddim_timesteps(10, 1) == [9]
+    assert ddim_timesteps(10, 2) == [0, 9]
+    assert ddim_timesteps(10, 3) == [0, 4, 9] and all(isinstance(i, int) for i in ddim_timesteps(10, 3))
+    w = torch.nn.Parameter(torch.tensor(0.5))
+    x = ddim_sample(lambda x, t: w * x, (2, 2), _sched(), steps=3, generator=torch.Generator().manual_seed(0))
+    assert not x.requires_grad
+
+
+def test_vp_sde_marginal_equal_betas_and_an_empty_batch(f64, gen):
+    """β_min = β_max = β gives a(t) = exp(−βt/2); an empty batch is a valid (empty) input."""
+    x0, noise = torch.randn(2, 3, generator=gen), torch.randn(2, 3, generator=gen)
+    t = torch.tensor([0.3, 0.8])
+    x_t, std = vp_sde_marginal(x0, t, 1.0, 1.0, noise=noise)
+    a = torch.exp(-0.5 * t)[:, None]
+    torch.testing.assert_close(x_t, a * x0 + (1 - a ** 2).sqrt() * noise, rtol=1e-12, atol=1e-12)
+    x_e, std_e = vp_sde_marginal(torch.zeros(0, 3), torch.zeros(0))
+    assert x_e.shape == (0, 3) and std_e.shape == (0, 1)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: q_posterior(torch.full((2, 3), float("nan")), torch.zeros(2, 3), torch.tensor([0, 1]), _sched()),
+     r"^x0: contains 6 NaN/inf"),
+    (lambda: q_posterior(torch.zeros(2, 3), torch.full((2, 3), float("nan")), torch.tensor([0, 1]), _sched()),
+     r"^x_t: contains 6 NaN/inf"),
+    (lambda: q_posterior(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor([0, 1]), _sched()),
+     r"^x0: shapes must match, got x0\[2, 3\], x_t\[2, 4\]$"),
+    (lambda: q_posterior(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64), torch.tensor([0, 1]), _sched()),
+     r"^x0: dtypes must match, got x0:torch.float32, x_t:torch.float64$"),
+    (lambda: q_posterior(torch.zeros(2, 3), torch.zeros(2, 3), torch.tensor([0.5, 1.0]), _sched()),
+     r"^t: expected an integer dtype"),
+    (lambda: q_sample(torch.zeros(2, 3), torch.tensor([0, 1]), _sched(), noise=torch.zeros(2, 2)),
+     r"^noise: shapes must match, got noise\[2, 2\], x0\[2, 3\]$"),
+    (lambda: q_step(torch.zeros(2, 3), torch.tensor([0, 1]), _sched(), noise=torch.zeros(2, 2)),
+     r"^noise: shapes must match, got noise\[2, 2\], x_prev\[2, 3\]$"),
+    (lambda: q_step(torch.zeros(2, 3), torch.tensor([0, 1]), _sched(), noise=torch.full((2, 3), float("inf"))),
+     r"^noise: contains 6 NaN/inf"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.tensor([0.5, 0.5]), 0.5, 0.0),
+     r"^beta_max: must be > 0, got 0.0$"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.tensor([0.5, 0.5]), 1.0, 0.5),
+     r"^beta_max: must be >= beta_min = 1.0, got 0.5$"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.zeros(2, 1)), r"^t: expected 1 dimensions"),
+    (lambda: vp_sde_marginal(torch.zeros(2, 3), torch.zeros(3)),
+     r"^t: expected shape \[2\] \(one time per sample\), got \[3\]$"),
+    (lambda: score_matching_loss(lambda x, t: x, torch.zeros(2, 3), eps=1.0), r"^eps: must lie in \(0.0, 1.0\), got 1.0$"),
+    (lambda: score_matching_loss(lambda x, t: x, torch.zeros(2, 3), eps=1.5), r"^eps: must lie in \(0.0, 1.0\), got 1.5$"),
+    (lambda: score_matching_loss(lambda x, t: x, torch.zeros(2, 3), reduction="max"), r"^reduction: must be one of"),
+    (lambda: score_matching_loss(lambda x, t: x[:, :1], torch.zeros(2, 3)),
+     r"^score_model output: shapes must match, got score_model output\[2, 1\], x_t\[2, 3\]$"),
+    (lambda: score_matching_loss(lambda x, t: x / 0, torch.ones(2, 3)), r"^score_model output: contains"),
+    (lambda: euler_maruyama_sample(3, (2, 2), 2), r"^score_model: expected a callable, got int$"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, (2, 2), 2, eps=0.0), r"^eps: must lie in \(0.0, 1.0\), got 0.0$"),
+    (lambda: euler_maruyama_sample(lambda x, t: x[:, :1], (2, 2), 2),
+     r"^score_model output: shapes must match, got score_model output\[2, 1\], x\[2, 2\]$"),
+    (lambda: euler_maruyama_sample(lambda x, t: x / 0, (2, 2), 2, x_T=torch.ones(2, 2)),
+     r"^score_model output: contains"),
+])
+def test_more_diffusion_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -233,6 +233,8 @@ def test_unknown_exercise_is_a_usage_error_with_close_names(tmp_path):
     assert not (tmp_path / "ws").exists()
     code, _, err = run_cli("check", "attention", "--workspace", str(tmp_path))
     assert code == 2 and "not an exercise workspace" in err
+    code, _, err = run_cli("list", "--workspace", str(tmp_path / "nowhere"))
+    assert code == 2 and "not an exercise workspace" in err
     code, _, _ = run_cli("frobnicate")
     assert code == 2
 

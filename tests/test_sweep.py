@@ -35,7 +35,8 @@ def _check_table(out):
     runs, unfinished = collect(out)
     assert unfinished == []
     assert sorted(r.folder.name for r in runs) == ["0", "1"]
-    assert sorted(o for r in runs for o in r.overrides if o.startswith("seed=")) == ["seed=0", "seed=1"]
+    seeds = sorted(o for r in runs for o in r.overrides if o.startswith("seed="))
+    assert seeds == ["seed=0", "seed=1"]
     md, _, _ = write_tables(out)
     elbos = [json.loads((out / j / "results.json").read_text())["test"]["elbo"] for j in "01"]
     assert elbos[0] != elbos[1]                       # two seeds, two results
@@ -98,9 +99,9 @@ def test_submitit_tasks_of_one_job_are_ddp_ranks(tmp_path):
 
     args = [a if a != "seed=0,1" else "seed=0" for a in TINY]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for extra in (["-m", "hydra/launcher=slurm_local", "hydra.launcher.tasks_per_node=2",
+    for extra in (["--multirun", "hydra/launcher=slurm_local", "hydra.launcher.tasks_per_node=2",
                    f"hydra.sweep.dir={tmp_path / 'two'}"], [f"hydra.run.dir={tmp_path / 'one'}"]):
-        r = subprocess.run([sys.executable, "-m", "genmodels.train.cli", *args, *extra],
+        r = subprocess.run([sys.executable, "-m", "genmodels.train.cli", *extra, *args],
                            capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-4000:]
     (out0,) = (tmp_path / "two" / ".submitit").rglob("*_0_log.out")

@@ -46,9 +46,10 @@ def _generator(task):
     raise ValueError(f"run: family {family!r} is not an image generator")
 
 
-def score_run(run: Path, n: int, repeats: int, reference: str = "test") -> dict:
+def score_run(run: Path, n: int, repeats: int, reference: str = "test", extra=()) -> dict:
     overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
     overrides = [o for o in overrides if not o.startswith(("hydra.", "trainer.progress"))]
+    overrides += list(extra)                 # e.g. model.sampler=ddpm: score another sampler
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = to_object(compose(config_name="config", overrides=overrides))
     task = build_task(cfg, torch.device("cpu"))
@@ -92,6 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=500, help="generated images per draw")
     p.add_argument("--repeats", type=int, default=3, help="independent draws per run")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override applied to every run (e.g. model.sampler=ddpm)")
     p.add_argument("--reference", default="test",
                    help="held-out split(s) to compare with, e.g. test or val+test (larger: lower FD floor)")
     args = p.parse_args(argv)
@@ -99,7 +102,7 @@ def main(argv=None) -> int:
     register_all()
     rows, datasets = [], {}
     for run in args.runs:
-        row = score_run(run, args.n, args.repeats, args.reference)
+        row = score_run(run, args.n, args.repeats, args.reference, args.set)
         datasets.setdefault(row["data"], row.pop("data_obj"))
         row.pop("data_obj", None)
         rows.append(row)

@@ -240,7 +240,7 @@ def ddpm_loss(eps_model: EpsModel, x0: torch.Tensor, schedule: NoiseSchedule,
     eps = _noise_like(x0, noise, generator)
     x_t = q_sample(x0, t, schedule, noise=eps)
     eps_theta = _call_eps_model(eps_model, x_t, t)
-    sq_err = (eps - eps_theta).pow(2).flatten(1)                        # (B, D)
+    sq_err = (eps - eps_theta).pow(2).reshape(x0.shape[0], -1)          # (B, D); D = 1 for x0 [B]
     if reduction == "sum":
         return sq_err.sum(dim=1).mean()
     per_sample = sq_err.mean(dim=1)                                     # (B,)

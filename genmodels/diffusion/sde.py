@@ -136,7 +136,7 @@ def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: flo
     score = score_model(x_t, t)
     check_tensor("score_model output", score)
     check_same_shape(("score_model output", "x_t"), score, x_t)
-    sq_err = (std * score + z).pow(2).flatten(1)                        # (B, D)
+    sq_err = (std * score + z).pow(2).reshape(x0.shape[0], -1)          # (B, D); D = 1 for x0 [B]
     if reduction == "sum":
         return sq_err.sum(dim=1).mean()
     per_sample = sq_err.mean(dim=1)                                     # (B,)

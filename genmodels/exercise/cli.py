@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return args.func(args)
-    except UsageError as err:
+    except (UsageError, FileNotFoundError, FileExistsError) as err:
         print(f"genmodels-exercise: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except ws.MarkerError as err:

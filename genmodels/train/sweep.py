@@ -148,7 +148,8 @@ def write_tables(sweep_dir: str | Path, out: str | Path | None = None, split: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m genmodels.train.sweep", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m genmodels.train.sweep",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("sweep_dir", help="a Hydra multirun folder, e.g. multirun/sweep_seeds/<date>")
     p.add_argument("--split", default="test", help="which results to tabulate (test or val)")
     p.add_argument("--out", default=None, help="folder for the tables (default: the sweep folder)")

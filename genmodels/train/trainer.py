@@ -170,7 +170,8 @@ class Trainer:
             self.ckpt_path = self.out_dir / "checkpoints" / "last.pt"
             self.metrics = MetricsLog(self.out_dir / "metrics.jsonl")
         seed_everything(self.cfg.seed)      # the same stream on every rank (see genmodels.train.dist)
-        self.device = resolve_device(t.device, self.dist.local_rank if self.dist.distributed else None)
+        self.device = resolve_device(t.device,
+                                     self.dist.local_rank if self.dist.distributed else None)
         self.task = build_task(self.cfg, self.device)
         if self.dist.distributed and self.device.type == "cuda":
             # BatchNorm over the global batch (torch's SyncBatchNorm needs GPUs: on CPU each rank
