@@ -1,4 +1,10 @@
 import os
+import tempfile
+
+# hypothesis keeps its example database and constants cache in ./.hypothesis; a test run should
+# leave nothing in the repository
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      os.path.join(tempfile.gettempdir(), "genmodels-hypothesis"))
 
 import pytest
 import torch

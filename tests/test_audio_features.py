@@ -6,8 +6,9 @@ import pytest
 import scipy.fft
 import torch
 
-from genmodels.audio import (dct_matrix, hann_window, istft, mel_filterbank, mfcc, power_to_db,
-                             stft)
+from genmodels.audio import (dct_matrix, fft_frequencies, hann_window, hz_to_mel, istft,
+                             mel_filterbank, mel_to_hz, mfcc, power_to_db, stft, stft_power)
+from genmodels.audio.stft import num_frames
 
 pytestmark = pytest.mark.audio
 
@@ -140,9 +141,6 @@ def test_mfcc_rejects_bad_input(kwargs, arg):
 
 
 # ------------------------------------------------------------ STFT options, against librosa
-from genmodels.audio import fft_frequencies, hz_to_mel, mel_to_hz, stft_power  # noqa: E402
-from genmodels.audio.stft import num_frames  # noqa: E402
-
 _RNG = np.random.default_rng(3)
 _X = _RNG.standard_normal((2, 3000))
 _X[:, 1000:1600] = 0.0  # digital silence: |X| = 0 in some bins, where |X|^p must be 0 (not NaN)

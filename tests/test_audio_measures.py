@@ -9,8 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genmodels.audio import (mel_cepstral_distortion, mu_law_compress, mu_law_decode,
-                             mu_law_encode, mu_law_expand, si_sdr, spectral_subtraction)
+from genmodels.audio import (log_spectral_distance, mel_cepstral_distortion, mu_law_compress,
+                             mu_law_decode, mu_law_encode, mu_law_expand, noise_magnitude, si_sdr,
+                             spectral_subtraction)
 
 pytestmark = pytest.mark.audio
 
@@ -213,8 +214,6 @@ def test_spectral_subtraction_rejects_bad_input():
 
 
 # ----------------------------------------------- every message names the argument and the problem
-from genmodels.audio import log_spectral_distance, noise_magnitude  # noqa: E402
-
 _Z, _F64, _NAN = torch.zeros, torch.float64, float("nan")
 
 

@@ -243,10 +243,6 @@ def test_cli_exits_2_before_training(override, key, tmp_path):
     COUNTS["cli_runs"] += 1
 
 
-@pytest.mark.xfail(strict=True, reason="Hydra's composition errors (a plain unknown key, a wrong "
-                   "type, an unknown group option) exit with Hydra's code 1, not the 2 that "
-                   "README and train/cli.py promise for a bad config; cli.main would have to "
-                   "compose the overrides itself first")
 @pytest.mark.parametrize("override, key", [("trainer.max_steps=abc", "trainer.max_steps")])
 def test_cli_exits_2_on_composition_errors(override, key, tmp_path):
     proc = _cli([override], tmp_path)

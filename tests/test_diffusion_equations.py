@@ -716,3 +716,110 @@ def test_vp_sde_marginal_equal_betas_and_an_empty_batch(f64, gen):
 def test_more_diffusion_messages(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_noise_schedule_every_coefficient_by_hand():
+    """Each precomputed coefficient against its expression in Python floats (product loop)."""
+    betas = [0.1, 0.2, 0.3]
+    s = NoiseSchedule(torch.tensor(betas, dtype=torch.float64))
+    ab, prod = [], 1.0
+    for b in betas:
+        prod *= 1 - b
+        ab.append(prod)
+    want = {
+        "sqrt_recip_alphas": [1 / math.sqrt(1 - b) for b in betas],
+        "sqrt_recip_alpha_bars": [1 / math.sqrt(a) for a in ab],
+        "sqrt_recip_alpha_bars_minus_one": [math.sqrt(1 / a - 1) for a in ab],
+        "betas_over_sqrt_one_minus_alpha_bars": [b / math.sqrt(1 - a) for b, a in zip(betas, ab)],
+    }
+    for name, values in want.items():
+        torch.testing.assert_close(getattr(s, name), torch.tensor(values, dtype=torch.float64),
+                                   rtol=1e-13, atol=0, msg=name)
+
+
+def test_linear_schedule_is_float64_accurate_and_vp_beta_defaults():
+    assert torch.get_default_dtype() == torch.float32
+    T = 1000
+    want = torch.tensor([1e-4 + (0.02 - 1e-4) * t / (T - 1) for t in range(T)], dtype=torch.float64)
+    torch.testing.assert_close(linear_beta_schedule(T, dtype=torch.float64), want, rtol=1e-13, atol=1e-17)
+    from genmodels.diffusion import vp_sde_beta
+    torch.testing.assert_close(vp_sde_beta(torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)),
+                               torch.tensor([0.1, 10.05, 20.0], dtype=torch.float64), rtol=1e-14, atol=0)
+
+
+def test_ddpm_sample_two_steps_by_hand_with_beta_variance():
+    """T = 2, ε_θ = 0, variance="beta": x_0 = (x_T/√α_1 + √β_1 z)/√α_0, z from the generator in
+    the schedule's dtype; a one-dimensional shape and a torch.Size work; no graph by default."""
+    betas = torch.tensor([0.1, 0.3], dtype=torch.float64)
+    sched = NoiseSchedule(betas)
+    w = torch.nn.Parameter(torch.tensor(0.0, dtype=torch.float64))
+    model = lambda x, t: w * x
+    x_T = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    x = ddpm_sample(model, torch.Size([3]), sched, generator=torch.Generator().manual_seed(8),
+                    x_T=x_T, variance="beta")
+    z = torch.randn(3, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    x1 = x_T / math.sqrt(0.7) + math.sqrt(0.3) * z
+    torch.testing.assert_close(x, x1 / math.sqrt(0.9), rtol=1e-12, atol=1e-12)
+    assert not x.requires_grad
+    drawn = ddpm_sample(model, (3,), sched, generator=torch.Generator().manual_seed(8))
+    g = torch.Generator().manual_seed(8)
+    xT = torch.randn(3, generator=g, dtype=torch.float64)   # x_T, then z, from one generator
+    z = torch.randn(3, generator=g, dtype=torch.float64)
+    post = 0.3 * (1 - 0.9) / (1 - 0.9 * 0.7)                 # β̃_1
+    torch.testing.assert_close(drawn, (xT / math.sqrt(0.7) + math.sqrt(post) * z) / math.sqrt(0.9),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_euler_maruyama_draws_x_T_from_the_generator():
+    x = euler_maruyama_sample(lambda x, t: torch.zeros_like(x), (2, 2), 1, 0.5, 2.0, eps=0.2,
+                              generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    x_T = torch.randn(2, 2, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    torch.testing.assert_close(x, x_T + 0.5 * 2.0 * x_T * 0.8, rtol=1e-12, atol=1e-12)
+    assert euler_maruyama_sample(lambda x, t: torch.zeros_like(x), (3,), 1).shape == (3,)
+
+
+_Z2 = torch.zeros(2, 3)
+_T2 = torch.tensor([0, 1])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: vp_sde_marginal(torch.tensor(1.0), torch.tensor([0.5])), r"^x0: expected at least 1 dimensions"),
+    (lambda: vp_sde_marginal(_Z2, torch.tensor([0.5, 0.5]), noise=torch.full((2, 3), float("nan"))),
+     r"^noise: contains 6 NaN/inf"),
+    (lambda: vp_sde_marginal(_Z2, torch.tensor([0.5, 0.5]), noise=torch.zeros(2, 2)),
+     r"^noise: shapes must match, got noise\[2, 2\], x0\[2, 3\]$"),
+    (lambda: vp_sde_marginal(_Z2, torch.tensor([0.5, 0.5]), noise=torch.zeros(2, 3, dtype=torch.float64)),
+     r"^noise: dtypes must match, got noise:torch.float64, x0:torch.float32$"),
+    (lambda: linear_beta_schedule(10, 1.0), r"^beta_start: must lie in \(0.0, 1.0\), got 1.0$"),
+    (lambda: linear_beta_schedule(10, 1.5), r"^beta_start: must lie in \(0.0, 1.0\), got 1.5$"),
+    (lambda: linear_beta_schedule(10, 1e-4, 0.0), r"^beta_end: must lie in \(0.0, 1.0\), got 0.0$"),
+    (lambda: NoiseSchedule(torch.empty(0)), r"^betas: expected at least one step \(T >= 1\), got an empty tensor$"),
+    (lambda: q_sample(_Z2, _T2, torch.tensor([0.1, 0.2])), r"^schedule: expected a NoiseSchedule, got Tensor$"),
+    (lambda: q_sample(_Z2, [0, 1], _sched()), r"^t: expected an integer torch.Tensor, got list$"),
+    (lambda: q_sample(_Z2, torch.tensor([0, 10]), _sched()),
+     r"^t: timesteps must lie in \{0, \.\.\., 9\} \(index t is the paper's step t\+1\), got min 0, max 10$"),
+    (lambda: p_mean_variance(lambda x, t: x, torch.full((2, 3), float("nan")), _T2, _sched()), r"^x_t: contains"),
+    (lambda: p_mean_variance(lambda x, t: x, _Z2, torch.tensor([0.0, 1.0]), _sched()), r"^t: expected an integer dtype"),
+    (lambda: p_mean_variance("model", _Z2, _T2, _sched()), r"^eps_model: expected a callable, got str$"),
+    (lambda: p_mean_variance(lambda x, t: x[:, :1], _Z2, _T2, _sched()),
+     r"^eps_model output: shapes must match, got eps_model output\[2, 1\], x_t\[2, 3\]$"),
+    (lambda: p_mean_variance(lambda x, t: x, _Z2, _T2, _sched(), variance="x"), r"^variance: must be one of"),
+    (lambda: ddpm_sample(lambda x, t: x, (2, 2), _sched(), variance="x"), r"^variance: must be one of"),
+    (lambda: ddpm_sample(lambda x, t: x, (), _sched()), r"^shape: expected a non-empty tuple of ints, got \(\)$"),
+    (lambda: ddpm_sample(lambda x, t: x, "ab", _sched()), r"^shape: expected a non-empty tuple of ints, got 'ab'$"),
+    (lambda: ddpm_sample(lambda x, t: x, (2, 0), _sched()), r"^shape: must be >= 1, got 0$"),
+    (lambda: ddpm_sample(lambda x, t: x, (2, 2), _sched(), x_T=torch.full((2, 2), float("nan"))),
+     r"^x_T: contains 4 NaN/inf"),
+    (lambda: ddpm_sample(lambda x, t: x, (2, 2), _sched(), x_T=torch.zeros(3, 2)),
+     r"^x_T: expected shape \[2, 2\], got \[3, 2\]$"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, (), 2), r"^shape: expected a non-empty tuple of ints, got \(\)$"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, "ab", 2), r"^shape: expected a non-empty tuple of ints, got 'ab'$"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, (2, 0), 2), r"^shape: must be >= 1, got 0$"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, (2, 2), 2, x_T=torch.full((2, 2), float("nan"))),
+     r"^x_T: contains 4 NaN/inf"),
+    (lambda: euler_maruyama_sample(lambda x, t: x, (2, 2), 2, x_T=torch.zeros(3, 2)),
+     r"^x_T: expected shape \[2, 2\], got \[3, 2\]$"),
+])
+def test_sampler_and_schedule_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -545,3 +545,8 @@ def test_clip_fraction_counts_only_ratios_strictly_outside_the_interval(f64):
     log_r = torch.tensor([0.4, -1.0])
     eps = float(torch.exp(log_r[0]) - 1.0)  # r_0 lies exactly on 1 + ε: inside
     assert float(clip_fraction(log_r, torch.zeros(2), eps)) == 0.5  # only r_1 = e^-1 < 1 − ε
+
+
+def test_preference_loss_names_a_non_finite_chosen_reward():
+    with pytest.raises(ValueError, match=r"^r_chosen: contains 1 NaN/inf"):
+        preference_loss(torch.tensor([float("nan")]), torch.zeros(1))

@@ -461,3 +461,14 @@ def test_two_layer_state_needs_a_layer_axis_and_one_step_is_enough():
     with pytest.raises(ValueError, match=rf"^state: with num_layers=2 expected shape \[2, 2, {H}\], got \[2, {H}\]$"):
         RNN(I, H, num_layers=2)(_X, torch.zeros(2, H))
     assert LSTM(I, H)(torch.zeros(2, 1, I))[0].shape == (2, 1, H)
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM])
+def test_dropout_probability_is_the_given_one(gen, cls):
+    """With p = 1e-6 practically nothing is dropped: training output = eval output up to the
+    1/(1 − p) rescaling of the kept values."""
+    x = torch.randn(B, T, I, generator=gen)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        m = cls(I, H, num_layers=2, dropout=1e-6)
+        torch.testing.assert_close(m.train()(x)[0], m.eval()(x)[0], rtol=1e-5, atol=1e-5)

@@ -405,3 +405,21 @@ def test_ewc_penalty_messages(gen, change, message):
     m, a, f, kw = change(model, anchor, fisher)
     with pytest.raises(ValueError, match=message):
         ewc_penalty(m, a, f, **kw)
+
+
+def test_container_type_messages(gen):
+    model = _mlp(gen)
+    anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with pytest.raises(ValueError, match=r"^anchor_params: expected a dict keyed like "
+                                         r"model.named_parameters\(\), got list$"):
+        ewc_penalty(model, list(anchor.values()), anchor)
+    with pytest.raises(ValueError, match=r"^fisher: expected a dict keyed like model.named_parameters\(\), got tuple$"):
+        ewc_penalty(model, anchor, tuple(anchor.values()))
+    with pytest.raises(ValueError, match=r"^batches: expected an iterable of \(x, y\) pairs, got Tensor$"):
+        fisher_diagonal(model, torch.zeros(3, 4), _nll)
+    with pytest.raises(ValueError, match=r"^batches: expected an iterable of \(x, y\) pairs, got int$"):
+        fisher_diagonal(model, 5, _nll)
+    with pytest.raises(ValueError, match=r"^params: expected tensors, a dict of them or an nn.Module, got int$"):
+        sgd_update(5, 0.1)
+    with pytest.raises(ValueError, match=r"^logits: expected 2 dimensions"):
+        cross_entropy(torch.zeros(4), torch.tensor([0]))

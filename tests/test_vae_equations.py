@@ -263,3 +263,33 @@ def test_reparameterize_draws_eps_from_the_generator_in_the_input_dtype(gen):
     eps = torch.randn(5, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
     assert z.dtype == torch.float64
     torch.testing.assert_close(z, mu + torch.exp(0.5 * logvar) * eps, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: iwae_bound(torch.tensor(0.5), torch.zeros(3, 2), torch.zeros(3, 2, 4), torch.zeros(2, 4),
+                        torch.zeros(2, 4)), r"^x: expected at least 1 dimensions"),
+    (lambda: iwae_bound(torch.zeros(2), torch.zeros(2), torch.zeros(3, 2, 4), torch.zeros(2, 4),
+                        torch.zeros(2, 4)), r"^logits: expected at least 2 dimensions"),
+    (lambda: iwae_bound(torch.zeros(2, 5), torch.zeros(3, 2, 5), torch.zeros(3, 2, 4), torch.zeros(2, 3),
+                        torch.zeros(2, 3)), r"^mu: expected shape \[B=2, d=4\] to match z \[3, 2, 4\], got \[2, 3\]$"),
+    (lambda: iwae_bound(torch.zeros(2, 5), torch.zeros(3, 2, 5), torch.zeros(3, 2, 4, dtype=_F64),
+                        torch.zeros(2, 4), torch.zeros(2, 4)),
+     r"^mu: dtypes must match, got mu:torch.float32, z:torch.float64, x:torch.float32$"),
+])
+def test_iwae_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_iwae_with_one_dimensional_data_and_k_equal_one_is_the_one_sample_elbo_term(gen):
+    """K = 1: log w = log p(x|z) + log p(z) − log q(z|x), computed here with torch.distributions."""
+    x = torch.tensor([0.0, 1.0, 0.5], dtype=_F64)
+    logits = torch.randn(1, 3, generator=gen, dtype=_F64)
+    mu, logvar = _stats(gen, B=3, d=2)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(1, 3, 2, generator=gen, dtype=_F64)
+    p = torch.sigmoid(logits[0])
+    log_px = x * torch.log(p) + (1 - x) * torch.log(1 - p)
+    log_pz = Normal(0.0, 1.0).log_prob(z[0]).sum(-1)
+    log_qz = Normal(mu, torch.exp(0.5 * logvar)).log_prob(z[0]).sum(-1)
+    torch.testing.assert_close(iwae_bound(x, logits, z, mu, logvar), log_px + log_pz - log_qz,
+                               rtol=1e-12, atol=1e-12)

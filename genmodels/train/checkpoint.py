@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,18 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], keep_previou
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict[str, Any]:
-    """Load with ``weights_only=True``: tensors and plain containers only, no code from the file."""
+    """Load with ``weights_only=True``: tensors and plain containers only, no code from the file.
+
+    First every entry of the file (``torch.save`` writes a zip archive) is checked against the
+    CRC-32 the zip stores for it, because ``torch.load`` checks none: flipped bytes inside a
+    tensor would otherwise load silently as wrong weights.
+    """
     try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+            if bad is not None:
+                raise zipfile.BadZipFile(f"CRC-32 mismatch in {bad}")
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise

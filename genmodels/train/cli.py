@@ -8,7 +8,8 @@
 
 A run writes into its Hydra folder (outputs/<run_name>/<time>/): metrics.jsonl, results.json,
 checkpoints/last.pt and figures/. Re-running with ``hydra.run.dir=<that folder>`` resumes it.
-Exit codes: 0 done, 2 bad config, 3 NaN/inf loss, 4 dataset missing.
+Exit codes: 0 done, 2 bad config, 3 NaN/inf loss, 4 dataset missing, 5 unreadable checkpoint
+(both ``last.pt`` and ``last.prev.pt``).
 
 Under torchrun every process runs this command; only rank 0 writes the run folder, and the
 others are told (by overrides appended here) to write no Hydra files of their own.
@@ -43,6 +44,7 @@ CONFIG_DIR = str((Path(__file__).resolve().parent.parent / "conf").resolve())
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _hydra_main(cfg: DictConfig):
     from genmodels.data.images import DatasetNotFoundError
+    from genmodels.train.checkpoint import CheckpointError
     from genmodels.train.trainer import NonFiniteLossError
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -57,6 +59,10 @@ def _hydra_main(cfg: DictConfig):
     except DatasetNotFoundError as e:
         print(f"genmodels-train: {e}", file=sys.stderr)
         sys.exit(4)
+    except CheckpointError as e:
+        print(f"genmodels-train: {e}; move the run folder's checkpoints/ away to start over, "
+              f"or set trainer.resume=false", file=sys.stderr)
+        sys.exit(5)
     if results is None:
         return None
     print(f"\n{cfg.run_name}: {results['step']} steps, {results['train_time_s']:.1f} s of training")
@@ -76,8 +82,29 @@ SILENT_RANK_OVERRIDES = ("hydra.output_subdir=null", "hydra/job_logging=disabled
                          "hydra/hydra_logging=disabled", "hydra.run.dir=.")
 
 
+def _check_composes(argv: list[str]) -> None:
+    """Compose the command line's overrides once before Hydra runs, and exit with code 2 on a
+    composition error (an unknown key, a wrong type, an unknown option): Hydra itself reports
+    those with exit code 1, the code of any crash. Flags (``-m``, ``--cfg``, ...) and sweeps are
+    left to Hydra."""
+    if any(a.startswith("-") for a in argv):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            compose(config_name="config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        print(f"genmodels-train: bad config: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main() -> None:
     register_all()
+    _check_composes(sys.argv[1:])
     if int(os.environ.get("RANK", "0")) > 0:
         given = {a.split("=", 1)[0] for a in sys.argv[1:]}
         sys.argv += [o for o in SILENT_RANK_OVERRIDES if o.split("=", 1)[0] not in given]

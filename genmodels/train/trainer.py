@@ -126,8 +126,20 @@ class MetricsLog:
         """On resume: drop what a killed run logged after its last checkpoint."""
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
+        keep = []
+        lines = self.path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                if i == len(lines) - 1:          # the last write, cut short (power loss, full disk)
+                    print(f"{self.path}: dropping a half-written last line", file=sys.stderr)
+                    break
+                raise ValueError(f"{self.path}: line {i + 1} is not JSON ({e})") from e
+            if record["step"] <= step:
+                keep.append(line)
         atomic_write_text(self.path, "".join(line + "\n" for line in keep))
 
     def write(self, record: dict) -> None:
@@ -203,6 +215,11 @@ class Trainer:
     def _load_latest(self) -> dict:
         """``last.pt``, or ``last.prev.pt`` when the latest is missing or unreadable."""
         prev = previous_path(self.ckpt_path)
+        # a run killed while writing a checkpoint leaves its temporary file (never a half-written
+        # last.pt, which is replaced atomically): only rank 0 writes checkpoints, so none is live
+        if self.dist.is_main:
+            for tmp in self.ckpt_path.parent.glob(f".{self.ckpt_path.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
         try:
             return load_checkpoint(self.ckpt_path, map_location=self.device)
         except (CheckpointError, FileNotFoundError) as e:
