@@ -141,7 +141,8 @@ def test_toy2d_mixture_matches_its_definition():
 
 def test_bad_diffusion_configs_name_the_key():
     with pytest.raises(ConfigError, match="model.sample_steps"):
-        to_object(compose(["experiment=ddpm_digits", "model.timesteps=10", "model.sample_steps=20"]))
+        to_object(compose(["experiment=ddpm_digits", "model.sampler=ddim", "model.timesteps=10",
+                                 "model.sample_steps=20"]))
     with pytest.raises(ConfigError, match="model.process"):
         to_object(compose(["experiment=ddpm_digits", "model.process=flow"]))
     with pytest.raises(ValueError, match="model.arch"):
