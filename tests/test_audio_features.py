@@ -209,6 +209,7 @@ def test_power_to_db_options_match_librosa():
 
 def test_mfcc_without_top_db_matches_librosa():
     x = np.random.default_rng(5).standard_normal(4000)
+    x[1000:2500] = 0.0   # digital silence: far more than 80 dB below the peak, so top_db matters
     ours = mfcc(torch.from_numpy(x), 16000, n_mfcc=13, n_fft=512, hop_length=128, n_mels=40, top_db=None)
     mel = librosa.feature.melspectrogram(y=x, sr=16000, n_fft=512, hop_length=128, n_mels=40)
     ref = scipy.fft.dct(librosa.power_to_db(mel, top_db=None), type=2, norm="ortho", axis=0)[:13]
@@ -254,5 +255,44 @@ _S = torch.zeros(400)
     (lambda: power_to_db(torch.ones(2, 2), top_db=-1.0), r"^top_db: must be >= 0, got -1.0$"),
 ])
 def test_stft_and_feature_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_stft_defaults_dtype_and_power_gradient_at_silence():
+    x = torch.from_numpy(_X[0])
+    np.testing.assert_allclose(stft(x).numpy(), librosa.stft(_X[0]), atol=1e-9)   # 2048, 512
+    x32 = x.float()
+    assert stft(x32).dtype == torch.complex64 and stft_power(x32, 256, 64).dtype == torch.float32
+    from genmodels.audio.stft import power_frames_first
+    torch.testing.assert_close(power_frames_first(x, 256, 64), stft_power(x, 256, 64).transpose(-1, -2))
+    xg = x.clone().requires_grad_()
+    stft_power(xg, 256, 64, power=1.0).sum().backward()      # |X| at X = 0: a finite (zero) slope
+    assert bool(torch.isfinite(xg.grad).all())
+
+
+def test_num_frames_with_odd_n_fft_on_a_hop_boundary():
+    assert num_frames(1008, 63, 16) == stft(torch.zeros(1008), 63, 16).shape[-1] == 1 + 1007 // 16
+
+
+def test_feature_defaults_odd_sizes_and_edge_values():
+    np.testing.assert_allclose(mel_filterbank(22050, 2048, dtype=torch.float64).numpy(),
+                               librosa.filters.mel(sr=22050, n_fft=2048, dtype=np.float64), atol=1e-10)
+    np.testing.assert_allclose(fft_frequencies(16000, 401).numpy(), librosa.fft_frequencies(sr=16000, n_fft=401),
+                               rtol=1e-12)
+    x = torch.from_numpy(np.random.default_rng(6).standard_normal(2000))
+    ref = librosa.feature.mfcc(y=x.numpy(), sr=16000, n_mfcc=40, n_fft=512, hop_length=128, n_mels=40)
+    np.testing.assert_allclose(mfcc(x, 16000, n_mfcc=40, n_fft=512, hop_length=128, n_mels=40).numpy(), ref,
+                               rtol=1e-6, atol=1e-6)                      # n_mfcc = n_mels is allowed
+    np.testing.assert_allclose(stft(x, 64, 64).numpy(), librosa.stft(x.numpy(), n_fft=64, hop_length=64),
+                               atol=1e-9)                                 # hop = n_fft is allowed
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: stft(torch.tensor(1.0), 64, 16), r"^signal: expected at least 1 dimensions"),
+    (lambda: mfcc(torch.full((400,), float("nan")), 16000, n_fft=64, hop_length=16, n_mels=10, n_mfcc=5),
+     r"^signal: contains 400 NaN/inf"),
+])
+def test_more_feature_messages(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -302,3 +302,69 @@ def test_log_spectral_distance_defaults_and_floor_per_signal(gen):
     quiet[:, :1000] = 0.0  # digital silence: the floor matters, and 80 dB is not 81 dB
     assert not torch.allclose(log_spectral_distance(est, quiet), log_spectral_distance(est, quiet, floor_db=81.0))
     assert bool(torch.isfinite(log_spectral_distance(est, quiet, floor_db=0.5)).all())  # any > 0
+
+
+def test_noise_magnitude_and_spectral_subtraction_against_librosa():
+    """N̂ = mean over uncentred frames of |STFT(noise)|; Ŝ = max(|Y| − α N̂, β|Y|) · Y/|Y|, then the
+    inverse STFT — the whole pipeline written with librosa, at the defaults (512, 128, α = 1)."""
+    rng = np.random.default_rng(7)
+    noisy, noise = rng.standard_normal(3000), rng.standard_normal(512)   # exactly n_fft samples
+    n_hat = np.abs(librosa.stft(noise, n_fft=512, hop_length=128, center=False)).mean(-1, keepdims=True)
+    got_n = noise_magnitude(torch.from_numpy(noise))
+    np.testing.assert_allclose(got_n.numpy(), n_hat, rtol=1e-10, atol=1e-10)
+    Y = librosa.stft(noisy, n_fft=512, hop_length=128)
+    mag = np.abs(Y)
+    clean = np.maximum(mag - n_hat, 0.0) * Y / np.maximum(mag, np.finfo(np.float64).tiny)
+    ref = librosa.istft(clean, n_fft=512, hop_length=128, length=3000)
+    got = spectral_subtraction(torch.from_numpy(noisy), torch.from_numpy(noise))
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-8, atol=1e-8)
+    half = spectral_subtraction(torch.from_numpy(noisy), torch.from_numpy(noise), 256, 128)  # hop = n_fft/2
+    assert half.shape == (3000,)
+
+
+def test_si_sdr_floor_is_per_signal_and_silence_gives_zero_db():
+    """Identical signals give −10·log10 ε whatever their loudness, item by item in a batch; a
+    silent estimate gives 0 dB."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 500, generator=gen, dtype=_F64)
+    a[1] *= 1e-4
+    expected = -10 * math.log10(torch.finfo(_F64).eps)
+    torch.testing.assert_close(si_sdr(a, a), torch.full((2,), expected, dtype=_F64), rtol=0, atol=0.05)
+    assert float(si_sdr(torch.zeros(500, dtype=_F64), a[0])) == 0.0
+
+
+def test_mu_law_decode_dtype_and_float64_levels():
+    assert mu_law_decode(torch.tensor([0, 255])).dtype == torch.get_default_dtype()
+    q = torch.arange(256)
+    y = [2.0 * k / 255 - 1.0 for k in range(256)]
+    want = [math.copysign((256.0 ** abs(v) - 1) / 255, v) for v in y]
+    torch.testing.assert_close(mu_law_decode(q, dtype=_F64), torch.tensor(want, dtype=_F64), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: mu_law_compress(torch.tensor([0.0, _NAN])), r"^x: contains 1 NaN/inf"),
+    (lambda: mu_law_encode(torch.zeros(2), channels=1), r"^channels: must be >= 2, got 1$"),
+    (lambda: mel_cepstral_distortion(_Z(2, 3, 0), _Z(2, 3, 0)), r"^c1: has 0 frames, shape \[2, 3, 0\]$"),
+    (lambda: noise_magnitude(torch.full((600,), _NAN)), r"^noise: contains 600 NaN/inf"),
+    (lambda: spectral_subtraction(torch.full((1000,), _NAN), _Z(600)), r"^noisy: contains 1000 NaN/inf"),
+    (lambda: spectral_subtraction(_Z(1000), torch.full((600,), _NAN)), r"^noise: contains 600 NaN/inf"),
+    (lambda: spectral_subtraction(_Z(1, 1000), _Z(3, 600)),
+     r"^noise: leading dimensions \[3\] must broadcast to noisy's \[1\]"),
+])
+def test_more_audio_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_spectral_subtraction_passes_its_frames_to_the_noise_estimate():
+    rng = np.random.default_rng(8)
+    noisy, noise = rng.standard_normal(2000), rng.standard_normal(700)
+    n_hat = np.abs(librosa.stft(noise, n_fft=256, hop_length=64, center=False)).mean(-1, keepdims=True)
+    Y = librosa.stft(noisy, n_fft=256, hop_length=64)
+    mag = np.abs(Y)
+    clean = np.maximum(mag - 2.0 * n_hat, 0.1 * mag) * Y / np.maximum(mag, np.finfo(np.float64).tiny)
+    ref = librosa.istft(clean, n_fft=256, hop_length=64, length=2000)
+    got = spectral_subtraction(torch.from_numpy(noisy), torch.from_numpy(noise), 256, 64, alpha=2.0, floor=0.1)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-8, atol=1e-8)
+    with pytest.raises(ValueError, match=r"^estimate: contains 1 NaN/inf"):
+        si_sdr(torch.tensor([0.0, _NAN, 1.0]), torch.zeros(3))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genmodels._checks import (check_callable, check_choice, check_int, check_positive,
-                               check_range, check_shape)
+                               check_range, check_shape, check_tensor)
 
 
 @pytest.mark.parametrize("call, message", [
@@ -25,6 +25,7 @@ from genmodels._checks import (check_callable, check_choice, check_int, check_po
      r"^method: must be one of \('vmap', 'loop'\), got 'fast'$"),
     (lambda: check_shape("x", torch.zeros(2, 3), [None, 4]), r"^x: expected shape \[\*, 4\], got \[2, 3\]$"),
     (lambda: check_callable("eps_model", 3), r"^eps_model: expected a callable, got int$"),
+    (lambda: check_tensor("x", [1.0, 2.0]), r"^x: expected a torch.Tensor, got list$"),
 ])
 def test_messages(call, message):
     with pytest.raises(ValueError, match=message):

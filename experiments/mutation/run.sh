@@ -51,4 +51,5 @@ for family in "$@"; do
   fi
   set +f
 done
-python experiments/mutation/summarize.py --json experiments/mutation/results.json
+python experiments/mutation/summarize.py --json experiments/mutation/results.json \
+  --diffs experiments/mutation/survivors.md
