@@ -25,8 +25,6 @@ from genmodels._checks import check_finite, check_int, check_tensor
 __all__ = ["hann_window", "frame_signal", "stft", "istft", "stft_power", "num_frames",
            "power_frames_first"]
 
-_AUDIO_DTYPES = (torch.float32, torch.float64)
-
 
 def check_audio(name: str, x) -> torch.Tensor:
     """A finite float32/float64 signal ``[..., N]`` with N ≥ 1 (empty audio is an error).
@@ -38,8 +36,6 @@ def check_audio(name: str, x) -> torch.Tensor:
     check_tensor(name, x, min_ndim=1, finite=False)
     if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x.detach().sum())):
         check_finite(name, x)
-    if x.dtype not in _AUDIO_DTYPES:
-        raise ValueError(f"{name}: expected float32 or float64 audio, got dtype {x.dtype}")
     if x.numel() == 0:
         raise ValueError(f"{name}: empty audio (a dimension of size 0), shape {tuple(x.shape)}")
     return x
