@@ -141,7 +141,10 @@ def _assert_same_run(a, b, args):
     for x, y in zip(ra, rb):
         assert x.keys() == y.keys()
         for k in x:
-            assert y[k] == pytest.approx(x[k], rel=1e-4, abs=1e-5), (x["step"], x["split"], k)
+            if isinstance(x[k], str):           # "split": pytest >= 9.2 refuses approx on strings
+                assert y[k] == x[k], (x["step"], k)
+            else:
+                assert y[k] == pytest.approx(x[k], rel=1e-4, abs=1e-5), (x["step"], x["split"], k)
 
 
 def test_two_process_vae_halted_and_resumed_equals_one_process(tmp_path):
