@@ -70,6 +70,11 @@ class DistContext:
     def distributed(self) -> bool:
         return self.world_size > 1
 
+    def barrier(self) -> None:
+        """Wait for every rank (a no-op in one process)."""
+        if self.distributed and dist.is_initialized():
+            dist.barrier()
+
     def close(self) -> None:
         """Destroy the process group if :func:`init_from_env` created it."""
         if self.owns_group and dist.is_initialized():

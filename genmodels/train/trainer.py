@@ -302,8 +302,14 @@ class Trainer:
         """Train to ``trainer.max_steps``; returns the final results, or None when halted early
         (and on the ranks other than 0 of a torchrun run)."""
         try:
-            return self._fit()
+            results = self._fit()
+            # leave together: a rank that tore down its process group while rank 0 was still
+            # evaluating sometimes died in gloo's teardown ("terminate called without an active
+            # exception", exit -6) although its training had finished
+            self.dist.barrier()
+            return results
         finally:
+            self.ddp.clear()                    # the DDP reducers go before their process group
             self.dist.close()
 
     def _fit(self) -> dict[str, Any] | None:
