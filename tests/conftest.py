@@ -42,6 +42,16 @@ def gen():
     return torch.Generator().manual_seed(1234)
 
 
+def write_counts_report(tmp_path_factory, env_var: str, filename: str, report: dict) -> str:
+    """Write a suite's counts (experiments/reliability.md reports them) as JSON to ``$env_var``,
+    or to ``filename`` in pytest's base temporary folder; returns the path."""
+    import json
+    path = os.environ.get(env_var) or str(tmp_path_factory.getbasetemp() / filename)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+    return path
+
+
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(REPO / "configs")
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -42,7 +40,7 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from conftest import CONFIG_DIR, REPO, compose
+from conftest import CONFIG_DIR, REPO, compose, write_counts_report
 from genmodels.train.config import ConfigError, to_object
 
 pytestmark = [pytest.mark.fault, pytest.mark.config]
@@ -66,10 +64,8 @@ _SETTINGS = dict(deadline=None, derandomize=True, database=None,
 @pytest.fixture(scope="module", autouse=True)
 def _write_counts(tmp_path_factory):
     yield
-    path = os.environ.get("GENMODELS_CONFIG_FUZZ_REPORT") or str(
-        tmp_path_factory.getbasetemp() / "config_fuzz_counts.json")
-    with open(path, "w") as f:
-        json.dump(dict(COUNTS), f, indent=1, sort_keys=True)
+    write_counts_report(tmp_path_factory, "GENMODELS_CONFIG_FUZZ_REPORT", "config_fuzz_counts.json",
+                        dict(COUNTS))
 
 
 @lru_cache(maxsize=None)

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY_VAE, compose
+from conftest import TINY_VAE, compose, write_counts_report
 from genmodels.train.checkpoint import CheckpointError, load_checkpoint
 from genmodels.train.config import to_object
 from genmodels.train.trainer import Trainer
@@ -77,10 +77,8 @@ COUNTS: dict[str, collections.Counter] = collections.defaultdict(collections.Cou
 @pytest.fixture(scope="module", autouse=True)
 def _write_counts(tmp_path_factory):
     yield
-    path = os.environ.get("GENMODELS_FAULT_REPORT") or str(
-        tmp_path_factory.getbasetemp() / "fault_counts.json")
-    with open(path, "w") as f:
-        json.dump({k: dict(v) for k, v in sorted(COUNTS.items())}, f, indent=1, sort_keys=True)
+    write_counts_report(tmp_path_factory, "GENMODELS_FAULT_REPORT", "fault_counts.json",
+                        {k: dict(v) for k, v in COUNTS.items()})
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -36,9 +36,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import importlib
-import json
 import math
-import os
 import random
 import re
 import signal
@@ -51,6 +49,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import write_counts_report
 from genmodels._checks import NonFiniteError
 
 pytestmark = pytest.mark.fault
@@ -1016,11 +1015,8 @@ _SETTINGS = dict(deadline=None, derandomize=True, database=None,
 def _write_counts(tmp_path_factory):
     """At the end of the module, write the per-function counts (and print a one-line summary)."""
     yield
-    path = os.environ.get("GENMODELS_FUZZ_REPORT") or str(
-        tmp_path_factory.getbasetemp() / "fuzz_counts.json")
     report = {name: dict(COUNTS[name]) for name in sorted(COUNTS)}
-    with open(path, "w") as f:
-        json.dump(report, f, indent=1, sort_keys=True)
+    path = write_counts_report(tmp_path_factory, "GENMODELS_FUZZ_REPORT", "fuzz_counts.json", report)
     total = sum(v.get("inputs", 0) for v in report.values())
     print(f"\nfuzzed {total} bad inputs over {len(report)} functions -> {path}")
 
