@@ -550,3 +550,35 @@ def test_clip_fraction_counts_only_ratios_strictly_outside_the_interval(f64):
 def test_preference_loss_names_a_non_finite_chosen_reward():
     with pytest.raises(ValueError, match=r"^r_chosen: contains 1 NaN/inf"):
         preference_loss(torch.tensor([float("nan")]), torch.zeros(1))
+
+
+def test_adaptive_kl_controller_by_hand():
+    """Ziegler et al. (2019): β ← β (1 + K_β clip(KL/target − 1, −0.2, 0.2)), step by step."""
+    from genmodels.rl import AdaptiveKLController
+    ctl = AdaptiveKLController(0.1, target=4.0, k_beta=0.5)
+    assert ctl.update(4.0) == pytest.approx(0.1)                  # on target: unchanged
+    assert ctl.update(4.4) == pytest.approx(0.1 * 1.05)           # error 0.1, gain 0.5
+    assert ctl.update(100.0) == pytest.approx(0.1 * 1.05 * 1.1)   # error clipped at +0.2
+    assert ctl.update(0.0) == pytest.approx(0.1 * 1.05 * 1.1 * 0.9)  # clipped at −0.2
+    assert ctl.update(3.6) == pytest.approx(0.1 * 1.05 * 1.1 * 0.9 * 0.95)
+    state = ctl.state_dict()
+    other = AdaptiveKLController(1.0, target=1.0)
+    other.load_state_dict(state)
+    assert other.update(5.0) == pytest.approx(ctl.update(5.0))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"beta": 0.0, "target": 4.0}, "beta"), ({"beta": -1.0, "target": 4.0}, "beta"),
+    ({"beta": 0.1, "target": 0.0}, "target"), ({"beta": 0.1, "target": 4.0, "k_beta": 0.0}, "k_beta"),
+])
+def test_adaptive_kl_controller_bad_arguments(kwargs, name):
+    from genmodels.rl import AdaptiveKLController
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        AdaptiveKLController(**kwargs)
+
+
+@pytest.mark.parametrize("kl", [float("nan"), float("inf")])
+def test_adaptive_kl_controller_refuses_a_non_finite_kl(kl):
+    from genmodels.rl import AdaptiveKLController
+    with pytest.raises(ValueError, match="^kl:"):
+        AdaptiveKLController(0.1, 4.0).update(kl)

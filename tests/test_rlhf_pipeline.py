@@ -123,6 +123,33 @@ def test_rlhf_pipeline_end_to_end(tmp_path):
     assert any(not torch.equal(p, q) for p, q in zip(ref.parameters(), pol.parameters()))
 
 
+def test_adaptive_kl_beta_follows_the_controller_and_survives_resume(tmp_path):
+    """With model.kl_target the β used at each PPO step follows Ziegler et al.'s recurrence from
+    the KL measured at the step before (recomputed here from the logged values), and a run
+    halted after 2 steps and resumed logs the same β at step 3 as an uninterrupted run."""
+    work = tmp_path / "assets"
+    common = TINY + [f"model.workdir={work}", "model.reward_source=human", "model.ppo_batch=8",
+                     "model.eval_prompts=8", "trainer.log_every=1", "trainer.ckpt_every=1",
+                     "model.kl_target=0.5", "model.kl_beta=0.2", "model.kl_gain=0.5"]
+
+    def run(out, steps, halt=None):
+        over = ["experiment=rlhf_ppo", f"trainer.max_steps={steps}"] + common
+        if halt:
+            over.append(f"trainer.halt_after={halt}")
+        Trainer(to_object(compose(over)), out).fit()
+        return [json.loads(x) for x in open(out / "metrics.jsonl")]
+
+    rows = [r for r in run(tmp_path / "full", 3) if r["split"] == "train"]
+    beta = 0.2
+    for r in rows:
+        assert r["kl_beta"] == pytest.approx(beta, rel=1e-12)
+        beta *= 1 + 0.5 * min(max(r["kl_ref"] / 0.5 - 1, -0.2), 0.2)
+    run(tmp_path / "resumed", 3, halt=2)
+    again = [r for r in run(tmp_path / "resumed", 3) if r["split"] == "train"]
+    assert again[-1]["step"] == 3 and again[-1]["kl_beta"] == pytest.approx(rows[-1]["kl_beta"],
+                                                                              rel=1e-12)
+
+
 def test_preference_file_is_rebuilt_when_its_settings_change(tmp_path):
     """A JSONL made with other settings (n_pairs 40) is not reused for a run asking for 60; a
     JSONL without the settings sidecar (the user's own labels) is used as it is."""
@@ -156,10 +183,13 @@ def test_missing_reward_checkpoint_is_explained(tmp_path):
     ("model.keywords=[]", "model.keywords"),
     ("model.samples_per_prompt=1", "model.samples_per_prompt"),
     ("model.rm_pooling=max", "model.rm_pooling"),
+    ("model.kl_target=-1", "model.kl_target"),
+    ("model.kl_gain=0", "model.kl_gain"),
+    ("model.kl_target=4 model.kl_beta=0", "model.kl_beta"),
 ])
 def test_bad_rlhf_config_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        to_object(compose(["experiment=rlhf_ppo", override]))
+        to_object(compose(["experiment=rlhf_ppo", *override.split()]))
 
 
 def test_held_out_splits_keep_each_prompt_in_one_split():

@@ -15,7 +15,7 @@ RLHF in miniature (``genmodels.rl.rlhf_task``, experiments ``rlhf_reward_model``
 from genmodels.rl.ppo import (approx_kl, clip_fraction, ppo_clip_objective, probability_ratio,
                               value_loss)
 from genmodels.rl.returns import discounted_return, gae, rewards_to_go
-from genmodels.rl.rlhf import kl_shaped_rewards, preference_loss
+from genmodels.rl.rlhf import AdaptiveKLController, kl_shaped_rewards, preference_loss
 
 # components (importing them does not import the tasks or the trainer)
 from genmodels.rl.agent import ActorCritic
@@ -27,6 +27,7 @@ __all__ = [
     "gae",
     "preference_loss",
     "kl_shaped_rewards",
+    "AdaptiveKLController",
     "probability_ratio",
     "ppo_clip_objective",
     "approx_kl",

@@ -131,6 +131,8 @@ class RLHFPPOConfig(RLHFRewardConfig):
     reward_ckpt: Optional[str] = None  # checkpoint of an rlhf_reward run (<run>/checkpoints/last.pt); null: <workdir>/reward_model.pt
     kl_beta: float = 0.1              # β of eq. 2.3
     kl_budget: float = 6.0            # the KL(π‖π_ref) per completion the run must stay within (reported)
+    kl_target: Optional[float] = None  # adaptive β (Ziegler et al. 2019): steer KL(π‖π_ref) per completion to this; null: β fixed at kl_beta
+    kl_gain: float = 0.1              # K_β of the adaptive controller: β changes by at most ±0.2·K_β per PPO iteration
     ppo_batch: int = 64               # completions sampled per PPO iteration
     ppo_epochs: int = 2
     ppo_minibatches: int = 2
@@ -144,6 +146,11 @@ class RLHFPPOConfig(RLHFRewardConfig):
         yield from super().problems()
         yield from positive(self, "kl_beta", allow_zero=True)
         yield from positive(self, "vf_coef", allow_zero=True)
+        yield from positive(self, "kl_gain")
+        if self.kl_target is not None:
+            yield from positive(self, "kl_target")
+            if self.kl_beta == 0:
+                yield "kl_beta", "must be > 0 when kl_target is set (the adaptive β scales it)"
         yield from choice(self, "reward_source", ("model", "human"))
         for name in ("kl_budget", "ppo_batch", "ppo_epochs", "ppo_minibatches", "clip_eps",
                      "eval_prompts"):

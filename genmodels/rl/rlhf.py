@@ -99,3 +99,40 @@ def _valid_tokens(mask, lengths, B: int, T: int, device) -> torch.Tensor:
             raise ValueError(f"lengths: every length must lie in [1, {T}], got {lengths.tolist()}")
         return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]  # [B, T]
     return torch.ones(B, T, dtype=torch.bool, device=device)
+
+
+class AdaptiveKLController:
+    """The adaptive KL coefficient of Ziegler et al. (2019, "Fine-tuning language models from
+    human preferences", sec. 2.2): after each PPO iteration with measured KL(π‖π_ref) = KL_t,
+
+        e_t = clip(KL_t / KL_target − 1, −0.2, 0.2),      β_{t+1} = β_t (1 + K_β e_t),
+
+    so β grows while the policy drifts past the target and shrinks while it stays below. A fixed
+    β (eq. 2.3 as printed) lets KL grow without bound as the reward model is over-optimised;
+    this keeps it near ``target`` instead.
+
+    beta: the initial β > 0; target: KL_target > 0 (nats per completion); k_beta: K_β > 0, the
+    gain per iteration (Ziegler et al. use 0.1).
+    """
+
+    def __init__(self, beta: float, target: float, k_beta: float = 0.1):
+        check_positive("beta", beta)
+        check_positive("target", target)
+        check_positive("k_beta", k_beta)
+        self.beta, self.target, self.k_beta = float(beta), float(target), float(k_beta)
+
+    def update(self, kl: float) -> float:
+        """Feed this iteration's KL (a finite float, nats); returns the new β."""
+        kl = float(kl)
+        if kl != kl or kl in (float("inf"), float("-inf")):
+            raise ValueError(f"kl: expected a finite number, got {kl}")
+        error = min(max(kl / self.target - 1.0, -0.2), 0.2)
+        self.beta *= 1.0 + self.k_beta * error
+        return self.beta
+
+    def state_dict(self) -> dict:
+        return {"beta": self.beta, "target": self.target, "k_beta": self.k_beta}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.beta, self.target, self.k_beta = (float(state["beta"]), float(state["target"]),
+                                               float(state["k_beta"]))

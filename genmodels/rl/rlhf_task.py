@@ -34,7 +34,7 @@ from genmodels.rl.preferences import (ScriptedHuman, make_preference_pairs, read
                                       sample_completions, write_preferences)
 from genmodels.rl.returns import gae
 from genmodels.rl.reward_model import RewardModel, pad_right
-from genmodels.rl.rlhf import kl_shaped_rewards, preference_loss
+from genmodels.rl.rlhf import AdaptiveKLController, kl_shaped_rewards, preference_loss
 from genmodels.rl.text import build_gpt, load_corpus, pretrain_char_lm
 from genmodels.train.checkpoint import load_checkpoint
 from genmodels.train.checkpoint import atomic_write_bytes, load_checkpoint
@@ -235,7 +235,14 @@ class RLHFPPOTask(Task):
         self.eval_prompts = {s: self.corpus.random_windows(m.eval_prompts, m.prompt_len, g, "val")
                              for s in ("val", "test")}
         self.history: list[dict] = []
+        # β of eq. 2.3: fixed, or steered towards model.kl_target (Ziegler et al. 2019)
+        self.kl_ctl = (AdaptiveKLController(m.kl_beta, m.kl_target, m.kl_gain)
+                       if m.kl_target is not None else None)
         self.samples_before = self._samples()
+
+    @property
+    def beta(self) -> float:
+        return self.kl_ctl.beta if self.kl_ctl is not None else self.cfg.model.kl_beta
 
     # -------------------------------------------------------------- helpers
     def _human_scores(self, seq: torch.Tensor) -> torch.Tensor:
@@ -295,7 +302,8 @@ class RLHFPPOTask(Task):
         prompts = local_share(prompts, key="model.ppo_batch")
         comps, seq, logp_old, v_old, logp_ref, scores = self._rollout(prompts)
         with torch.no_grad():
-            rewards = kl_shaped_rewards(scores, logp_old, logp_ref, m.kl_beta)   # eq. 2.3, (B, C)
+            beta = self.beta
+            rewards = kl_shaped_rewards(scores, logp_old, logp_ref, beta)   # eq. 2.3, (B, C)
             B, C = rewards.shape
             dones = torch.zeros(C, B)
             dones[-1] = 1.0                                   # the completion ends the episode
@@ -317,7 +325,9 @@ class RLHFPPOTask(Task):
                     kl_step = approx_kl(logp.detach(), logp_old[mb])
                     fracs.append(clip_fraction(logp.detach(), logp_old[mb], m.clip_eps))
         kl_ref = (logp_old - logp_ref).sum(1).mean().item()   # sample KL(π‖π_ref) per completion
-        logs = {"rm_score": scores.mean().item(), "kl_ref": kl_ref,
+        if self.kl_ctl is not None:
+            self.kl_ctl.update(kl_ref)                       # β for the next iteration
+        logs = {"rm_score": scores.mean().item(), "kl_ref": kl_ref, "kl_beta": beta,
                 "reward_total": rewards.sum(1).mean().item(), "loss": loss.item(),
                 "policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
                 "approx_kl": kl_step.item(), "clip_frac": torch.stack(fracs).mean().item(),
@@ -357,7 +367,9 @@ class RLHFPPOTask(Task):
             axes[0].set_xlabel("KL(π ‖ π_ref) per completion (nats)")
             axes[0].set_ylabel("reward-model score R_θ" if m.reward_source == "model"
                                else "scripted human score (the oracle reward)")
-            axes[0].set_title(f"reward vs KL (β = {m.kl_beta:g})")
+            axes[0].set_title(f"reward vs KL (β = {m.kl_beta:g})" if self.kl_ctl is None else
+                              f"reward vs KL (adaptive β → KL {m.kl_target:g}, "
+                              f"β {m.kl_beta:g} → {self.beta:.3g})")
             axes[0].legend(fontsize=8)
             fig.colorbar(sc, ax=axes[0], label="PPO step")
             steps = [h["step"] for h in self.history]
@@ -385,7 +397,12 @@ class RLHFPPOTask(Task):
         return paths
 
     def state_dict(self):
-        return {"history": list(self.history)}
+        out = {"history": list(self.history)}
+        if self.kl_ctl is not None:
+            out["kl_ctl"] = self.kl_ctl.state_dict()
+        return out
 
     def load_state_dict(self, state):
         self.history = list(state["history"])
+        if self.kl_ctl is not None and "kl_ctl" in state:
+            self.kl_ctl.load_state_dict(state["kl_ctl"])
