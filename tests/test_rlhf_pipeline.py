@@ -150,6 +150,24 @@ def test_adaptive_kl_beta_follows_the_controller_and_survives_resume(tmp_path):
                                                                               rel=1e-12)
 
 
+@pytest.mark.parametrize("detach", [True, False])
+def test_value_loss_reaches_the_policy_trunk_only_when_not_detached(tmp_path, detach):
+    from genmodels.rl.rlhf_task import RLHFPPOTask
+    cfg = to_object(compose(["experiment=rlhf_ppo", "model.reward_source=human",
+                             f"model.workdir={tmp_path}", f"model.detach_value_trunk={str(detach).lower()}"]
+                            + TINY))
+    task = RLHFPPOTask(cfg, None, torch.device("cpu"))
+    seq = torch.randint(0, task.corpus.vocab_size, (3, cfg.model.prompt_len + cfg.model.completion_len))
+    task.model.zero_grad(set_to_none=True)                # pre-training left its gradients
+    torch.nn.init.normal_(task.model["value"].weight)     # a zero head passes no gradient back
+    _, v = task._logp_values(task.model["policy"], seq, task.model["value"])
+    v.square().sum().backward()
+    assert task.model["value"].weight.grad.abs().sum() > 0
+    trunk = [p.grad for p in task.model["policy"].parameters()]
+    assert all(g is None for g in trunk) if detach else any(g is not None and g.abs().sum() > 0
+                                                            for g in trunk)
+
+
 def test_preference_file_is_rebuilt_when_its_settings_change(tmp_path):
     """A JSONL made with other settings (n_pairs 40) is not reused for a run asking for 60; a
     JSONL without the settings sidecar (the user's own labels) is used as it is."""

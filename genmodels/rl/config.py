@@ -138,6 +138,7 @@ class RLHFPPOConfig(RLHFRewardConfig):
     ppo_minibatches: int = 2
     clip_eps: float = 0.2
     vf_coef: float = 0.5
+    detach_value_trunk: bool = True   # the value head reads the policy's hidden states through a stop-gradient, so the value loss (its scale grows with β·KL) cannot reshape the policy (false: shared trunk)
     gamma: float = 1.0
     gae_lambda: float = 0.95
     eval_prompts: int = 128

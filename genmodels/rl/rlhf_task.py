@@ -260,6 +260,8 @@ class RLHFPPOTask(Task):
         logp = log_pi.gather(-1, seq[:, P:, None]).squeeze(-1)  # (B, C)
         if value_head is None:
             return logp
+        if self.cfg.model.detach_value_trunk:   # the value loss trains the head only
+            h = h.detach()
         return logp, value_head(h).squeeze(-1)
 
     @torch.no_grad()
