@@ -129,7 +129,7 @@ class VoiceConversionConfig(FeatureFields, ModelConfig):
 
 @dataclass
 class WaveNetVocoderConfig(FeatureFields, ModelConfig):
-    """Eq. 2.34: WaveNet over μ-law levels, conditioned on MFCC frames (upsampled by repetition)."""
+    """Eq. 2.34: WaveNet over μ-law levels (or companded samples), conditioned on MFCC frames."""
     family: str = "wavenet_vocoder"
     arch: str = "wavenet"
     quantization_channels: int = 256
@@ -140,6 +140,10 @@ class WaveNetVocoderConfig(FeatureFields, ModelConfig):
     n_layers: int = 8             # dilations 1, 2, …, 2^(n_layers−1) per stack
     n_stacks: int = 1
     cond_hidden: int = 64         # channels of the conditioning network (conv over frames)
+    upsample: str = "repeat"      # frames → samples: repeat | linear (interpolation) | transposed
+    output: str = "softmax"       # softmax (256 μ-law levels) | gaussian (companded sample, ClariNet)
+    log_scale_min: float = -9.0   # gaussian: floor of log σ (companded units)
+    preemphasis: float = 0.0      # α of e[n] = x[n] − α·x[n−1] modelled instead of x (0: off)
     segment_frames: int = 16      # training crops: segment_frames · hop_length samples
     eval_clips: int = 8           # held-out utterances generated at test time
     val_clips: int = 16           # utterances for the teacher-forced validation NLL
@@ -149,6 +153,8 @@ class WaveNetVocoderConfig(FeatureFields, ModelConfig):
 
     def problems(self):
         yield from choice(self, "arch", ("wavenet",))
+        yield from choice(self, "upsample", ("repeat", "linear", "transposed"))
+        yield from choice(self, "output", ("softmax", "gaussian"))
         yield from self.feature_problems()
         for name in ("quantization_channels", "residual_channels", "dilation_channels",
                      "skip_channels", "n_layers", "n_stacks", "cond_hidden", "segment_frames",
@@ -156,6 +162,7 @@ class WaveNetVocoderConfig(FeatureFields, ModelConfig):
             yield from positive(self, name)
         yield from positive(self, "temperature", allow_zero=True)
         yield from positive(self, "n_examples", allow_zero=True)
+        yield from unit(self, "preemphasis", high_open=True)
         if self.kernel_size < 2:
             yield "kernel_size", f"must be >= 2, got {self.kernel_size}"
         if self.quantization_channels < 2:

@@ -54,12 +54,11 @@ class AudioTask(Task):
         import numpy as np
 
         m = self.cfg.model
-        state = np.random.get_state()            # Griffin-Lim's random phases: fixed, and the
-        np.random.seed(0)                        # global numpy stream left as it was
-        try:
-            y = librosa.feature.inverse.mfcc_to_audio(
-                coeffs.detach().double().cpu().numpy(), n_mels=m.n_mels, sr=self.sample_rate,
-                n_fft=m.n_fft, hop_length=m.hop_length, n_iter=n_iter, length=length)
-        finally:
-            np.random.set_state(state)
+        # mfcc_to_audio's three steps, so that Griffin-Lim's random initial phases can be fixed
+        # (librosa draws them from an unseeded np.random.default_rng, not from np.random.seed)
+        mel = librosa.feature.inverse.mfcc_to_mel(coeffs.detach().double().cpu().numpy(),
+                                                  n_mels=m.n_mels)
+        mag = librosa.feature.inverse.mel_to_stft(mel, sr=self.sample_rate, n_fft=m.n_fft)
+        y = librosa.griffinlim(mag, n_iter=n_iter, hop_length=m.hop_length, n_fft=m.n_fft,
+                               length=length, random_state=0)
         return torch.from_numpy(np.ascontiguousarray(y)).float()

@@ -1,7 +1,7 @@
 """A WaveNet vocoder (eq. 2.34) trained with the generic trainer, against Griffin-Lim.
 
 Training: random crops of ``segment_frames`` MFCC frames and the ``segment_frames·hop`` samples
-they cover, teacher-forced NLL of the μ-law levels. Test: both vocoders get only the MFCC frames
+they cover, teacher-forced NLL of the μ-law levels (softmax) or companded samples (Gaussian). Test: both vocoders get only the MFCC frames
 of held-out utterances — the WaveNet samples audio from them, librosa's ``mfcc_to_audio`` inverts
 them with Griffin-Lim — and both outputs are scored against the real audio: MCD of the
 re-extracted MFCCs and log-spectral distance of the spectrograms.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from genmodels.audio.measures import log_spectral_distance, mu_law_encode
+from genmodels.audio.measures import log_spectral_distance
 from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.task import AudioTask, step_generator
 from genmodels.audio.vocoder import WaveNetVocoder
@@ -44,25 +44,27 @@ class VocoderTask(AudioTask):
             raise ValueError(f"model.segment_frames: {m.segment_frames} frames × hop "
                              f"{m.hop_length} exceed the clips' {n_samples} samples")
         model = WaveNetVocoder(m.n_mfcc, m.hop_length, cond_hidden=m.cond_hidden,
+                               preemphasis=m.preemphasis,
                                quantization_channels=m.quantization_channels,
                                residual_channels=m.residual_channels,
                                dilation_channels=m.dilation_channels,
                                skip_channels=m.skip_channels, kernel_size=m.kernel_size,
-                               n_layers=m.n_layers, n_stacks=m.n_stacks)
+                               n_layers=m.n_layers, n_stacks=m.n_stacks, upsample=m.upsample,
+                               output=m.output, log_scale_min=m.log_scale_min)
         model.set_statistics(self.feats["train"])
         self.model = model.to(device)
-        self.levels = {s: mu_law_encode(a, m.quantization_channels) for s, a in self.audio.items()}
+        self.targets = {s: model.targets(a) for s, a in self.audio.items()}   # levels or y
         self._generated = None
 
     def _crops(self, split, idx, start_frames):
-        """Levels ``[B, L]`` and MFCC frames ``[B, D, F]`` of crops starting at ``start_frames``."""
+        """Targets ``[B, L]`` and MFCC frames ``[B, D, F]`` of crops starting at ``start_frames``."""
         m = self.cfg.model
         F, hop = m.segment_frames, m.hop_length
         frames = start_frames[:, None] + torch.arange(F)                         # [B, F]
         feats = self.feats[split][idx[:, None], :, frames].permute(0, 2, 1)      # [B, D, F]
         samples = start_frames[:, None] * hop + torch.arange(F * hop)            # [B, L]
-        levels = self.levels[split][idx[:, None], samples]
-        return levels.to(self.device), feats.to(self.device)
+        targets = self.targets[split][idx[:, None], samples]
+        return targets.to(self.device), feats.to(self.device)
 
     def training_step(self, step, optimize):
         g = step_generator(self.cfg.seed, step)
@@ -70,20 +72,22 @@ class VocoderTask(AudioTask):
         idx = torch.randint(0, len(self.audio["train"]), (B,), generator=g)
         starts = torch.randint(0, self.max_start_frame + 1, (B,), generator=g)
         idx, starts = local_share(idx), local_share(starts)   # this rank's crops under torchrun
-        levels, feats = self._crops("train", idx, starts)
-        loss = self.model.loss(levels, self.model.condition(feats))
+        targets, feats = self._crops("train", idx, starts)
+        loss = self.model.loss(targets, self.model.condition(feats))
         optimize(loss)
         return {"nll": loss.item()}
 
-    def _teacher_forced_nll(self, split) -> float:
+    def _teacher_forced_nll(self, split) -> dict[str, float]:
+        """``nll``: the training loss; ``nll_8bit``: the NLL of the 8-bit μ-law levels, the same
+        quantity for both outputs (equal to ``nll`` for the softmax)."""
         m = self.cfg.model
         idx = _spread(len(self.audio[split]), m.val_clips)
-        levels = self.levels[split][idx].to(self.device)
         cond = self.model.condition(self.feats[split][idx].to(self.device))
-        return self.model.loss(levels, cond).item()
+        return {"nll": self.model.loss(self.targets[split][idx].to(self.device), cond).item(),
+                "nll_8bit": self.model.level_nll(self.audio[split][idx].to(self.device), cond).item()}
 
     def evaluate(self, split):
-        out = {"nll": self._teacher_forced_nll(split)}
+        out = self._teacher_forced_nll(split)
         if split != "test":
             return out
         m = self.cfg.model

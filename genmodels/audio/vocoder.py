@@ -1,34 +1,62 @@
 r"""A WaveNet vocoder (eq. 2.34): audio from MFCC frames.
 
-    p(x | F) = Π_t p(x_{t+1} | x_0 … x_t, h_t),   h = CondNet(F) repeated hop_length times per frame
+    p(x | F) = Π_t p(x_{t+1} | x_0 … x_t, h_t),   h = CondNet(F) upsampled to one vector per sample
 
 ``CondNet`` — two 3-wide convolutions over the standardised MFCC frames — gives each frame a
-little context before the per-sample repetition inside :class:`~genmodels.audio.wavenet.WaveNet`.
-Training is teacher-forced cross-entropy over the 256 μ-law levels; synthesis samples one level
-at a time with the Fast-WaveNet queues and decodes μ-law back to audio.
+little context before the per-sample upsampling inside :class:`~genmodels.audio.wavenet.WaveNet`
+(repetition or interpolation). Training is teacher-forced NLL: cross-entropy over the 256 μ-law
+levels (``output="softmax"``) or the Gaussian density of the companded sample
+(``output="gaussian"``); synthesis samples one step at a time with the Fast-WaveNet queues and
+expands μ-law back to audio.
+
+Pre-emphasis (LPCNet, Valin & Skoglund, 2019): with ``preemphasis`` = α > 0 the WaveNet models
+e[n] = x[n] − α·x[n−1] instead of x, and synthesis undoes it with the de-emphasis filter
+x[n] = e[n] + α·x[n−1]. The 8-bit quantisation and sampling noise, white in e, comes out low-passed
+by 1/(1 − α z⁻¹), i.e. pushed under the strong low frequencies of speech and away from the quiet
+high bands where it would otherwise be the loudest thing in the spectrum.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from genmodels._checks import check_int, check_tensor
-from genmodels.audio.measures import mu_law_decode
+from genmodels._checks import check_int, check_range, check_tensor
+from genmodels.audio.measures import mu_law_compress, mu_law_decode, mu_law_encode, mu_law_expand
 from genmodels.audio.wavenet import WaveNet
 
-__all__ = ["WaveNetVocoder"]
+__all__ = ["WaveNetVocoder", "pre_emphasis", "de_emphasis"]
+
+
+def pre_emphasis(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """e[n] = x[n] − α·x[n−1] along the last axis (x[−1] = 0): ``[..., N] → [..., N]``."""
+    check_tensor("x", x, min_ndim=1)
+    check_range("alpha", alpha, 0.0, 1.0, high_open=True)
+    return torch.cat([x[..., :1], x[..., 1:] - alpha * x[..., :-1]], dim=-1)
+
+
+def de_emphasis(e: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The inverse IIR filter x[n] = e[n] + α·x[n−1] (x[−1] = 0) along the last axis, by
+    ``scipy.signal.lfilter`` in float64; returns e's shape and dtype."""
+    import scipy.signal
+
+    check_tensor("e", e, min_ndim=1)
+    check_range("alpha", alpha, 0.0, 1.0, high_open=True)
+    x = scipy.signal.lfilter([1.0], [1.0, -alpha], e.detach().cpu().double().numpy(), axis=-1)
+    return torch.from_numpy(x).to(dtype=e.dtype, device=e.device)
 
 
 class WaveNetVocoder(nn.Module):
-    """``loss(levels [B, N], features [B, D, frames])``; ``synthesize(features, n_samples)``."""
+    """``loss(targets(audio), condition(features))``; ``synthesize(features, n_samples)``."""
 
-    def __init__(self, n_features: int, hop_length: int, cond_hidden: int = 64, **wavenet_kwargs):
+    def __init__(self, n_features: int, hop_length: int, cond_hidden: int = 64,
+                 preemphasis: float = 0.0, **wavenet_kwargs):
         super().__init__()
         check_int("n_features", n_features, minimum=1)
         check_int("cond_hidden", cond_hidden, minimum=1)
+        check_range("preemphasis", preemphasis, 0.0, 1.0, high_open=True)
         self.n_features = n_features
+        self.preemphasis = float(preemphasis)
         self.cond_net = nn.Sequential(
             nn.Conv1d(n_features, cond_hidden, 3, padding=1), nn.GELU(),
             nn.Conv1d(cond_hidden, cond_hidden, 3, padding=1))
@@ -52,15 +80,59 @@ class WaveNetVocoder(nn.Module):
             raise ValueError(f"features: expected [B, {self.n_features}, frames], got {list(features.shape)}")
         return self.cond_net((features - self.feat_mean) / self.feat_std)
 
-    def loss(self, levels: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Mean NLL (nats per sample) of ``levels [B, N]`` given ``cond`` from :meth:`condition`."""
-        logits = self.wavenet(levels, cond)                         # [B, Q, N]
-        return F.cross_entropy(logits[:, :, :-1], levels[:, 1:])
+    def _emphasised(self, audio: torch.Tensor) -> torch.Tensor:
+        """The signal the WaveNet models: audio ``[B, N]`` after pre-emphasis, kept in [−1, 1]."""
+        if not self.preemphasis:
+            return audio
+        return pre_emphasis(audio, self.preemphasis).clamp(-1.0, 1.0)
+
+    def targets(self, audio: torch.Tensor) -> torch.Tensor:
+        """What the WaveNet models, from audio ``[B, N]`` in [−1, 1] (pre-emphasised first when
+        ``preemphasis`` > 0): the μ-law levels (long) for the softmax output, the companded
+        values y = f(x) (float) for the Gaussian output."""
+        q = self.wavenet.quantization_channels
+        audio = self._emphasised(audio)
+        if self.wavenet.output == "gaussian":
+            return mu_law_compress(audio, q).to(self.wavenet.embed.weight.dtype)
+        return mu_law_encode(audio, q)
+
+    def loss(self, targets: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Mean NLL (nats per sample) of ``targets [B, N]`` (from :meth:`targets`) given ``cond``
+        from :meth:`condition`."""
+        return self.wavenet.loss(targets, cond)
+
+    @torch.no_grad()
+    def level_nll(self, audio: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Mean NLL (nats per sample) of the 8-bit μ-law *levels* of ``audio [B, N]``: one number
+        that compares the two outputs. Softmax: the cross-entropy. Gaussian: −log of the mass
+        Φ((b⁺ − μ)/σ) − Φ((b⁻ − μ)/σ) the density puts on the level's bin [b⁻, b⁺] of companded
+        values (level q covers y ∈ 2q/μ − 1 ± 1/μ, the end bins reach to ±∞)."""
+        q = self.wavenet.quantization_channels
+        levels = mu_law_encode(self._emphasised(audio), q)
+        if self.wavenet.output == "softmax":
+            return self.loss(levels, cond)
+        out = self.wavenet(self.targets(audio), cond)[:, :, :-1]
+        mean, log_scale = self.wavenet.gaussian_parameters(out)
+        mu = q - 1
+        centre = 2.0 * levels[:, 1:].to(mean.dtype) / mu - 1.0
+        hi = torch.where(levels[:, 1:] == mu, torch.full_like(centre, float("inf")), centre + 1.0 / mu)
+        lo = torch.where(levels[:, 1:] == 0, torch.full_like(centre, -float("inf")), centre - 1.0 / mu)
+        normal = torch.distributions.Normal(mean, log_scale.exp())
+        mass = normal.cdf(hi) - normal.cdf(lo)
+        return -torch.log(mass.clamp(min=1e-12)).mean()
 
     @torch.no_grad()
     def synthesize(self, features: torch.Tensor, n_samples: int,
                    generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """Audio ``[B, n_samples]`` in [−1, 1] sampled from p(x | features)."""
+        """Audio ``[B, n_samples]`` in [−1, 1] sampled from p(x | features) (de-emphasised when
+        ``preemphasis`` > 0)."""
         cond = self.condition(features)
-        levels = self.wavenet.generate(cond, n_samples, generator=generator, temperature=temperature)
-        return mu_law_decode(levels, self.wavenet.quantization_channels, dtype=features.dtype)
+        out = self.wavenet.generate(cond, n_samples, generator=generator, temperature=temperature)
+        q = self.wavenet.quantization_channels
+        if self.wavenet.output == "gaussian":
+            audio = mu_law_expand(out, q).to(features.dtype)
+        else:
+            audio = mu_law_decode(out, q, dtype=features.dtype)
+        if self.preemphasis:
+            audio = de_emphasis(audio, self.preemphasis).clamp(-1.0, 1.0)
+        return audio
