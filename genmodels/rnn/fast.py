@@ -119,10 +119,9 @@ def lstm_layer(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, h0: torch.Tens
     ``[h, x]`` and bias ``b[4H]`` (gates f, i, C̃, o as in eqs. 2.16–2.20); returns
     ``(outputs[B, T, H], h_T, c_T)``."""
     H = W.shape[0] // 4
-    # rows f, i, C̃, o -> o, f, i, C̃ (the layout LSTMLayerFunction wants); autograd routes the
-    # gradients back to the original rows
-    order = torch.cat([torch.arange(3 * H, 4 * H), torch.arange(0, 3 * H)]).to(W.device)
-    W, b = W[order], b[order]
+    # rows f, i, C̃, o -> o, f, i, C̃ (the layout LSTMLayerFunction wants): the last block of H
+    # rows moves to the front; autograd routes the gradients back to the original rows
+    W, b = W.roll(H, dims=0), b.roll(H, dims=0)
     xp = x @ W[:, H:].t() + b                            # (B, T, 4H): input half, all steps
     return LSTMLayerFunction.apply(xp, h0, c0, W[:, :H])
 
