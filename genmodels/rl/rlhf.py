@@ -6,6 +6,8 @@ log-probability of token t of response b under the policy π_φ or the frozen re
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -124,7 +126,7 @@ class AdaptiveKLController:
     def update(self, kl: float) -> float:
         """Feed this iteration's KL (a finite float, nats); returns the new β."""
         kl = float(kl)
-        if kl != kl or kl in (float("inf"), float("-inf")):
+        if not math.isfinite(kl):
             raise ValueError(f"kl: expected a finite number, got {kl}")
         error = min(max(kl / self.target - 1.0, -0.2), 0.2)
         self.beta *= 1.0 + self.k_beta * error

@@ -36,7 +36,6 @@ from genmodels.rl.returns import gae
 from genmodels.rl.reward_model import RewardModel, pad_right
 from genmodels.rl.rlhf import AdaptiveKLController, kl_shaped_rewards, preference_loss
 from genmodels.rl.text import build_gpt, load_corpus, pretrain_char_lm
-from genmodels.train.checkpoint import load_checkpoint
 from genmodels.train.checkpoint import atomic_write_bytes, load_checkpoint
 from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
