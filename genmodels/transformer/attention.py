@@ -58,6 +58,32 @@ def sinusoidal_positional_encoding(seq_len: int, d_model: int, *, base: float = 
     # <<< exercise transformer.positional_encoding
 
 
+def _check_qkv(q, k, v, *, v_broadcasts: bool = False) -> torch.Size:
+    """Check attention inputs ``q [..., Lq, dk]``, ``k [..., Lk, dk]``, ``v [..., Lk, dv]``;
+    return the broadcast leading shape of q and k. ``v_broadcasts``: v's leading dimensions need
+    only broadcast with q's and k's (the fast kernel) instead of equalling k's."""
+    check_tensor("q", q, min_ndim=2)
+    check_tensor("k", k, min_ndim=2)
+    check_tensor("v", v, min_ndim=2)
+    check_same_dtype(["q", "k", "v"], q, k, v)
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"k: last dimension must equal q's dk={q.shape[-1]}, got {list(k.shape)}")
+    if v_broadcasts and v.shape[-2] != k.shape[-2]:
+        raise ValueError(f"v: must have k's {k.shape[-2]} positions, got {list(v.shape)}")
+    if not v_broadcasts and v.shape[:-1] != k.shape[:-1]:
+        raise ValueError(f"v: shape {list(v.shape)} must match k's {list(k.shape)} except in "
+                         f"the last dimension")
+    try:
+        lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+        if v_broadcasts:
+            torch.broadcast_shapes(lead, v.shape[:-2])
+    except RuntimeError:
+        shapes = (f"q {list(q.shape)}, k {list(k.shape)} and v {list(v.shape)}" if v_broadcasts
+                  else f"q {list(q.shape)} and k {list(k.shape)}")
+        raise ValueError(f"q: leading dimensions of {shapes} do not broadcast") from None
+    return lead
+
+
 def _check_mask(mask, scores_shape: torch.Size) -> torch.Tensor:
     if not isinstance(mask, torch.Tensor):
         raise ValueError(f"mask: expected a torch.Tensor, got {type(mask).__name__}")
@@ -97,20 +123,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     Returns:
         ``(out [..., Lq, dv], weights [..., Lq, Lk])``; every row of ``weights`` sums to 1.
     """
-    check_tensor("q", q, min_ndim=2)
-    check_tensor("k", k, min_ndim=2)
-    check_tensor("v", v, min_ndim=2)
-    check_same_dtype(["q", "k", "v"], q, k, v)
-    if k.shape[-1] != q.shape[-1]:
-        raise ValueError(f"k: last dimension must equal q's dk={q.shape[-1]}, got {list(k.shape)}")
-    if v.shape[:-1] != k.shape[:-1]:
-        raise ValueError(f"v: shape {list(v.shape)} must match k's {list(k.shape)} except in "
-                         f"the last dimension")
-    try:
-        lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
-    except RuntimeError:
-        raise ValueError(f"q: leading dimensions of q {list(q.shape)} and k {list(k.shape)} "
-                         f"do not broadcast") from None
+    lead = _check_qkv(q, k, v)
     check_range("dropout_p", dropout_p, 0.0, 1.0, high_open=True)
     if scale is not None:
         check_range("scale", scale, 0.0, math.inf, low_open=True, high_open=True)

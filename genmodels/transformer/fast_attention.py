@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from genmodels._checks import check_same_dtype, check_tensor
+from genmodels.transformer.attention import _check_mask, _check_qkv
 
 __all__ = ["AttentionFunction", "fast_attention"]
 
@@ -71,32 +71,9 @@ def fast_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     broadcastable to ``[..., Lq, Lk]``, True = may attend (every query row needs one True).
     Returns ``out[..., Lq, dv]`` only (not the weights).
     """
-    check_tensor("q", q, min_ndim=2)
-    check_tensor("k", k, min_ndim=2)
-    check_tensor("v", v, min_ndim=2)
-    check_same_dtype(["q", "k", "v"], q, k, v)
-    if k.shape[-1] != q.shape[-1]:
-        raise ValueError(f"k: last dimension must equal q's dk={q.shape[-1]}, got {list(k.shape)}")
-    if v.shape[-2] != k.shape[-2]:
-        raise ValueError(f"v: must have k's {k.shape[-2]} positions, got {list(v.shape)}")
-    try:
-        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except RuntimeError:
-        raise ValueError(f"q: leading dimensions of q {list(q.shape)}, k {list(k.shape)} and "
-                         f"v {list(v.shape)} do not broadcast") from None
-    if mask is not None and (not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool):
-        raise ValueError("mask: expected a bool tensor (True = may attend)")
+    lead = _check_qkv(q, k, v, v_broadcasts=True)
     if mask is not None:
-        scores = (*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
-        try:
-            fits = torch.broadcast_shapes(mask.shape, scores) == scores
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(f"mask: shape {list(mask.shape)} does not broadcast to the attention "
-                             f"scores' {list(scores)}")
-    if mask is not None and mask.numel() and not bool(mask.any(dim=-1).all()):
-        raise ValueError("mask: some query row may attend to no key (its softmax would be NaN)")
+        _check_mask(mask, torch.Size((*lead, q.shape[-2], k.shape[-2])))
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     return AttentionFunction.apply(q, k, v, mask, scale)
