@@ -106,6 +106,10 @@ def test_bad_combinations_fail_before_training(tmp_path):
                 tmp_path / "c").fit()
     with pytest.raises(ConfigError, match="model.target"):
         to_object(compose(_overrides("vc_synthetic") + ["model.target=A"]))
+    with pytest.raises(ConfigError, match="model.lpc_order"):
+        to_object(compose(_overrides("wavenet_synthetic") + ["model.lpc_order=128"]))
+    with pytest.raises(ConfigError, match="model.lpc_order"):
+        to_object(compose(_overrides("wavenet_synthetic") + ["model.lpc_order=-1"]))
     with pytest.raises(ConfigError, match="data.utterances"):
         to_object(compose(_overrides("vc_synthetic") + ["data.utterances=4"]))
     with pytest.raises(ConfigError, match="model.source"):

@@ -1,8 +1,10 @@
 """What MCD and LSD can a vocoder reach on this corpus? Scores, on the 8 held-out test clips the
 task uses, signals that need no training: Griffin-Lim (the baseline), the real audio through 8-bit
-μ-law (with and without pre-emphasis), the real audio plus white noise, and the real utterance
-rendered again by the corpus's own generator with other random draws (a perfect model of the
-speech that does not know the exact pitch contour or noise of the reference).
+μ-law (with and without pre-emphasis, and as the residual of the LPC predictor computed from the
+MFCC frames, LPCNet's noise shaping), the real audio plus white noise, the modelled signal plus
+white noise at a given SNR (a stand-in for a network's errors: how much each scheme hides them),
+and the real utterance rendered again by the corpus's own generator with other random draws (a
+perfect model of the speech that does not know the exact pitch contour or noise of the reference).
 
     python experiments/wavenet_synthetic/ceilings.py            # about a minute on one core
 """
@@ -14,6 +16,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from genmodels.audio.corpus import _synthesize_utterance, _utterance_script
+from genmodels.audio.lpc import lpc_analysis, lpc_from_mfcc, lpc_synthesis
 from genmodels.audio.measures import log_spectral_distance, mu_law_decode, mu_law_encode
 from genmodels.audio.task_vocoder import _spread
 from genmodels.audio.vocoder import de_emphasis, pre_emphasis
@@ -76,6 +79,21 @@ def main() -> None:
         e = pre_emphasis(ref, alpha).clamp(-1, 1)
         score(f"real audio, pre-emphasis {alpha}, 256-level μ-law, de-emphasis",
               de_emphasis(mu_law_decode(mu_law_encode(e)), alpha))
+    alpha = 0.85
+    a = lpc_from_mfcc(feats.double(), sr, m.n_fft, m.n_mels, 16, preemphasis=alpha)
+    pe = pre_emphasis(ref.double(), alpha)
+    schemes = {"pre-emphasis 0.85": (pe, lambda r: de_emphasis(r, alpha)),
+               "pre-emphasis 0.85 + LPC-16 residual": (
+                   lpc_analysis(pe, a, m.hop_length),
+                   lambda r: de_emphasis(lpc_synthesis(r, a, m.hop_length), alpha))}
+    white = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for name, (e, back) in schemes.items():
+        score(f"real audio, {name}, 256-level μ-law", back(mu_law_decode(mu_law_encode(e.clamp(-1, 1)),
+                                                                          dtype=e.dtype)))
+        rms = e.pow(2).mean(-1, keepdim=True).sqrt()
+        for snr in (30, 20, 10):
+            score(f"real audio, {name}, + white noise {snr} dB under the modelled signal",
+                  back(e + rms * 10 ** (-snr / 20) * white))
     g = torch.Generator().manual_seed(0)
     for level in (1e-4, 1e-3):
         score(f"real audio + white noise of std {level:g}",

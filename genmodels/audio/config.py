@@ -144,6 +144,7 @@ class WaveNetVocoderConfig(FeatureFields, ModelConfig):
     output: str = "softmax"       # softmax (256 μ-law levels) | gaussian (companded sample, ClariNet)
     log_scale_min: float = -9.0   # gaussian: floor of log σ (companded units)
     preemphasis: float = 0.0      # α of e[n] = x[n] − α·x[n−1] modelled instead of x (0: off)
+    lpc_order: int = 0            # p of the LPC predictor from the MFCCs; its residual is modelled (0: off)
     segment_frames: int = 16      # training crops: segment_frames · hop_length samples
     eval_clips: int = 8           # held-out utterances generated at test time
     val_clips: int = 16           # utterances for the teacher-forced validation NLL
@@ -162,7 +163,10 @@ class WaveNetVocoderConfig(FeatureFields, ModelConfig):
             yield from positive(self, name)
         yield from positive(self, "temperature", allow_zero=True)
         yield from positive(self, "n_examples", allow_zero=True)
+        yield from positive(self, "lpc_order", allow_zero=True)
         yield from unit(self, "preemphasis", high_open=True)
+        if self.lpc_order and self.lpc_order >= self.n_fft // 2:
+            yield "lpc_order", f"must be < n_fft/2 = {self.n_fft // 2}, got {self.lpc_order}"
         if self.kernel_size < 2:
             yield "kernel_size", f"must be >= 2, got {self.kernel_size}"
         if self.quantization_channels < 2:

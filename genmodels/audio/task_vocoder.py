@@ -44,7 +44,8 @@ class VocoderTask(AudioTask):
             raise ValueError(f"model.segment_frames: {m.segment_frames} frames × hop "
                              f"{m.hop_length} exceed the clips' {n_samples} samples")
         model = WaveNetVocoder(m.n_mfcc, m.hop_length, cond_hidden=m.cond_hidden,
-                               preemphasis=m.preemphasis,
+                               preemphasis=m.preemphasis, lpc_order=m.lpc_order,
+                               sample_rate=self.sample_rate, n_fft=m.n_fft, n_mels=m.n_mels,
                                quantization_channels=m.quantization_channels,
                                residual_channels=m.residual_channels,
                                dilation_channels=m.dilation_channels,
@@ -53,7 +54,7 @@ class VocoderTask(AudioTask):
                                output=m.output, log_scale_min=m.log_scale_min)
         model.set_statistics(self.feats["train"])
         self.model = model.to(device)
-        self.targets = {s: model.targets(a) for s, a in self.audio.items()}   # levels or y
+        self.targets = {s: model.targets(a, self.feats[s]) for s, a in self.audio.items()}  # levels or y
         self._generated = None
 
     def _crops(self, split, idx, start_frames):
@@ -84,7 +85,8 @@ class VocoderTask(AudioTask):
         idx = _spread(len(self.audio[split]), m.val_clips)
         cond = self.model.condition(self.feats[split][idx].to(self.device))
         return {"nll": self.model.loss(self.targets[split][idx].to(self.device), cond).item(),
-                "nll_8bit": self.model.level_nll(self.audio[split][idx].to(self.device), cond).item()}
+                "nll_8bit": self.model.level_nll(self.audio[split][idx].to(self.device), cond,
+                                                 self.feats[split][idx].to(self.device)).item()}
 
     def evaluate(self, split):
         out = self._teacher_forced_nll(split)
