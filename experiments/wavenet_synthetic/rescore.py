@@ -7,7 +7,8 @@ Rebuilds the task from the run's own overrides (``.hydra/overrides.yaml``), load
 ``checkpoints/last.pt`` and, for each temperature, samples the ``eval_clips`` utterances spread
 over the split (generator seeded with the run's seed, as the task's ``evaluate``) and scores them
 and Griffin-Lim from the same MFCC frames: MCD of the re-extracted MFCCs, log-spectral distance.
-Prints a markdown table; ``--json`` also writes the numbers.
+Prints a markdown table (and one by speaker); ``--json`` also writes the numbers, ``--figures DIR``
+the task's own figures and WAV files at the first temperature.
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=None,
                         help="utterances spread over the split (default: the run's eval_clips)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="also write the task's figures and WAVs (test clips) at the first temperature")
     args = parser.parse_args()
     torch.set_num_threads(1)
     register_all()
@@ -76,6 +79,10 @@ def main() -> None:
           for s in by_speaker["griffinlim"] for sp in task.data.speakers if sp.name == s) + " |")
     for name, d in by_speaker.items():
         print(f"| {name} | " + " | ".join(f"{v[0]:.2f} / {v[1]:.2f}" for v in d.values()) + " |")
+    if args.figures:
+        cfg.model.temperature = args.temperatures[0]
+        for path in task.figures(args.figures):
+            print("wrote", path)
     if args.json:
         args.json.write_text(json.dumps({k: {"mcd": v[0], "lsd": v[1], "worst_mcd": v[2],
                                                    "by_speaker": by_speaker[k]}

@@ -4,7 +4,8 @@ subtraction (2.35), separation, restoration and enhancement (2.36–2.38), measu
 Modules: ``stft`` (framing, Hann window, STFT / inverse STFT shared by everything here),
 ``features`` (mel filterbank, decibels, DCT-II, MFCC), ``measures`` (μ-law, SI-SDR, MCD, LSD),
 ``enhancement`` (spectral subtraction), ``wavenet`` (the WaveNet module), ``vocoder`` (WaveNet
-conditioned on MFCC frames), ``voice_conversion`` (SpeechEncoder, SpeechDecoder,
+conditioned on MFCC frames), ``lpc`` (linear prediction from MFCC frames, the vocoder's noise
+shaping), ``voice_conversion`` (SpeechEncoder, SpeechDecoder,
 VoiceConverter), ``separation`` (MaskNet, WaveUNet, permutation-invariant SI-SDR), ``degrade``
 (noise, clipping, gaps), ``corpus`` (the synthetic parallel corpus, WAV folders), ``plots``; the
 trainer tasks are in ``task*.py`` and their schemas in ``config.py``.
@@ -16,6 +17,7 @@ from genmodels.audio.degrade import colored_noise, drop_gaps, hard_clip, mix_at_
 from genmodels.audio.enhancement import noise_magnitude, spectral_subtraction
 from genmodels.audio.features import (dct_matrix, fft_frequencies, hz_to_mel, mel_filterbank,
                                       mel_frequencies, mel_to_hz, mfcc, power_to_db)
+from genmodels.audio.lpc import levinson_durbin, lpc_analysis, lpc_from_mfcc, lpc_synthesis
 from genmodels.audio.measures import (log_spectral_distance, mel_cepstral_distortion,
                                       mu_law_compress, mu_law_decode, mu_law_encode,
                                       mu_law_expand, si_sdr)
@@ -37,5 +39,5 @@ __all__ = [
     # helpers
     "stft", "istft", "stft_power", "hann_window", "power_to_db", "dct_matrix", "hz_to_mel",
     "mel_to_hz", "mel_frequencies", "fft_frequencies", "mu_law_compress", "mu_law_expand",
-    "noise_magnitude",
+    "noise_magnitude", "levinson_durbin", "lpc_from_mfcc", "lpc_analysis", "lpc_synthesis",
 ]

@@ -143,28 +143,27 @@ def frame_of_sample(n_samples: int, hop_length: int, n_frames: int) -> torch.Ten
     return torch.div(n + hop_length // 2, hop_length, rounding_mode="floor").clamp(max=n_frames - 1)
 
 
-def _per_sample(a: torch.Tensor, n_samples: int, hop_length: int) -> torch.Tensor:
-    check_tensor("a", a, min_ndim=2)
-    return a[..., frame_of_sample(n_samples, hop_length, a.shape[-2]), :]          # [..., N, p]
-
-
 def lpc_analysis(x: torch.Tensor, a: torch.Tensor, hop_length: int) -> torch.Tensor:
     r"""Residual e[n] = x[n] + Σ_k a_k(t(n)) x[n−k] (x[n<0] = 0) of ``x [..., N]`` under the
-    frame-wise predictors ``a [..., T, p]``; returns ``[..., N]``."""
+    frame-wise predictors ``a [..., T, p]``; returns ``[..., N]`` (one pass per lag k, memory of
+    the order of x)."""
     check_tensor("x", x, min_ndim=1)
-    an = _per_sample(a, x.shape[-1], hop_length).to(x.dtype)                      # [..., N, p]
-    p = an.shape[-1]
-    padded = torch.nn.functional.pad(x, (p, 0))
-    past = torch.stack([padded[..., p - k:p - k + x.shape[-1]] for k in range(1, p + 1)], dim=-1)
-    return x + (an * past).sum(-1)
+    check_tensor("a", a, min_ndim=2)
+    N, p = x.shape[-1], a.shape[-1]
+    frames = frame_of_sample(N, hop_length, a.shape[-2]).to(a.device)
+    out = x.clone()
+    for k in range(1, min(p, N - 1) + 1):
+        out[..., k:] += a[..., frames[k:], k - 1].to(x.dtype) * x[..., :-k]
+    return out
 
 
 def lpc_synthesis(e: torch.Tensor, a: torch.Tensor, hop_length: int) -> torch.Tensor:
     r"""The inverse of :func:`lpc_analysis`: x[n] = e[n] − Σ_k a_k(t(n)) x[n−k], one sample at a
     time (float64 inside); ``e [..., N]`` → ``[..., N]`` in e's dtype."""
     check_tensor("e", e, min_ndim=1)
+    check_tensor("a", a, min_ndim=2)
     N = e.shape[-1]
-    an = _per_sample(a, N, hop_length).double()                                   # [..., N, p]
+    an = a[..., frame_of_sample(N, hop_length, a.shape[-2]).to(a.device), :].double()  # [..., N, p]
     p = an.shape[-1]
     e64 = e.double()
     hist = e64.new_zeros(*e.shape[:-1], p)               # x[n−1], x[n−2], …, x[n−p]
