@@ -17,10 +17,9 @@ from hydra import compose, initialize_config_dir
 
 from genmodels.audio.corpus import _synthesize_utterance, _utterance_script
 from genmodels.audio.lpc import lpc_analysis, lpc_from_mfcc, lpc_synthesis
-from genmodels.audio.measures import log_spectral_distance, mu_law_decode, mu_law_encode
+from genmodels.audio.measures import mu_law_decode, mu_law_encode
 from genmodels.audio.task_vocoder import _spread
 from genmodels.audio.vocoder import de_emphasis, pre_emphasis
-from genmodels.audio.voice_conversion import mcd_db
 from genmodels.train.cli import CONFIG_DIR
 from genmodels.train.config import register_all, to_object
 from genmodels.train.trainer import build_task
@@ -54,9 +53,8 @@ def main() -> None:
     speakers, ids = corpus.speakers, corpus.ids("test")
 
     def score(name, est):
-        mcd = mcd_db(task.features(est.float()), feats).mean().item()
-        lsd = log_spectral_distance(est.double(), ref.double(), m.n_fft, m.hop_length).mean().item()
-        print(f"| {name} | {mcd:.2f} | {lsd:.2f} |", flush=True)
+        mcd, lsd = task.score(est.float(), ref, feats)
+        print(f"| {name} | {mcd.mean().item():.2f} | {lsd.mean().item():.2f} |", flush=True)
 
     def render(seed_fn):
         out = []

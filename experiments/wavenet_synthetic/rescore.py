@@ -20,9 +20,7 @@ import torch
 import yaml
 from hydra import compose, initialize_config_dir
 
-from genmodels.audio.measures import log_spectral_distance
 from genmodels.audio.task_vocoder import _spread
-from genmodels.audio.voice_conversion import mcd_db
 from genmodels.train.checkpoint import load_checkpoint
 from genmodels.train.cli import CONFIG_DIR
 from genmodels.train.config import register_all, to_object
@@ -57,8 +55,7 @@ def main() -> None:
     by_speaker = {}
 
     def score(est, name):
-        mcd = mcd_db(task.features(est), feats)                                  # [clips]
-        lsd = log_spectral_distance(est.double(), ref.double(), m.n_fft, m.hop_length)
+        mcd, lsd = task.score(est, ref, feats)                                   # [clips] each
         by_speaker[name] = {s: (mcd[[i for i, x in enumerate(speaker) if x == s]].mean().item(),
                                 lsd[[i for i, x in enumerate(speaker) if x == s]].mean().item())
                             for s in dict.fromkeys(speaker)}

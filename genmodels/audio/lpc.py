@@ -84,8 +84,8 @@ def lpc_from_power_spectrum(power: torch.Tensor, order: int, *, lag_window: floa
     if lag_window:
         k = torch.arange(order + 1, dtype=r.dtype, device=r.device)
         r = r * torch.exp(-0.5 * (2.0 * math.pi * lag_window * k) ** 2)
-    r = torch.cat([r[..., :1] * (1.0 + noise_floor), r[..., 1:]], dim=-1)
-    r = torch.cat([r[..., :1].clamp(min=torch.finfo(r.dtype).tiny), r[..., 1:]], dim=-1)
+    r0 = (r[..., :1] * (1.0 + noise_floor)).clamp(min=torch.finfo(r.dtype).tiny)
+    r = torch.cat([r0, r[..., 1:]], dim=-1)
     return levinson_durbin(r, order)[0]
 
 

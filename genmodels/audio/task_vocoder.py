@@ -88,6 +88,13 @@ class VocoderTask(AudioTask):
                 "nll_8bit": self.model.level_nll(self.audio[split][idx].to(self.device), cond,
                                                  self.feats[split][idx].to(self.device)).item()}
 
+    def score(self, est: torch.Tensor, ref: torch.Tensor, feats: torch.Tensor):
+        """Per clip, for audio ``est`` against the real ``ref [E, N]`` and its MFCC frames
+        ``feats``: (MCD in dB of est's re-extracted MFCCs, log-spectral distance in dB), each ``[E]``."""
+        m = self.cfg.model
+        return (mcd_db(self.features(est), feats),
+                log_spectral_distance(est.double(), ref.double(), m.n_fft, m.hop_length))
+
     def evaluate(self, split):
         out = self._teacher_forced_nll(split)
         if split != "test":
@@ -102,9 +109,8 @@ class VocoderTask(AudioTask):
         gl = torch.stack([self.mfcc_to_audio(f, m.griffin_lim_iters, ref.shape[-1]) for f in feats])
         self._generated = (idx, ref, gen, gl)
         for name, est in (("wavenet", gen), ("griffinlim", gl)):
-            out[f"mcd_{name}"] = mcd_db(self.features(est), feats).mean().item()
-            out[f"lsd_{name}"] = log_spectral_distance(est.double(), ref.double(), m.n_fft,
-                                                       m.hop_length).mean().item()
+            mcd, lsd = self.score(est, ref, feats)
+            out[f"mcd_{name}"], out[f"lsd_{name}"] = mcd.mean().item(), lsd.mean().item()
         out["eval_clips"] = len(idx)
         return out
 
@@ -122,10 +128,8 @@ class VocoderTask(AudioTask):
                 paths.append(write_wav(out_dir / "audio" / f"vocoder_example{i}_{name}.wav", x,
                                        self.sample_rate))
                 if name != "real":
-                    mcd = mcd_db(self.features(x), self.features(ref[i])).item()
-                    lsd = log_spectral_distance(x.double(), ref[i].double(), m.n_fft,
-                                                m.hop_length).item()
-                    sub[label] = f"MCD {mcd:.2f} dB, LSD {lsd:.2f} dB"
+                    mcd, lsd = self.score(x, ref[i], self.features(ref[i]))
+                    sub[label] = f"MCD {mcd.item():.2f} dB, LSD {lsd.item():.2f} dB"
             paths.append(plot_audio_panels(wavs, self.sample_rate, out_dir / f"vocoder_example{i}.png",
                                            title=f"held-out clip {int(idx[i])}: vocoders given only its MFCC frames",
                                            n_fft=m.n_fft, hop_length=m.hop_length, subtitles=sub))
