@@ -57,6 +57,20 @@ def test_resume_after_halt_equals_uninterrupted_run(tmp_path):
     assert _metrics(tmp_path / "split/metrics.jsonl") == _metrics(tmp_path / "full/metrics.jsonl")
 
 
+def test_resume_killed_during_the_final_evaluation_logs_it_once(tmp_path):
+    """A run killed after its last checkpoint, while the final evaluation was logging, resumes
+    at max_steps and evaluates again: the log then holds that evaluation once, not twice."""
+    _, ref = _train(tmp_path / "a")
+    run = tmp_path / "b"
+    _train(run)
+    (run / "results.json").unlink()                       # as if killed before results.json
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")   # ... after the val row
+    _, res = _train(run)
+    assert _stable(res["test"]) == _stable(ref["test"])
+    assert _metrics(run / "metrics.jsonl") == _metrics(tmp_path / "a/metrics.jsonl")
+
+
 def test_resume_refuses_a_changed_config(tmp_path):
     _train(tmp_path / "r", ["trainer.halt_after=10"])
     with pytest.raises(ValueError, match="trainer.optim.lr"):

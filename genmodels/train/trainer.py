@@ -122,8 +122,10 @@ class MetricsLog:
     def __init__(self, path: Path):
         self.path = path
 
-    def truncate_after(self, step: int) -> None:
-        """On resume: drop what a killed run logged after its last checkpoint."""
+    def truncate_after(self, step: int, *, final: bool = False) -> None:
+        """On resume: drop what a killed run logged after its last checkpoint. With ``final``
+        (the checkpoint is the last one, at max_steps) also drop the val/test rows at ``step``:
+        the final evaluation runs after that checkpoint is written, and the resumed run redoes it."""
         if not self.path.exists():
             return
         keep = []
@@ -138,7 +140,8 @@ class MetricsLog:
                     print(f"{self.path}: dropping a half-written last line", file=sys.stderr)
                     break
                 raise ValueError(f"{self.path}: line {i + 1} is not JSON ({e})") from e
-            if record["step"] <= step:
+            if record["step"] < step or (record["step"] == step and
+                                         not (final and record.get("split") != "train")):
                 keep.append(line)
         atomic_write_text(self.path, "".join(line + "\n" for line in keep))
 
@@ -251,7 +254,7 @@ class Trainer:
         self.train_cpu_s = state.get("train_cpu_s", 0.0)
         self.last_good_ckpt = f"{self.ckpt_path} (step {self.step})"
         if self.dist.is_main:
-            self.metrics.truncate_after(self.step)
+            self.metrics.truncate_after(self.step, final=self.step >= self.cfg.trainer.max_steps)
 
     # ------------------------------------------------------------------ one update
     def optimize(self, loss: torch.Tensor, group: str = "model") -> None:
