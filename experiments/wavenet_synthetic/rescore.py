@@ -51,14 +51,14 @@ def main() -> None:
     ref, feats = task.audio[args.split][idx], task.feats[args.split][idx]
 
     per_speaker = len(task.audio[args.split]) // len(task.data.speakers)    # speaker-major clips
-    speaker = [task.data.speakers[int(j) // per_speaker].name for j in idx]
+    clips_of = {}                                                            # speaker → positions
+    for i, j in enumerate(idx.tolist()):
+        clips_of.setdefault(task.data.speakers[j // per_speaker].name, []).append(i)
     by_speaker = {}
 
     def score(est, name):
         mcd, lsd = task.score(est, ref, feats)                                   # [clips] each
-        by_speaker[name] = {s: (mcd[[i for i, x in enumerate(speaker) if x == s]].mean().item(),
-                                lsd[[i for i, x in enumerate(speaker) if x == s]].mean().item())
-                            for s in dict.fromkeys(speaker)}
+        by_speaker[name] = {s: (mcd[c].mean().item(), lsd[c].mean().item()) for s, c in clips_of.items()}
         return mcd.mean().item(), lsd.mean().item(), mcd.max().item()
 
     gl = torch.stack([task.mfcc_to_audio(f, m.griffin_lim_iters, ref.shape[-1]) for f in feats])

@@ -128,7 +128,7 @@ class VocoderTask(AudioTask):
                 paths.append(write_wav(out_dir / "audio" / f"vocoder_example{i}_{name}.wav", x,
                                        self.sample_rate))
                 if name != "real":
-                    mcd, lsd = self.score(x, ref[i], self.features(ref[i]))
+                    mcd, lsd = self.score(x, ref[i], self.feats["test"][idx[i]])
                     sub[label] = f"MCD {mcd.item():.2f} dB, LSD {lsd.item():.2f} dB"
             paths.append(plot_audio_panels(wavs, self.sample_rate, out_dir / f"vocoder_example{i}.png",
                                            title=f"held-out clip {int(idx[i])}: vocoders given only its MFCC frames",
