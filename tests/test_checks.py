@@ -38,3 +38,30 @@ def test_valid_values_pass():
     check_range("gamma", torch.tensor(1.0), 0.0, 1.0)
     check_shape("x", torch.zeros(2, 3), [None, 3])
     check_callable("fn", len)
+
+
+def test_input_checks_switch_skips_every_check_and_restores():
+    from genmodels._checks import checks_enabled, input_checks
+    from genmodels.rnn import lstm_cell
+
+    x, h, c = torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 4)
+    W, b = torch.zeros(4, 7), torch.zeros(4)
+    with pytest.raises(ValueError, match="^x_t"):
+        lstm_cell(x.float().double(), h, c, W, b, W, b, W, b, W, b)      # dtype mismatch
+    nan_x = torch.full((2, 3), float("nan"))
+    with pytest.raises(ValueError, match="NaN"):
+        lstm_cell(nan_x, h, c, W, b, W, b, W, b, W, b)
+    with input_checks(False):
+        assert not checks_enabled()
+        h_t, _ = lstm_cell(nan_x, h, c, W, b, W, b, W, b, W, b)          # computed, not refused
+        assert torch.isnan(h_t).all()
+        with pytest.raises(RuntimeError):                                 # plain torch's error
+            lstm_cell(torch.zeros(2, 5), h, c, W, b, W, b, W, b, W, b)
+        with input_checks(True):
+            assert checks_enabled()
+        assert not checks_enabled()
+    assert checks_enabled()
+    with pytest.raises(KeyError):
+        with input_checks(False):
+            raise KeyError("x")
+    assert checks_enabled()                      # restored after an exception too

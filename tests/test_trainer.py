@@ -206,3 +206,37 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     _train(tmp_path / "w", ["trainer.halt_after=10"])
     state = torch.load(tmp_path / "w/checkpoints/last.pt", weights_only=True)
     assert state["step"] == 10
+
+
+@pytest.mark.parametrize("setting, expected", [("first", [True] + [False] * 39),
+                                               ("always", [True] * 40)])
+def test_formula_input_checks_run_in_the_first_step_only(tmp_path, monkeypatch, setting, expected):
+    from genmodels._checks import checks_enabled
+    from genmodels.vae.task import VAETask
+
+    seen, original = [], VAETask.training_step
+
+    def recording(self, *args, **kwargs):
+        seen.append(checks_enabled())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAETask, "training_step", recording)
+    _train(tmp_path, [f"trainer.input_checks={setting}"])
+    assert seen == expected
+    assert checks_enabled()                      # switched back on after training
+
+
+def test_resumed_run_checks_its_first_step_again(tmp_path, monkeypatch):
+    from genmodels._checks import checks_enabled
+    from genmodels.vae.task import VAETask
+
+    _train(tmp_path, ["trainer.halt_after=25"])
+    seen, original = [], VAETask.training_step
+
+    def recording(self, *args, **kwargs):
+        seen.append(checks_enabled())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAETask, "training_step", recording)
+    _train(tmp_path)
+    assert seen == [True] + [False] * 14

@@ -117,6 +117,7 @@ class TrainerConfig(Checked):
     resume: bool = True           # continue from <run dir>/checkpoints/last.pt when it exists
     halt_after: Optional[int] = None  # stop (as if killed) after this step; for tests and preemption
     figures: bool = True          # write matplotlib figures at the end
+    input_checks: str = "first"   # first: formula functions check their inputs in the first step, then run unchecked | always
     optim: OptimConfig = field(default_factory=OptimConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
@@ -127,6 +128,7 @@ class TrainerConfig(Checked):
         yield from positive(self, "grad_clip")
         yield from positive(self, "threads")
         yield from positive(self, "halt_after")
+        yield from choice(self, "input_checks", ("first", "always"))
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             yield "device", f"must be auto, cpu, cuda or cuda:N, got {self.device!r}"
         if self.scheduler.warmup_steps > self.max_steps:

@@ -34,7 +34,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from genmodels._checks import NonFiniteError
+from genmodels._checks import NonFiniteError, input_checks
 from genmodels.train import dist
 from genmodels.train.checkpoint import (CheckpointError, atomic_write_text, load_checkpoint,
                                        previous_path, save_checkpoint, write_json)
@@ -47,7 +47,7 @@ __all__ = ["Trainer", "NonFiniteLossError", "seed_everything", "resolve_device",
 #: keys that may differ between a run and its resume (they do not change the numbers)
 RESUME_MUTABLE = ("trainer.max_steps", "trainer.resume", "trainer.halt_after", "trainer.progress",
                   "trainer.device", "trainer.threads", "trainer.figures", "trainer.eval_every",
-                  "trainer.log_every", "trainer.ckpt_every")
+                  "trainer.log_every", "trainer.ckpt_every", "trainer.input_checks")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -330,11 +330,17 @@ class Trainer:
         bar = tqdm(total=t.max_steps, initial=self.step, disable=not (t.progress and main),
                    desc=self.cfg.run_name, dynamic_ncols=True, file=sys.stderr)
         self.task.model.train()
+        first_step = self.step
         while self.step < t.max_steps:
             lr = self._set_lr()
             t0, c0 = time.perf_counter(), time.process_time()
+            # the formula functions check their inputs in the first step of this process (a wrong
+            # shape or dtype fails there, naming the argument), then run unchecked; the NaN stop on
+            # the loss and the gradient (optimize) stays on at every step
+            checked = t.input_checks == "always" or self.step == first_step
             try:
-                logs = self.task.training_step(self.step, self.optimize)
+                with input_checks(checked):
+                    logs = self.task.training_step(self.step, self.optimize)
             except NonFiniteError as e:        # NaN/inf reached an equation function's input
                 self._non_finite(f"a NaN/inf value appeared ({e})", "model")
             self.train_time_s += time.perf_counter() - t0
