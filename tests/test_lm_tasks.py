@@ -2,6 +2,7 @@
 the language-model task, fine-tuning from an MLM checkpoint, and genmodels-sample."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -127,13 +128,13 @@ def test_finetune_without_the_pretrained_run_says_what_to_do(tmp_path, corpus):
 
 
 def test_genmodels_sample_prints_from_a_checkpoint(tmp_path, corpus, capsys):
-    from genmodels.transformer.sample import main
+    from genmodels.charlm.sample import main
 
     Trainer(cfg("gpt_shakespeare", corpus, ["trainer.figures=false"]), tmp_path / "run").fit()
     args = [str(tmp_path / "run"), "--prompt", "ALPHA:", "-n", "25", "--top-k", "5",
             "--temperature", "0.7", "--seed", "3", "--num-samples", "2"]
     exe = shutil.which("genmodels-sample")                   # the console script a user types
-    cmd = [exe] if exe else [sys.executable, "-m", "genmodels.transformer.sample"]
+    cmd = [exe] if exe else [sys.executable, "-m", "genmodels.charlm.sample"]
     proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     texts = proc.stdout.strip("\n").split("\n" + "-" * 72 + "\n")
@@ -146,12 +147,38 @@ def test_genmodels_sample_prints_from_a_checkpoint(tmp_path, corpus, capsys):
     assert "prompt" in capsys.readouterr().err
 
 
-def test_missing_corpus_is_a_dataset_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("experiment", ["gpt_shakespeare", "rlhf_reward_model", "rlhf_ppo"])
+def test_missing_corpus_is_a_dataset_error(tmp_path, monkeypatch, experiment):
+    """Every text experiment, RLHF's included, looks for tiny Shakespeare the same way and stops
+    with the same message when a clone has no ../shared beside it."""
     from genmodels.data.text import DatasetNotFoundError
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GENMODELS_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GENMODELS_SHAKESPEARE", raising=False)
-    c = to_object(compose(["experiment=gpt_shakespeare", "data.download=false"]))
+    c = to_object(compose([f"experiment={experiment}", "data.download=false"]))
     with pytest.raises(DatasetNotFoundError, match="tinyshakespeare.txt(.|\n)*data.path"):
         Trainer(c, tmp_path / "run")._setup()   # the CLI turns this into exit code 4
+
+
+@pytest.mark.parametrize("experiment", ["rlhf_reward_model", "rlhf_ppo"])
+def test_rlhf_finds_the_corpus_like_every_text_experiment(tmp_path, monkeypatch, experiment):
+    """The CLI in a folder with data/tinyshakespeare.txt (one of the places searched) gets past
+    the corpus: the first thing it does is pretrain the policy run on it."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tinyshakespeare.txt").write_text(fake_play(60) * 3)
+    env = {k: v for k, v in os.environ.items() if k != "GENMODELS_SHAKESPEARE"}
+    env["GENMODELS_CACHE"] = str(tmp_path / "cache")
+    quick = {"rlhf_reward_model": ["trainer.batch_size=4", "trainer.scheduler.warmup_steps=0",
+                                   "model.min_gap=0.01", "model.samples_per_prompt=2",
+                                   "model.n_pairs=100"],
+             "rlhf_ppo": ["model.reward_source=human", "model.eval_prompts=4",
+                          "model.ppo_batch=4"]}[experiment]
+    proc = subprocess.run(
+        [sys.executable, "-m", "genmodels.train.cli", f"experiment={experiment}",
+         "data.download=false", "model.lm_steps=3", "model.lm_layers=1", "model.lm_embd=16",
+         "trainer.max_steps=1", "trainer.eval_every=0",
+         "trainer.progress=false", "trainer.figures=false", *quick],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "outputs/rlhf_assets/policy/checkpoints/last.pt").exists()

@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from conftest import compose
+from test_text_data import fake_play
 from genmodels.rl.preferences import ScriptedHuman, read_preferences, write_preferences
 from genmodels.rl.reward_model import RewardModel, pad_right
 from genmodels.rl.rlhf import preference_loss
-from genmodels.rl.text import CharCorpus
+from genmodels.train.checkpoint import load_checkpoint
 from genmodels.train.config import ConfigError, to_object
-from genmodels.train.trainer import Trainer
+from genmodels.train.trainer import Trainer, build_task
 
 pytestmark = pytest.mark.rl
 
@@ -57,7 +58,9 @@ def test_reward_model_learns_a_synthetic_preference():
     """R_θ fitted with preference_loss (eq. 2.2) separates held-out pairs: chosen strings hold
     the word 'love', rejected ones do not."""
     text = "abcdefghijklmnopqrstuvwxyz "
-    corpus = CharCorpus(text, sorted(set(text)))
+
+    def encode(s):
+        return torch.tensor([text.index(c) for c in s])
     g = torch.Generator().manual_seed(0)
     letters = "bcdfghjkmnpqrstwxyz "
 
@@ -69,10 +72,10 @@ def test_reward_model_learns_a_synthetic_preference():
         return base[:k] + "love" + base[k + 4:], rand(12)
 
     pairs = [pair() for _ in range(400)]
-    chosen = torch.stack([corpus.encode(c) for c, _ in pairs])
-    rejected = torch.stack([corpus.encode(r) for _, r in pairs])
+    chosen = torch.stack([encode(c) for c, _ in pairs])
+    rejected = torch.stack([encode(r) for _, r in pairs])
     torch.manual_seed(0)
-    rm = RewardModel(corpus.vocab_size, 12, 1, 2, 32, pooling="mean")
+    rm = RewardModel(len(text), 12, 1, 2, 32, pooling="mean")
     opt = torch.optim.Adam(rm.parameters(), lr=3e-3)
     for step in range(150):
         idx = torch.randint(0, 300, (32,), generator=g)
@@ -83,6 +86,17 @@ def test_reward_model_learns_a_synthetic_preference():
     with torch.no_grad():
         acc = (rm(chosen[300:]) > rm(rejected[300:])).float().mean().item()
     assert acc >= 0.95
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _corpus(tmp_path_factory):
+    """A small fake play as the run's corpus (``data.path``): RLHF reads its text through the
+    data group, like every text experiment."""
+    path = tmp_path_factory.mktemp("corpus") / "tinyshakespeare.txt"
+    path.write_text(fake_play(60) * 3)
+    TINY.append(f"data.path={path}")
+    yield
+    TINY.pop()
 
 
 TINY = ["model.lm_steps=20", "model.lm_layers=1", "model.lm_embd=32", "model.block_size=24",
@@ -98,7 +112,11 @@ def test_rlhf_pipeline_end_to_end(tmp_path):
                              "trainer.batch_size=8", "trainer.scheduler.warmup_steps=2",
                              "trainer.figures=true"] + common))
     res = Trainer(cfg, rm_run).fit()
-    assert (work / "policy.pt").exists()
+    # stage 1 is an ordinary trainer run: checkpoint, metrics, results at lm_steps
+    policy_run = work / "policy"
+    assert load_checkpoint(policy_run / "checkpoints/last.pt")["step"] == 20
+    assert json.loads((policy_run / "results.json").read_text())["step"] == 20
+    assert [json.loads(x)["split"] for x in open(policy_run / "metrics.jsonl")][-2:] == ["val", "test"]
     prefs = read_preferences(work / "preferences.jsonl")
     assert len(prefs) == 40 and all(p["score_chosen"] > p["score_rejected"] for p in prefs)
     assert 0 <= res["test"]["pairwise_accuracy"] <= 1 and res["test"]["pairs"] >= 1
@@ -156,7 +174,8 @@ def test_value_loss_reaches_the_policy_trunk_only_when_not_detached(tmp_path, de
     cfg = to_object(compose(["experiment=rlhf_ppo", "model.reward_source=human",
                              f"model.workdir={tmp_path}", f"model.detach_value_trunk={str(detach).lower()}"]
                             + TINY))
-    task = RLHFPPOTask(cfg, None, torch.device("cpu"))
+    task = build_task(cfg, torch.device("cpu"))
+    assert isinstance(task, RLHFPPOTask)
     seq = torch.randint(0, task.corpus.vocab_size, (3, cfg.model.prompt_len + cfg.model.completion_len))
     task.model.zero_grad(set_to_none=True)                # pre-training left its gradients
     torch.nn.init.normal_(task.model["value"].weight)     # a zero head passes no gradient back
@@ -177,7 +196,9 @@ def test_preference_file_is_rebuilt_when_its_settings_change(tmp_path):
     def task(n_pairs):
         cfg = to_object(compose(["experiment=rlhf_reward_model", "trainer.batch_size=8"] + TINY
                                 + [f"model.workdir={work}", f"model.n_pairs={n_pairs}"]))
-        return RewardModelTask(cfg, None, torch.device("cpu"))
+        task = build_task(cfg, torch.device("cpu"))
+        assert isinstance(task, RewardModelTask)
+        return task
 
     assert len(task(40).records) == 40
     assert len(task(60).records) == 60

@@ -31,7 +31,8 @@ from sklearn.linear_model import LogisticRegression
 
 from genmodels.data.text import labelled_splits, load_shakespeare
 from genmodels.train.checkpoint import load_checkpoint
-from genmodels.transformer.task import build_encoder, resolve_checkpoint
+from genmodels.charlm.task import build_encoder
+from genmodels.train.checkpoint import resolve_checkpoint
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 

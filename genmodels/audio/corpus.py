@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from genmodels._checks import check_int, check_positive
-from genmodels.data.images import DatasetNotFoundError
+from genmodels.errors import DatasetNotFoundError
 
 __all__ = ["Speaker", "SPEAKERS", "PHONES", "SyntheticSpeechCorpus", "synthesize_corpus",
            "formant_response", "AudioClips", "load_wav_folder", "wav_folder_clips"]
@@ -385,7 +385,7 @@ def load_wav_folder(path: str | Path | None, sample_rate: int = 8000) -> list[tu
     """Every audio file of ``path`` (recursively; .wav/.flac/.ogg), mono, resampled to
     ``sample_rate``: a sorted list of ``(relative path, float32 tensor [N])``.
 
-    Raises :class:`~genmodels.data.images.DatasetNotFoundError` when the folder is missing or
+    Raises :class:`~genmodels.errors.DatasetNotFoundError` when the folder is missing or
     holds no audio file, and ``ValueError`` naming the file when one is empty or unreadable.
     """
     import librosa

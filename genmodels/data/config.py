@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from genmodels.train.config import DataConfig, positive, register_data
+from omegaconf import MISSING
+
+from genmodels.schema import DataConfig, positive, register_data, unit
 
 
 @dataclass
@@ -54,3 +56,63 @@ def _fashion(cfg: FashionMNISTConfig):
 register_data("none_schema", NoDataConfig, "none", lambda cfg: None)
 register_data("digits_schema", DigitsConfig, "digits", _digits)
 register_data("fashion_mnist_schema", FashionMNISTConfig, "fashion_mnist", _fashion)
+
+
+# ------------------------------------------------------------------------------ text corpora
+@dataclass
+class ShakespeareConfig(DataConfig):
+    """Tiny Shakespeare (1,115,394 characters): a file, the cache, or a download."""
+    name: str = "shakespeare"
+    path: Optional[str] = None       # the file (or its folder); null: search, then download (genmodels/data/text.py)
+    cache_dir: Optional[str] = None  # where a download goes; null: $GENMODELS_CACHE or ~/.cache/genmodels
+    download: bool = True            # try the canonical URL when no file is found
+    val_fraction: float = 0.1        # the last 10 % of the text is held out (val = test)
+
+    def problems(self):
+        yield from unit(self, "val_fraction", low_open=True, high_open=True)
+
+
+@dataclass
+class EmbeddedTextConfig(DataConfig):
+    """The Python Language Reference topics that ship with CPython: ~460 KB, always offline."""
+    name: str = "embedded_text"
+    val_fraction: float = 0.1
+
+    def problems(self):
+        yield from unit(self, "val_fraction", low_open=True, high_open=True)
+
+
+@dataclass
+class TextFileConfig(DataConfig):
+    """Any UTF-8 text file as a character corpus (no labelled segments: no fine-tuning)."""
+    name: str = "text_file"
+    path: str = MISSING
+    val_fraction: float = 0.1
+
+    def problems(self):
+        yield from unit(self, "val_fraction", low_open=True, high_open=True)
+
+
+def _shakespeare(cfg: ShakespeareConfig):
+    from genmodels.data.text import load_shakespeare
+    return load_shakespeare(cfg.path, cfg.cache_dir, cfg.download, cfg.val_fraction)
+
+
+def _embedded(cfg: EmbeddedTextConfig):
+    from genmodels.data.text import load_embedded_corpus
+    return load_embedded_corpus(cfg.val_fraction)
+
+
+def _text_file(cfg: TextFileConfig):
+    from pathlib import Path
+
+    from genmodels.data.text import load_text_file
+    from genmodels.errors import DatasetNotFoundError
+    if not Path(cfg.path).expanduser().is_file():
+        raise DatasetNotFoundError(f"data.path: no text file at {cfg.path}")
+    return load_text_file(Path(cfg.path).expanduser(), val_fraction=cfg.val_fraction)
+
+
+register_data("shakespeare_schema", ShakespeareConfig, "shakespeare", _shakespeare)
+register_data("embedded_text_schema", EmbeddedTextConfig, "embedded_text", _embedded)
+register_data("text_file_schema", TextFileConfig, "text_file", _text_file)

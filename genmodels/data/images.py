@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from genmodels.data.splits import Splits
+from genmodels.errors import DatasetNotFoundError
 
 __all__ = ["ImageSplits", "load_digits", "load_fashion_mnist", "read_idx", "write_idx",
            "FASHION_MNIST_DEFAULT_DIR", "FASHION_MNIST_CLASSES", "DatasetNotFoundError"]
@@ -25,10 +26,6 @@ __all__ = ["ImageSplits", "load_digits", "load_fashion_mnist", "read_idx", "writ
 FASHION_MNIST_DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                          "Sneaker", "Bag", "Ankle boot")
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are missing; the message says how to get them."""
 
 
 @dataclass

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 
-from genmodels.data.images import DatasetNotFoundError
+from genmodels.errors import DatasetNotFoundError
 
 __all__ = ["CharCorpus", "load_shakespeare", "load_embedded_corpus", "load_text_file",
-           "random_windows", "fixed_windows", "shakespeare_speeches", "embedded_documents",
+           "random_windows", "fixed_windows", "windows", "shakespeare_speeches", "embedded_documents",
            "SHAKESPEARE_URL", "SHAKESPEARE_BYTES", "SHAKESPEARE_FILE", "default_cache_dir",
            "DatasetNotFoundError"]
 
@@ -127,10 +127,16 @@ def random_windows(data: torch.Tensor, block_size: int, batch_size: int, step: i
     if len(data) < block_size + 2:
         raise ValueError(f"block_size: {block_size} needs a text longer than {len(data)} ids")
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=g)
-    offsets = torch.arange(block_size + 1)
-    win = data[starts[:, None] + offsets]  # (B, T + 1)
+    win = windows(data, block_size + 1, batch_size, g)  # (B, T + 1)
     return win[:, :-1].to(device), win[:, 1:].to(device)
+
+
+def windows(data: torch.Tensor, length: int, n: int,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """``[n, length]`` windows of ``data`` at start positions uniform in
+    ``[0, len(data) - length]``, drawn from ``generator`` (the global stream when None)."""
+    starts = torch.randint(len(data) - length + 1, (n,), generator=generator)
+    return data[starts[:, None] + torch.arange(length)]
 
 
 def fixed_windows(data: torch.Tensor, block_size: int, n: int, seed: int = 12345

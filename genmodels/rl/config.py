@@ -2,8 +2,9 @@
 
 * ``ppo_schema`` (family ``ppo``): PPO on a gymnasium environment (configs/model/ppo_mlp.yaml);
   one trainer step = one rollout of ``num_envs × num_steps`` transitions plus its update epochs.
-* ``rlhf_reward_schema`` (family ``rlhf_reward``): the preference data set and the reward model
-  R_θ of eq. 2.2 (configs/model/rlhf_reward.yaml).
+* ``rlhf_reward_schema`` (family ``rlhf_reward``): the policy run, the preference data set and
+  the reward model R_θ of eq. 2.2 (configs/model/rlhf_reward.yaml); the text comes from the data
+  group (``data=shakespeare``), like every text experiment's.
 * ``rlhf_ppo_schema`` (family ``rlhf_ppo``): PPO on the char-LM policy with the per-token KL
   penalty of eq. 2.3 (configs/model/rlhf_ppo.yaml).
 
@@ -74,8 +75,8 @@ class RLHFRewardConfig(ModelConfig):
     sample completion pairs, label them with the scripted "human", train R_θ (eq. 2.2)."""
     family: str = "rlhf_reward"
     arch: str = "gpt"                 # the reward model: the GPT trunk + a scalar head
-    workdir: str = "outputs/rlhf_assets"  # where the policy checkpoint and the preference JSONL live (shared by rlhf_ppo)
-    text_path: str = "/work/shared/data/tinyshakespeare.txt"  # corpus for the char LM
+    workdir: str = "outputs/rlhf_assets"  # where the policy run (<workdir>/policy) and the preference JSONL live (shared by rlhf_ppo)
+    policy: Optional[str] = None      # a gpt run (folder, last.pt or outputs/<run_name>) to use as the policy; null: <workdir>/policy, trained by the trainer when missing
     preference: str = "keywords"      # keywords: the scripted human's hidden preference
     keywords: List[str] = field(default_factory=lambda: ["love", "king", "lord", "death", "heart", "good"])
     # the policy (char LM)
@@ -83,7 +84,7 @@ class RLHFRewardConfig(ModelConfig):
     lm_heads: int = 4
     lm_embd: int = 96
     block_size: int = 64
-    lm_steps: int = 1500              # pretraining steps of the policy (0: must exist in workdir)
+    lm_steps: int = 1500              # pretraining steps of the policy run (0: it must exist)
     lm_batch: int = 32
     lm_lr: float = 3e-3
     # the preference data set
@@ -93,7 +94,7 @@ class RLHFRewardConfig(ModelConfig):
     samples_per_prompt: int = 4       # K completions ranked per prompt; every pair with a clear preference is kept
     min_gap: float = 0.25             # the scripted human abstains when two scores differ by less
     temperature: float = 1.0
-    regenerate: bool = False          # rebuild the policy and the data set even if <workdir> has them (else they are reused as they are)
+    regenerate: bool = False          # retrain the policy run and rebuild the data set even if <workdir> has them (else they are reused)
     # the reward model
     rm_layers: int = 2
     rm_heads: int = 4

@@ -23,15 +23,23 @@ text fields).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Iterable
 
 import torch
 
-from genmodels.rl.text import WORD_RE, CharCorpus
+from genmodels.data.text import CharCorpus, windows
 
 __all__ = ["ScriptedHuman", "sample_completions", "make_preference_pairs", "write_preferences",
-           "read_preferences"]
+           "read_preferences", "corpus_words", "WORD_RE"]
+
+WORD_RE = re.compile(r"[a-z']+")
+
+
+def corpus_words(text: str) -> set[str]:
+    """The lower-case words of a text: the scripted human's vocabulary of fluent words."""
+    return set(WORD_RE.findall(text.lower()))
 
 
 class ScriptedHuman:
@@ -100,7 +108,7 @@ def make_preference_pairs(policy, corpus: CharCorpus, human: ScriptedHuman, n_pa
     g = torch.Generator().manual_seed(seed)
     records, group = [], 0
     while len(records) < n_pairs:
-        prompts = corpus.random_windows(batch_prompts, prompt_len, g).to(device)  # (P, L)
+        prompts = windows(corpus.train, prompt_len, batch_prompts, g).to(device)  # (P, L)
         rep = prompts.repeat_interleave(samples_per_prompt, 0)                     # (P·K, L)
         comps = sample_completions(policy, rep, completion_len, temperature, g).cpu()
         comps = comps.view(batch_prompts, samples_per_prompt, completion_len)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genmodels.rl.text import build_gpt
+from genmodels.transformer.modules import GPT
 
 __all__ = ["RewardModel", "pad_right"]
 
@@ -19,16 +19,17 @@ class RewardModel(nn.Module):
     which learns "this text uses a keyword somewhere" from far fewer comparisons. (With causal
     attention the shared prompt's positions are identical for the chosen and the rejected
     completion, so they cancel in r_c − r_r.) ``lengths[b]`` tokens of row b are real; right
-    padding never changes a real token's hidden state.
+    padding never changes a real token's hidden state. ``gpt_options`` go to the trunk's
+    :class:`~genmodels.transformer.modules.GPT` (e.g. ``attention``).
     """
 
     def __init__(self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int,
-                 pooling: str = "last"):
+                 pooling: str = "last", **gpt_options):
         super().__init__()
         if pooling not in ("last", "mean"):
             raise ValueError(f"pooling: must be 'last' or 'mean', got {pooling!r}")
         self.pooling = pooling
-        self.trunk = build_gpt(vocab_size, block_size, n_layer, n_head, n_embd)
+        self.trunk = GPT(vocab_size, block_size, n_layer, n_head, n_embd, **gpt_options)
         self.head = nn.Linear(n_embd, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)

@@ -1,8 +1,9 @@
 """RLHF in miniature (InstructGPT's recipe) as two trainer Tasks.
 
 ``RewardModelTask`` (family ``rlhf_reward``, experiment ``rlhf_reward_model``):
-  1. the policy: a char-level GPT pretrained on tinyshakespeare (stage 1), saved as
-     ``<workdir>/policy.pt`` (reused when it exists);
+  1. the policy: a char-level GPT pretrained on the run's corpus (``data``, tiny Shakespeare in
+     the experiments) by the trainer itself, as the run ``<workdir>/policy`` (stage 1; reused
+     when it exists, or any ``gpt`` run given as ``model.policy``);
   2. the preference data: for each corpus prompt, K completions sampled from the policy, ranked
      by the scripted human (:class:`~genmodels.rl.preferences.ScriptedHuman`); every pair with a
      clear preference is saved to ``<workdir>/preferences.jsonl`` (prompt, chosen, rejected) —
@@ -21,24 +22,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import random
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch import nn
 
+from genmodels.charlm.config import GPTConfig
+from genmodels.charlm.task import build_gpt
+from genmodels.data.text import CharCorpus, windows
+from genmodels.errors import ConfigError
+
 from genmodels.rl.ppo import approx_kl, clip_fraction, ppo_clip_objective, value_loss
-from genmodels.rl.preferences import (ScriptedHuman, make_preference_pairs, read_preferences,
-                                      sample_completions, write_preferences)
+from genmodels.rl.preferences import (ScriptedHuman, corpus_words, make_preference_pairs,
+                                      read_preferences, sample_completions, write_preferences)
 from genmodels.rl.returns import gae
 from genmodels.rl.reward_model import RewardModel, pad_right
 from genmodels.rl.rlhf import AdaptiveKLController, kl_shaped_rewards, preference_loss
-from genmodels.rl.text import build_gpt, load_corpus, pretrain_char_lm
-from genmodels.train.checkpoint import atomic_write_bytes, load_checkpoint
+from genmodels.train.checkpoint import atomic_write_bytes, load_checkpoint, resolve_checkpoint
+from genmodels.train.config import (Config, OptimConfig, SchedulerConfig, TrainerConfig,
+                                    validate)
 from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
+from genmodels.train.trainer import Trainer
 
 __all__ = ["RewardModelTask", "RLHFPPOTask", "prepare_policy", "load_reward_model",
            "split_by_group"]
@@ -49,38 +61,73 @@ def _log(msg: str) -> None:
     print(f"[rlhf] {msg}", file=sys.stderr, flush=True)
 
 
-def _policy_arch(m, vocab_size: int) -> dict:
-    return {"vocab_size": vocab_size, "block_size": m.block_size, "n_layer": m.lm_layers,
-            "n_head": m.lm_heads, "n_embd": m.lm_embd}
+#: the policy's architecture keys, which the reward model (when initialised from the policy)
+#: and the value head must share with it
+_POLICY_ARCH = ("block_size", "n_layer", "n_head", "n_embd")
 
 
-def prepare_policy(m, seed: int, device):
-    """The corpus and the pretrained char-LM policy: loaded from ``<workdir>/policy.pt``, or
-    pretrained for ``lm_steps`` steps and saved there. Its own RNG: the caller's is untouched."""
-    corpus = load_corpus(m.text_path)
-    arch = _policy_arch(m, corpus.vocab_size)
-    path = Path(m.workdir) / "policy.pt"
-    if path.exists() and not m.regenerate:
-        ck = load_checkpoint(path)                         # weights_only: runs no code
-        if ck["arch"] != arch or ck["chars"] != corpus.chars:
-            raise ValueError(f"model.workdir: {path} holds a policy with arch {ck['arch']}, the "
-                             f"config asks for {arch}; use model.regenerate=true or another "
-                             f"model.workdir")
-        policy = build_gpt(**arch)
-        policy.load_state_dict(ck["state_dict"])
+def policy_config(cfg) -> Config:
+    """Stage 1 as an ordinary character-LM run: a GPT of the ``model.lm_*`` sizes trained by the
+    trainer on the run's corpus (``data``), AdamW with a cosine learning rate."""
+    m, t = cfg.model, cfg.trainer
+    gpt = GPTConfig(block_size=m.block_size, n_layer=m.lm_layers, n_head=m.lm_heads,
+                    n_embd=m.lm_embd)
+    trainer = TrainerConfig(max_steps=max(m.lm_steps, 1), batch_size=m.lm_batch, eval_every=0,
+                            ckpt_every=500, device=t.device, threads=t.threads,
+                            progress=t.progress, figures=t.figures, resume=not m.regenerate,
+                            optim=OptimConfig(name="adamw", lr=m.lm_lr, weight_decay=0.01),
+                            scheduler=SchedulerConfig(name="cosine", min_lr_ratio=0.05))
+    return validate(Config(run_name="rlhf_policy", seed=cfg.seed, data=cfg.data, model=gpt,
+                           trainer=trainer))
+
+
+@contextlib.contextmanager
+def _rng_kept():
+    """The caller's Python, NumPy and torch random states, untouched by what runs inside."""
+    py, npy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    random.setstate(py)
+    np.random.set_state(npy)
+
+
+def prepare_policy(cfg, corpus, device) -> tuple[GPT, Path]:
+    """The pretrained char-LM policy and its checkpoint: ``model.policy`` (any ``gpt`` run), or
+    the run ``<workdir>/policy``, trained there by the trainer when it is missing or shorter than
+    ``model.lm_steps`` (a cached run: a second experiment reuses it)."""
+    m = cfg.model
+    if not isinstance(corpus, CharCorpus):
+        raise ConfigError("data: RLHF needs a text corpus (data=shakespeare, embedded_text or "
+                          "text_file)")
+    if m.policy:
+        try:
+            path = resolve_checkpoint(m.policy)
+        except FileNotFoundError as e:
+            raise ConfigError(f"model.policy: {e}") from None
     else:
-        if m.lm_steps == 0:
-            raise ValueError(f"model.lm_steps: is 0 but there is no policy at {path}")
-        _log(f"pretraining the char-LM policy ({m.lm_steps} steps) -> {path}")
-        with torch.random.fork_rng(devices=[]):
-            policy = pretrain_char_lm(corpus, m.block_size, m.lm_layers, m.lm_heads, m.lm_embd,
-                                      m.lm_steps, m.lm_batch, m.lm_lr, seed, device, log=_log)
-        import io
-        buf = io.BytesIO()
-        torch.save({"arch": arch, "chars": corpus.chars,
-                    "state_dict": {k: v.cpu() for k, v in policy.state_dict().items()}}, buf)
-        atomic_write_bytes(path, buf.getvalue())
-    return corpus, policy.to(device).eval()
+        run_dir = Path(m.workdir) / "policy"
+        path = run_dir / "checkpoints" / "last.pt"
+        done = path.exists() and load_checkpoint(path)["step"] >= m.lm_steps
+        if m.regenerate or not done:
+            if m.lm_steps == 0:
+                raise ConfigError(f"model.lm_steps: is 0 but there is no policy run at {run_dir}")
+            _log(f"pretraining the char-LM policy ({m.lm_steps} steps) in {run_dir}")
+            with _rng_kept():
+                Trainer(policy_config(cfg), run_dir).fit()
+    ck = load_checkpoint(path)                             # weights_only: runs no code
+    saved = ck["config"]["model"]
+    want = dict(zip(_POLICY_ARCH, (m.block_size, m.lm_layers, m.lm_heads, m.lm_embd)))
+    if saved.get("family") != "gpt" or any(saved[k] != v for k, v in want.items()):
+        raise ConfigError(f"model.policy: {path} holds a {saved.get('family')!r} model with "
+                          f"{ {k: saved.get(k) for k in want} }, the config asks for a gpt with "
+                          f"{want}; use model.regenerate=true or another model.workdir")
+    if list(ck["task"].get("chars", [])) != list(corpus.chars):
+        raise ConfigError(f"model.policy: {path} was trained on another vocabulary than data "
+                          f"{corpus.name!r}")
+    gpt = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GPTConfig), saved))
+    policy = build_gpt(gpt, corpus.vocab_size)
+    policy.load_state_dict(ck["model"])
+    return policy.to(device).eval(), path
 
 
 def _build_reward_model(m, vocab_size: int) -> RewardModel:
@@ -126,8 +173,9 @@ class RewardModelTask(Task):
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
         m = cfg.model
-        self.corpus, policy = prepare_policy(m, cfg.seed, device)
-        self.human = ScriptedHuman(m.keywords, self.corpus.words)
+        self.corpus = data
+        policy, policy_path = prepare_policy(cfg, data, device)
+        self.human = ScriptedHuman(m.keywords, corpus_words(data.text))
         path = Path(m.workdir) / "preferences.jsonl"
         # the settings the scripted labeller used, stored beside the JSONL: a file made with other
         # settings (say a smaller n_pairs) is rebuilt, not silently reused; a JSONL without this
@@ -135,7 +183,7 @@ class RewardModelTask(Task):
         made_with = {"n_pairs": m.n_pairs, "prompt_len": m.prompt_len,
                      "completion_len": m.completion_len, "samples_per_prompt": m.samples_per_prompt,
                      "temperature": m.temperature, "min_gap": m.min_gap, "seed": cfg.seed,
-                     "keywords": list(m.keywords)}
+                     "keywords": list(m.keywords), "policy": str(policy_path)}
         meta = path.with_suffix(".meta.json")
         stale = meta.exists() and json.loads(meta.read_text()) != made_with
         if stale:
@@ -218,8 +266,9 @@ class RLHFPPOTask(Task):
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
         m = cfg.model
-        self.corpus, policy = prepare_policy(m, cfg.seed, device)
-        self.human = ScriptedHuman(m.keywords, self.corpus.words)
+        self.corpus = data
+        policy, _ = prepare_policy(cfg, data, device)
+        self.human = ScriptedHuman(m.keywords, corpus_words(data.text))
         self.ref = copy.deepcopy(policy).eval().requires_grad_(False)   # π_ref, frozen
         if m.reward_source == "model":
             rm_path = m.reward_ckpt or str(Path(m.workdir) / "reward_model.pt")
@@ -231,7 +280,7 @@ class RLHFPPOTask(Task):
         nn.init.zeros_(value.bias)
         self.model = nn.ModuleDict({"policy": policy.train(), "value": value}).to(device)
         g = torch.Generator().manual_seed(2024)
-        self.eval_prompts = {s: self.corpus.random_windows(m.eval_prompts, m.prompt_len, g, "val")
+        self.eval_prompts = {s: windows(data.val, m.prompt_len, m.eval_prompts, g)
                              for s in ("val", "test")}
         self.history: list[dict] = []
         # β of eq. 2.3: fixed, or steered towards model.kl_target (Ziegler et al. 2019)
@@ -297,7 +346,7 @@ class RLHFPPOTask(Task):
     # -------------------------------------------------------------- one PPO iteration
     def training_step(self, step, optimize):
         m = self.cfg.model
-        prompts = self.corpus.random_windows(m.ppo_batch, m.prompt_len).to(self.device)
+        prompts = windows(self.corpus.train, m.prompt_len, m.ppo_batch).to(self.device)
         # under torchrun each rank rolls out its share of the prompts (ppo_batch is global); the
         # ranks' completions, advantages and minibatches are their own, gradients are averaged
         prompts = local_share(prompts, key="model.ppo_batch")

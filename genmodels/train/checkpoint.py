@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 __all__ = ["atomic_write_bytes", "save_checkpoint", "load_checkpoint", "atomic_write_text",
-           "CheckpointError", "previous_path", "write_json"]
+           "CheckpointError", "previous_path", "write_json", "resolve_checkpoint"]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -99,3 +99,17 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict[str, An
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint from a run folder, a ``last.pt``, or ``outputs/<run_name>`` (its newest run)."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p
+    if (p / "checkpoints" / "last.pt").is_file():
+        return p / "checkpoints" / "last.pt"
+    runs = sorted(p.glob("*/checkpoints/last.pt")) if p.is_dir() else []
+    if runs:
+        return runs[-1]                 # run folders are named by date and time: newest last
+    raise FileNotFoundError(f"no checkpoint at {p}: expected a last.pt file, a run folder with "
+                            f"checkpoints/last.pt, or outputs/<run_name> holding such runs")

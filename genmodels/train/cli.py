@@ -43,7 +43,7 @@ CONFIG_DIR = str((Path(__file__).resolve().parent.parent / "conf").resolve())
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _hydra_main(cfg: DictConfig):
-    from genmodels.data.images import DatasetNotFoundError
+    from genmodels.errors import DatasetNotFoundError
     from genmodels.train.checkpoint import CheckpointError
     from genmodels.train.trainer import NonFiniteLossError
 

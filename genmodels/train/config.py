@@ -7,8 +7,8 @@ Three layers of checking, each naming the offending key:
 2. impossible values (a negative learning rate, a zero batch size) are rejected by
    :func:`validate`, which walks the config and calls each dataclass's ``problems()``;
 3. each model family and dataset registers its own schema with :func:`register_model` /
-   :func:`register_data` (see ``genmodels/<family>/config.py``), so adding a family never edits
-   this file.
+   :func:`register_data` (:mod:`genmodels.schema`, called from ``genmodels/<family>/config.py``),
+   so adding a family never edits this file; :func:`register_all` discovers them by name.
 """
 
 from __future__ import annotations
@@ -17,60 +17,19 @@ import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from genmodels.errors import ConfigError
+from genmodels.schema import (DATASETS, MODEL_FAMILIES, MODEL_SCHEMAS, Checked, DataConfig,
+                              ModelConfig, choice, positive, register_data, register_model, unit)
 
 __all__ = ["ConfigError", "Checked", "DataConfig", "ModelConfig", "OptimConfig",
            "SchedulerConfig", "TrainerConfig", "Config", "register_model", "register_data",
            "register_all", "to_object", "validate", "MODEL_FAMILIES", "DATASETS",
            "positive", "choice", "unit"]
-
-
-class ConfigError(ValueError):
-    """A configuration value is impossible; the message starts with the full key."""
-
-
-class Checked:
-    """Mixin: ``problems()`` yields ``(field, message)`` for each impossible value."""
-
-    def problems(self) -> Iterator[tuple[str, str]]:
-        return iter(())
-
-
-def positive(obj, name, *, allow_zero=False):
-    v = getattr(obj, name)
-    if v is not None and (v < 0 or (v == 0 and not allow_zero)):
-        yield name, f"must be {'>= 0' if allow_zero else '> 0'}, got {v}"
-
-
-def choice(obj, name, choices):
-    v = getattr(obj, name)
-    if v not in choices:
-        yield name, f"must be one of {list(choices)}, got {v!r}"
-
-
-def unit(obj, name, *, low_open=False, high_open=False):
-    v = getattr(obj, name)
-    if (v <= 0 if low_open else v < 0) or (v >= 1 if high_open else v > 1):
-        yield name, f"must lie in {'(' if low_open else '['}0, 1{')' if high_open else ']'}, got {v}"
-
-
-
-
-# ------------------------------------------------------------------------------ base schemas
-@dataclass
-class DataConfig(Checked):
-    """Base of every dataset schema; ``name`` picks the loader registered for it."""
-    name: str = MISSING
-
-
-@dataclass
-class ModelConfig(Checked):
-    """Base of every model schema; ``family`` picks the task (training/eval code) of the family."""
-    family: str = MISSING
-    arch: str = MISSING
 
 
 @dataclass
@@ -148,23 +107,6 @@ class Config(Checked):
         yield from positive(self, "seed", allow_zero=True)
         if not self.run_name or "/" in self.run_name:
             yield "run_name", f"must be a non-empty name without '/', got {self.run_name!r}"
-
-
-# ------------------------------------------------------------------------------ registries
-MODEL_FAMILIES: dict[str, str] = {}                  # family → "module:TaskClass"
-DATASETS: dict[str, Callable[[Any], Any]] = {}       # data name → loader(data_cfg)
-
-
-def register_model(schema_name: str, schema: type, family: str, task: str) -> None:
-    """Register a model schema (usable as ``defaults: [<schema_name>]`` in configs/model/*.yaml)."""
-    ConfigStore.instance().store(group="model", name=schema_name, node=schema)
-    MODEL_FAMILIES[family] = task
-
-
-def register_data(schema_name: str, schema: type, name: str, loader: Callable[[Any], Any]) -> None:
-    """Register a dataset schema and the function that loads it from its config."""
-    ConfigStore.instance().store(group="data", name=schema_name, node=schema)
-    DATASETS[name] = loader
 
 
 _REGISTERED = False

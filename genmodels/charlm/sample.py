@@ -6,7 +6,7 @@
 
 The checkpoint may be a run folder, its ``checkpoints/last.pt``, or ``outputs/<run_name>`` (the
 newest run in it). It holds the config and the vocabulary, so no data file is needed. Works for
-the ``gpt`` and ``lstm_lm`` families. Sampling is the next-character distribution of eq. 2.27,
+every family of :data:`genmodels.charlm.task.LANGUAGE_MODELS` (``gpt``, ``lstm_lm``). Sampling is the next-character distribution of eq. 2.27,
 softmax(logits / temperature), kept to the ``top_k`` most likely characters when given, drawn
 with a generator seeded by ``--seed`` (the same command prints the same text).
 """
@@ -20,13 +20,14 @@ __all__ = ["main", "load_language_model", "sample_text"]
 
 
 def load_language_model(path: str, device: str = "cpu"):
-    """``(model, chars, cfg_dict)`` of a ``gpt`` or ``lstm_lm`` checkpoint, in eval mode."""
+    """``(model, chars, cfg_dict)`` of a language-model checkpoint, in eval mode."""
     import torch
     from omegaconf import OmegaConf
 
-    from genmodels.train.checkpoint import load_checkpoint
+    from genmodels.charlm.task import LANGUAGE_MODELS
+    from genmodels.schema import MODEL_SCHEMAS
+    from genmodels.train.checkpoint import load_checkpoint, resolve_checkpoint
     from genmodels.train.config import register_all
-    from genmodels.transformer.task import resolve_checkpoint
 
     register_all()
     ckpt_path = resolve_checkpoint(path)
@@ -36,17 +37,12 @@ def load_language_model(path: str, device: str = "cpu"):
     chars = ckpt.get("task", {}).get("chars")
     if chars is None:
         raise ValueError(f"checkpoint: {ckpt_path} holds no vocabulary (not a language-model run)")
-    if family == "gpt":
-        from genmodels.transformer.config import GPTConfig as Schema
-        from genmodels.transformer.task import build_gpt as build
-    elif family == "lstm_lm":
-        from genmodels.rnn.config import LSTMLMConfig as Schema
-        from genmodels.rnn.task import build_lstm_lm as build
-    else:
+    if family not in LANGUAGE_MODELS:
         raise ValueError(f"checkpoint: {ckpt_path} is a {family!r} run; genmodels-sample needs a "
-                         f"language model (gpt or lstm_lm)")
-    m = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Schema), cfg["model"]))
-    model = build(m, len(chars))
+                         f"language model ({' or '.join(sorted(LANGUAGE_MODELS))})")
+    m = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(MODEL_SCHEMAS[family]),
+                                            cfg["model"]))
+    model = LANGUAGE_MODELS[family](m, len(chars))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), list(chars), cfg
 

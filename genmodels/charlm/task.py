@@ -1,10 +1,10 @@
-"""Training tasks of the Transformer family with the generic trainer (``genmodels.train``).
+"""The character-LM stack's training tasks, shared by the GPT, the LSTM and the encoder.
 
 * :class:`CharLMTask` — any character language model with GPT's interface: random windows of
   the training text (a pure function of seed and step), next-character loss (eq. 2.29), val loss
-  in nats per character on fixed windows, ``samples.txt`` and ``samples.png`` at the end.
-  :class:`GPTTask` builds the decoder-only Transformer; ``genmodels.rnn.task.LSTMLMTask`` the
-  LSTM.
+  in nats per character on fixed windows, ``samples.txt`` and ``samples.png`` at the end. The
+  model comes from :data:`LANGUAGE_MODELS` (family → builder): the decoder-only Transformer
+  (``gpt``) or the LSTM (``lstm_lm``); ``genmodels-sample`` and RLHF build through it too.
 * :class:`MLMTask` — masked-language-model pre-training of :class:`MaskedEncoder` (eq. 2.28).
 * :class:`FinetuneTask` — classification of labelled segments (which speaker says a speech) with
   the encoder and a linear head (eq. 2.29), from an MLM checkpoint or from scratch.
@@ -22,14 +22,16 @@ from pathlib import Path
 import torch
 
 from genmodels.data.text import decode, fixed_windows, labelled_splits, random_windows
-from genmodels.train.config import ConfigError
+from genmodels.errors import ConfigError
+from genmodels.rnn.lm import CharLSTM
+from genmodels.train.checkpoint import resolve_checkpoint
 from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 from genmodels.transformer.losses import masked_lm_loss, task_loss
 from genmodels.transformer.modules import GPT, MaskedEncoder, mask_tokens
 
-__all__ = ["CharLMTask", "GPTTask", "MLMTask", "FinetuneTask", "build_gpt",
-           "resolve_checkpoint", "write_samples"]
+__all__ = ["CharLMTask", "MLMTask", "FinetuneTask", "LANGUAGE_MODELS", "build_gpt",
+           "build_lstm_lm", "build_encoder", "write_samples"]
 
 
 def _check_vocab(state: dict, chars: list[str], what: str) -> None:
@@ -37,20 +39,6 @@ def _check_vocab(state: dict, chars: list[str], what: str) -> None:
     if saved is not None and list(saved) != list(chars):
         raise ConfigError(f"data: the corpus's vocabulary ({len(chars)} characters) differs from "
                           f"the one {what} was trained with ({len(saved)})")
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint from a run folder, a ``last.pt``, or ``outputs/<run_name>`` (its newest run)."""
-    p = Path(path).expanduser()
-    if p.is_file():
-        return p
-    if (p / "checkpoints" / "last.pt").is_file():
-        return p / "checkpoints" / "last.pt"
-    runs = sorted(p.glob("*/checkpoints/last.pt")) if p.is_dir() else []
-    if runs:
-        return runs[-1]                 # run folders are named by date and time: newest last
-    raise FileNotFoundError(f"no checkpoint at {p}: expected a last.pt file, a run folder with "
-                            f"checkpoints/last.pt, or outputs/<run_name> holding such runs")
 
 
 def write_samples(texts: list[str], title: str, out_dir: Path, stem: str = "samples"
@@ -87,6 +75,16 @@ def build_gpt(m, vocab_size: int) -> GPT:
                use_sdpa=m.use_sdpa, d_ff=m.d_ff)
 
 
+def build_lstm_lm(m, vocab_size: int) -> CharLSTM:
+    return CharLSTM(vocab_size, m.n_embd, m.hidden_size, m.num_layers, dropout=m.dropout,
+                    impl=m.impl)
+
+
+#: model family → ``builder(model_cfg, vocab_size)``: the character language models that
+#: :class:`CharLMTask`, ``genmodels-sample`` and RLHF's policy are built from
+LANGUAGE_MODELS = {"gpt": build_gpt, "lstm_lm": build_lstm_lm}
+
+
 class CharLMTask(Task):
     """Next-character prediction on a :class:`~genmodels.data.text.CharCorpus`."""
 
@@ -94,7 +92,7 @@ class CharLMTask(Task):
 
     @staticmethod
     def build_model(m, vocab_size: int) -> torch.nn.Module:
-        raise NotImplementedError
+        return LANGUAGE_MODELS[m.family](m, vocab_size)
 
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
@@ -152,14 +150,6 @@ class CharLMTask(Task):
                  f"{'' if m.sample_top_k is None else f', top-k {m.sample_top_k}'} "
                  f"after {self.cfg.trainer.max_steps} steps (prompt {prompt!r})")
         return write_samples(texts, title, out_dir)
-
-
-class GPTTask(CharLMTask):
-    """The decoder-only character Transformer (pre-norm, optional weight tying)."""
-
-    @staticmethod
-    def build_model(m, vocab_size):
-        return build_gpt(m, vocab_size)
 
 
 # ------------------------------------------------------------------------------ MLM (eq. 2.28)

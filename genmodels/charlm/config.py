@@ -1,8 +1,6 @@
-"""Schemas of the Transformer family (``model`` group: gpt_char, mlm_char, finetune_char) and of
-the character text corpora (``data`` group: shakespeare, embedded_text, text_file).
-
-The text data schemas live here because configs are discovered from ``genmodels/<pkg>/config.py``;
-the RNN language model (``genmodels/rnn/config.py``) uses the same corpora.
+"""Schemas of the character language models (``model`` group: gpt_char, lstm_char, mlm_char,
+finetune_char). Their corpora (tiny Shakespeare, the embedded text, any text file) are data
+schemas in ``genmodels/data/config.py``.
 """
 
 from __future__ import annotations
@@ -10,69 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from omegaconf import MISSING
-
-from genmodels.train.config import (DataConfig, ModelConfig, choice, positive, register_data,
-                                    register_model, unit)
-
-
-# ------------------------------------------------------------------------------ data
-@dataclass
-class ShakespeareConfig(DataConfig):
-    """Tiny Shakespeare (1,115,394 characters): a file, the cache, or a download."""
-    name: str = "shakespeare"
-    path: Optional[str] = None       # the file (or its folder); null: search, then download (genmodels/data/text.py)
-    cache_dir: Optional[str] = None  # where a download goes; null: $GENMODELS_CACHE or ~/.cache/genmodels
-    download: bool = True            # try the canonical URL when no file is found
-    val_fraction: float = 0.1        # the last 10 % of the text is held out (val = test)
-
-    def problems(self):
-        yield from unit(self, "val_fraction", low_open=True, high_open=True)
-
-
-@dataclass
-class EmbeddedTextConfig(DataConfig):
-    """The Python Language Reference topics that ship with CPython: ~460 KB, always offline."""
-    name: str = "embedded_text"
-    val_fraction: float = 0.1
-
-    def problems(self):
-        yield from unit(self, "val_fraction", low_open=True, high_open=True)
-
-
-@dataclass
-class TextFileConfig(DataConfig):
-    """Any UTF-8 text file as a character corpus (no labelled segments: no fine-tuning)."""
-    name: str = "text_file"
-    path: str = MISSING
-    val_fraction: float = 0.1
-
-    def problems(self):
-        yield from unit(self, "val_fraction", low_open=True, high_open=True)
-
-
-def _shakespeare(cfg: ShakespeareConfig):
-    from genmodels.data.text import load_shakespeare
-    return load_shakespeare(cfg.path, cfg.cache_dir, cfg.download, cfg.val_fraction)
-
-
-def _embedded(cfg: EmbeddedTextConfig):
-    from genmodels.data.text import load_embedded_corpus
-    return load_embedded_corpus(cfg.val_fraction)
-
-
-def _text_file(cfg: TextFileConfig):
-    from pathlib import Path
-
-    from genmodels.data.text import DatasetNotFoundError, load_text_file
-    if not Path(cfg.path).expanduser().is_file():
-        raise DatasetNotFoundError(f"data.path: no text file at {cfg.path}")
-    return load_text_file(Path(cfg.path).expanduser(), val_fraction=cfg.val_fraction)
-
-
-register_data("shakespeare_schema", ShakespeareConfig, "shakespeare", _shakespeare)
-register_data("embedded_text_schema", EmbeddedTextConfig, "embedded_text", _embedded)
-register_data("text_file_schema", TextFileConfig, "text_file", _text_file)
+from genmodels.schema import ModelConfig, choice, positive, register_model, unit
 
 
 # ------------------------------------------------------------------------------ models
@@ -118,6 +54,26 @@ class GPTConfig(CharLMEval):
             yield "n_head", f"must divide n_embd={self.n_embd}, got {self.n_head}"
         yield from unit(self, "dropout", high_open=True)
         yield from choice(self, "pos_encoding", ("learned", "sinusoidal"))
+
+
+@dataclass
+class LSTMLMConfig(CharLMEval):
+    """Embedding -> from-scratch LSTM (eqs. 2.16-2.21) -> read-out (eq. 2.15), loss eq. 2.29."""
+    family: str = "lstm_lm"
+    arch: str = "lstm"
+    n_embd: int = 64                 # character embedding width (the LSTM's input size I)
+    hidden_size: int = 256           # H
+    num_layers: int = 2
+    dropout: float = 0.0             # between layers and before the read-out
+    impl: str = "bptt"               # bptt: hand-written backward (fast) | fused: autograd, one gate matmul | cells: lstm_cell per step
+
+    def problems(self):
+        yield from super().problems()
+        yield from choice(self, "arch", ("lstm",))
+        for name in ("n_embd", "hidden_size", "num_layers"):
+            yield from positive(self, name)
+        yield from unit(self, "dropout", high_open=True)
+        yield from choice(self, "impl", ("bptt", "fused", "cells"))
 
 
 @dataclass
@@ -181,7 +137,9 @@ class FinetuneConfig(EncoderConfig):
             yield "num_classes", f"must be >= 2, got {self.num_classes}"
 
 
-register_model("gpt_schema", GPTConfig, family="gpt", task="genmodels.transformer.task:GPTTask")
-register_model("mlm_schema", MLMConfig, family="mlm", task="genmodels.transformer.task:MLMTask")
+register_model("gpt_schema", GPTConfig, family="gpt", task="genmodels.charlm.task:CharLMTask")
+register_model("lstm_lm_schema", LSTMLMConfig, family="lstm_lm",
+               task="genmodels.charlm.task:CharLMTask")
+register_model("mlm_schema", MLMConfig, family="mlm", task="genmodels.charlm.task:MLMTask")
 register_model("finetune_schema", FinetuneConfig, family="finetune",
-               task="genmodels.transformer.task:FinetuneTask")
+               task="genmodels.charlm.task:FinetuneTask")
