@@ -105,7 +105,7 @@ class VoiceConversionConfig(FeatureFields, ModelConfig):
     arch: str = "conv"
     source: str = "A"             # speaker converted from …
     target: str = "B"             # … and to (built-in voices: A B C D E F)
-    hidden: int = 128             # channels of H
+    hidden: int = 64              # channels of H
     layers: int = 3               # residual conv blocks in the encoder and in the decoder
     kernel_size: int = 5          # frames of context per conv
     conversion_layers: int = 2    # hidden 1x1 layers of the per-frame conversion
@@ -144,7 +144,7 @@ class WaveNetVocoderConfig(FeatureFields, ModelConfig):
     output: str = "softmax"       # softmax (256 μ-law levels) | gaussian (companded sample, ClariNet)
     log_scale_min: float = -9.0   # gaussian: floor of log σ (companded units)
     preemphasis: float = 0.0      # α of e[n] = x[n] − α·x[n−1] modelled instead of x (0: off)
-    lpc_order: int = 0            # p of the LPC predictor from the MFCCs; its residual is modelled (0: off)
+    lpc_order: int = 0            # p of the LPC predictor from the MFCCs (LPCNet); its residual is modelled (0: off)
     segment_frames: int = 16      # training crops: segment_frames · hop_length samples
     eval_clips: int = 8           # held-out utterances generated at test time
     val_clips: int = 16           # utterances for the teacher-forced validation NLL
