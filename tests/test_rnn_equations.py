@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from genmodels.rnn import LSTM, RNN, lstm_cell, rnn_cell, rnn_output
+from conftest import randn64
 
 pytestmark = pytest.mark.rnn
 
@@ -35,6 +36,7 @@ def _lstm_params_from_torch(cell) -> list[torch.Tensor]:
 
 # --- cells ----------------------------------------------------------------------------------
 
+@pytest.mark.exercise("rnn.rnn_cell")
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_rnn_cell_matches_torch_rnncell(f64, gen, nonlinearity):
     ref = nn.RNNCell(I, H, nonlinearity=nonlinearity)
@@ -57,6 +59,7 @@ def test_rnn_cell_matches_torch_rnncell(f64, gen, nonlinearity):
         torch.testing.assert_close(a, b, **TOL)
 
 
+@pytest.mark.exercise("rnn.rnn_output")
 def test_rnn_output_matches_linear(f64, gen):
     lin = nn.Linear(H, 7)
     h = torch.randn(B, H, generator=gen)
@@ -67,6 +70,7 @@ def test_rnn_output_matches_linear(f64, gen):
     torch.testing.assert_close(rnn_output(hs, lin.weight, lin.bias), lin(hs), **TOL)
 
 
+@pytest.mark.exercise("rnn.lstm_cell")
 def test_lstm_cell_matches_torch_lstmcell(f64, gen):
     ref = nn.LSTMCell(I, H)
     params = _lstm_params_from_torch(ref)
@@ -102,6 +106,7 @@ def test_cells_keep_float32(gen):
     assert h_t.dtype == c_t.dtype == torch.float32
 
 
+@pytest.mark.exercise("rnn.lstm_cell")
 def test_lstm_gates_limits(f64):
     """Forget gate saturated open and input gate shut: C_t = C_{t-1} (eq. 2.19)."""
     x, h, c = torch.randn(B, I), torch.randn(B, H), torch.randn(B, H)
@@ -119,12 +124,12 @@ def _compare_grads(pairs):
         torch.testing.assert_close(ours, theirs, **TOL)
 
 
+@pytest.mark.exercise("rnn.rnn_cell")
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("with_state", [False, True])
-@pytest.mark.parametrize("fused", [True, False])
-def test_rnn_module_matches_torch_rnn(f64, gen, num_layers, with_state, fused):
+def test_rnn_module_matches_torch_rnn(f64, gen, num_layers, with_state):
     ref = nn.RNN(I, H, num_layers=num_layers, batch_first=True)
-    ours = RNN.from_torch(ref, fused=fused)
+    ours = RNN.from_torch(ref)
     x = torch.randn(B, T, I, generator=gen, requires_grad=True)
     h0 = torch.randn(num_layers, B, H, generator=gen) if with_state else None
 
@@ -146,10 +151,9 @@ def test_rnn_module_matches_torch_rnn(f64, gen, num_layers, with_state, fused):
 
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("with_state", [False, True])
-@pytest.mark.parametrize("fused", [True, False])
-def test_lstm_module_matches_torch_lstm(f64, gen, num_layers, with_state, fused):
+def test_lstm_module_matches_torch_lstm(f64, gen, num_layers, with_state):
     ref = nn.LSTM(I, H, num_layers=num_layers, batch_first=True)
-    ours = LSTM.from_torch(ref, fused=fused)
+    ours = LSTM.from_torch(ref)
     x = torch.randn(B, T, I, generator=gen, requires_grad=True)
     if with_state:
         h0, c0 = torch.randn(2, num_layers, B, H, generator=gen)
@@ -185,23 +189,24 @@ def test_lstm_module_matches_torch_lstm(f64, gen, num_layers, with_state, fused)
             torch.testing.assert_close(gb[rows], _torch_gate(tb, gate), **TOL)
 
 
-@pytest.mark.parametrize("cls", [RNN, LSTM])
-def test_fused_path_equals_cell_reference(f64, gen, cls):
-    """The fast path (one matmul for all gates, input projection for the whole sequence)
-    computes exactly what calling rnn_cell / lstm_cell step by step computes."""
-    torch.manual_seed(0)
-    fast = cls(I, H, num_layers=2, fused=True)
-    slow = cls(I, H, num_layers=2, fused=False)
-    slow.load_state_dict(fast.state_dict())
-    x = torch.randn(B, T, I, generator=gen)
-    out_f, st_f = fast(x)
-    out_s, st_s = slow(x)
-    torch.testing.assert_close(out_f, out_s, rtol=1e-12, atol=1e-13)
-    torch.testing.assert_close(st_f, st_s, rtol=1e-12, atol=1e-13)
-    grads_f = torch.autograd.grad(out_f.square().sum(), list(fast.parameters()))
-    grads_s = torch.autograd.grad(out_s.square().sum(), list(slow.parameters()))
-    for a, b in zip(grads_f, grads_s):
-        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+@pytest.mark.parametrize("cls, cell", [(RNN, "rnn_cell"), (LSTM, "lstm_cell")])
+def test_modules_compute_every_step_with_the_spec_cell(f64, gen, cls, cell, monkeypatch):
+    """The modules hold no second copy of the equations: every step of every layer is one call
+    of rnn_cell / lstm_cell (so a student's cell is the one the model trains with), and their
+    outputs are those calls' outputs."""
+    import genmodels.rnn.modules as modules
+    calls, original = [], getattr(modules, cell)
+
+    def counting(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append(out[0] if isinstance(out, tuple) else out)
+        return out
+
+    monkeypatch.setattr(modules, cell, counting)
+    m = cls(I, H, num_layers=2)
+    out, _ = m(torch.randn(B, T, I, generator=gen))
+    assert len(calls) == 2 * T
+    torch.testing.assert_close(out, torch.stack(calls[T:], dim=1), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("cls", [RNN, LSTM])
@@ -357,28 +362,25 @@ def test_lstm_cell_messages(change, message):
 def test_module_defaults_and_from_torch_copies_every_setting(gen):
     for cls in (RNN, LSTM):
         m = cls(I, H)
-        assert m.num_layers == 1 and m.fused is True and m.dropout == 0.0
+        assert m.num_layers == 1 and m.dropout == 0.0
     assert RNN(1, 1)(torch.zeros(1, 1, 1))[0].shape == (1, 1, 1)  # the smallest sizes are valid
     ref = nn.RNN(I, H, num_layers=2, nonlinearity="relu", dropout=0.25, batch_first=True).double()
     ours = RNN.from_torch(ref)
-    assert (ours.nonlinearity, ours.dropout, ours.num_layers, ours.fused) == ("relu", 0.25, 2, True)
+    assert (ours.nonlinearity, ours.dropout, ours.num_layers) == ("relu", 0.25, 2)
     assert all(p.dtype == torch.float64 for p in ours.parameters())
-    assert RNN.from_torch(ref, fused=False).fused is False
     ref_lstm = nn.LSTM(I, H, num_layers=2, dropout=0.25, batch_first=True).double()
     ours_lstm = LSTM.from_torch(ref_lstm)
-    assert (ours_lstm.dropout, ours_lstm.fused) == (0.25, True)
+    assert (ours_lstm.dropout, ours_lstm.num_layers) == (0.25, 2)
     assert all(p.dtype == torch.float64 for p in ours_lstm.parameters())
-    assert LSTM.from_torch(ref_lstm, fused=False).fused is False
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_relu_rnn_and_bias_free_torch_modules(f64, gen, fused):
+def test_relu_rnn_and_bias_free_torch_modules(f64, gen):
     x = torch.randn(B, T, I, generator=gen)
     for ref in (nn.RNN(I, H, nonlinearity="relu", batch_first=True),
                 nn.RNN(I, H, bias=False, batch_first=True)):
-        torch.testing.assert_close(RNN.from_torch(ref, fused=fused)(x)[0], ref(x)[0], **TOL)
+        torch.testing.assert_close(RNN.from_torch(ref)(x)[0], ref(x)[0], **TOL)
     ref = nn.LSTM(I, H, bias=False, batch_first=True)
-    torch.testing.assert_close(LSTM.from_torch(ref, fused=fused)(x)[0], ref(x)[0], **TOL)
+    torch.testing.assert_close(LSTM.from_torch(ref)(x)[0], ref(x)[0], **TOL)
 
 
 @pytest.mark.parametrize("cls", [RNN, LSTM])
@@ -472,3 +474,39 @@ def test_dropout_probability_is_the_given_one(gen, cls):
         torch.manual_seed(0)
         m = cls(I, H, num_layers=2, dropout=1e-6)
         torch.testing.assert_close(m.train()(x)[0], m.eval()(x)[0], rtol=1e-5, atol=1e-5)
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+@pytest.mark.exercise("rnn.rnn_cell")
+def test_rnn_cell_small_case(small_case):
+    cell = nn.RNNCell(3, 2).double()
+    x, h = randn64(1, 3, seed=1), randn64(1, 2, seed=2)
+    with torch.no_grad():
+        exp = cell(x, h)
+    small_case(("torch.nn.RNNCell(3, 2) with the same weights, one step", exp,
+                lambda: rnn_cell(x, h, cell.weight_ih.detach(), cell.weight_hh.detach(),
+                                 (cell.bias_ih + cell.bias_hh).detach())))
+
+
+@pytest.mark.exercise("rnn.rnn_output")
+def test_rnn_output_small_case(small_case):
+    h, W, b = randn64(1, 2, seed=1), randn64(3, 2, seed=2), randn64(3, seed=3)
+    small_case(("h=randn(1,2), W_ho=randn(3,2), b_o=randn(3)", h.numpy() @ W.numpy().T + b.numpy(),
+                lambda: rnn_output(h, W, b)))
+
+
+@pytest.mark.exercise("rnn.lstm_cell")
+def test_lstm_cell_small_case(small_case):
+    H, I = 2, 3
+    cell = nn.LSTMCell(I, H).double()
+    x, h, c = randn64(1, I, seed=1), randn64(1, H, seed=2), randn64(1, H, seed=3)
+    with torch.no_grad():
+        h_ref, c_ref = cell(x, (h, c))
+    Wi, Wh, b = cell.weight_ih.detach(), cell.weight_hh.detach(), (cell.bias_ih + cell.bias_hh).detach()
+    # torch stacks the gates (input, forget, cell, output); ours act on [h, x]
+    W = {g: torch.cat([Wh[k * H:(k + 1) * H], Wi[k * H:(k + 1) * H]], 1) for k, g in enumerate("ifCo")}
+    B = {g: b[k * H:(k + 1) * H] for k, g in enumerate("ifCo")}
+    args = (x, h, c, W["f"], B["f"], W["i"], B["i"], W["C"], B["C"], W["o"], B["o"])
+    small_case(("torch.nn.LSTMCell(3, 2) with the same weights → h_t", h_ref, lambda: lstm_cell(*args)[0]),
+               ("the same → c_t", c_ref, lambda: lstm_cell(*args)[1]))

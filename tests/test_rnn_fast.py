@@ -6,7 +6,7 @@ import torch
 
 from genmodels.rnn import LSTM
 from genmodels.rnn.fast import FastLSTM, LSTMLayerFunction
-from genmodels.rnn.lm import CharLSTM
+from genmodels.charlm.lstm import CharLSTM
 
 pytestmark = pytest.mark.rnn
 
@@ -48,7 +48,7 @@ def test_fast_lstm_equals_torch_lstm_values_and_gradients(f64, gen, layers, with
 
 
 def test_fast_lstm_equals_the_lstm_cell_path(f64, gen):
-    slow = LSTM(4, 6, num_layers=2, fused=False)
+    slow = LSTM(4, 6, num_layers=2)
     fast = FastLSTM(4, 6, num_layers=2)
     fast.load_state_dict(slow.state_dict())
     x = torch.randn(2, 5, 4, generator=gen, requires_grad=True)
@@ -71,13 +71,12 @@ def test_bptt_function_passes_gradcheck(f64, gen):
 
 def test_char_lstm_impls_agree_and_are_causal(f64, gen):
     torch.manual_seed(0)
-    models = {impl: CharLSTM(11, 6, 8, num_layers=2, impl=impl) for impl in ("bptt", "fused", "cells")}
+    models = {impl: CharLSTM(11, 6, 8, num_layers=2, impl=impl) for impl in ("bptt", "cells")}
     for m in models.values():
         m.load_state_dict(models["bptt"].state_dict())
     idx = torch.randint(11, (3, 9), generator=gen)
     logits = {k: m(idx, idx)[0] for k, m in models.items()}
     losses = {k: m(idx, idx)[1] for k, m in models.items()}
-    torch.testing.assert_close(logits["fused"], logits["bptt"], atol=1e-12, rtol=0)
     torch.testing.assert_close(logits["cells"], logits["bptt"], atol=1e-12, rtol=0)
     # the loss is the mean −log softmax at the targets, computed here by hand
     ref = -torch.log_softmax(logits["bptt"], -1).gather(-1, idx[..., None]).mean()

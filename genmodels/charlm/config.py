@@ -42,7 +42,7 @@ class GPTConfig(CharLMEval):
     pos_encoding: str = "learned"    # learned | sinusoidal (eq. 2.22)
     tie_weights: bool = True         # share the token embedding with the output layer
     bias: bool = True                # biases in the attention projections
-    use_sdpa: bool = True            # fused attention kernel (false: the from-scratch eq. 2.23)
+    use_sdpa: bool = False           # false: attention through multi_head_attention / scaled_dot_product_attention (eqs. 2.23-2.25) | true: opt-in fused kernel F.scaled_dot_product_attention
     compile: bool = False            # torch.compile the model (slow start; see experiments/)
 
     def problems(self):
@@ -65,7 +65,7 @@ class LSTMLMConfig(CharLMEval):
     hidden_size: int = 256           # H
     num_layers: int = 2
     dropout: float = 0.0             # between layers and before the read-out
-    impl: str = "bptt"               # bptt: hand-written backward (fast) | fused: autograd, one gate matmul | cells: lstm_cell per step
+    impl: str = "cells"              # cells: lstm_cell (eqs. 2.16-2.21) at every step, autograd | bptt: opt-in kernel with the hand-written backward
 
     def problems(self):
         yield from super().problems()
@@ -73,7 +73,7 @@ class LSTMLMConfig(CharLMEval):
         for name in ("n_embd", "hidden_size", "num_layers"):
             yield from positive(self, name)
         yield from unit(self, "dropout", high_open=True)
-        yield from choice(self, "impl", ("bptt", "fused", "cells"))
+        yield from choice(self, "impl", ("cells", "bptt"))
 
 
 @dataclass
@@ -86,7 +86,7 @@ class EncoderConfig(ModelConfig):
     d_ff: Optional[int] = None
     dropout: float = 0.1
     pos_encoding: str = "learned"
-    use_sdpa: bool = True
+    use_sdpa: bool = False           # as GPTConfig.use_sdpa
     xavier_attention: bool = True    # Xavier-init w_q, w_k, w_v, w_o (not N(0, 0.02)): leaves the unigram plateau sooner
 
     def problems(self):

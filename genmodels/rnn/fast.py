@@ -127,8 +127,8 @@ def lstm_layer(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, h0: torch.Tens
 
 
 class FastLSTM(LSTM):
-    """:class:`genmodels.rnn.LSTM` with the hand-written BPTT of :class:`LSTMLayerFunction`
-    (``fused`` is ignored: this is the fast path)."""
+    """:class:`genmodels.rnn.LSTM` (same parameters) with the hand-written BPTT of
+    :class:`LSTMLayerFunction`: the opt-in fast kernel (``model.impl=bptt``)."""
 
     def forward(self, x, state=None):
         self._check_input(x)

@@ -7,13 +7,9 @@ each tensor is ``[B, H]`` (as in the SPEC); with ``num_layers > 1`` each is
 ``[num_layers, B, H]`` (layer 0 first, as in ``torch.nn.RNN``). A ``[1, B, H]`` state is also
 accepted for one layer. ``state=None`` starts from zeros.
 
-Two code paths compute the same numbers (the tests check they agree to 1e-12 in float64):
-
-* ``fused=False``: calls :func:`rnn_cell` / :func:`lstm_cell` at every step (the reference);
-* ``fused=True`` (default): the input half of every pre-activation, ``x_t W_x^T + b``, does not
-  depend on the recurrence, so it is computed for the whole sequence in one matmul; inside the
-  time loop only ``h_{t-1} W_h^T`` remains, and for the LSTM the four gates share one matmul
-  with their weights stacked ``[W_f; W_i; W_C; W_o]``.
+Every step of every layer calls :func:`rnn_cell` / :func:`lstm_cell` (eqs. 2.14, 2.16–2.21):
+the modules hold no second copy of the equations. (The hand-written BPTT of
+:class:`genmodels.rnn.fast.FastLSTM` is the opt-in faster kernel, tested equal to this path.)
 
 Parameters are stored per layer ``l``:
 
@@ -46,8 +42,7 @@ _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 class _Recurrent(nn.Module):
     """Shared plumbing: argument checks, state packing, layer stacking, dropout."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float,
-                 fused: bool):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float):
         super().__init__()
         check_int("input_size", input_size, minimum=1)
         check_int("hidden_size", hidden_size, minimum=1)
@@ -57,7 +52,6 @@ class _Recurrent(nn.Module):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = float(dropout)
-        self.fused = bool(fused)
 
     def reset_parameters(self) -> None:
         """U(−1/√H, 1/√H) for every parameter, as ``torch.nn.RNN`` and ``LSTM`` initialise."""
@@ -107,7 +101,7 @@ class _Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-                f"dropout={self.dropout}, fused={self.fused}")
+                f"dropout={self.dropout}")
 
 
 class RNN(_Recurrent):
@@ -117,15 +111,14 @@ class RNN(_Recurrent):
         input_size: I. hidden_size: H. num_layers: stacked layers (layer l+1 reads layer l's h).
         nonlinearity: ``"tanh"`` or ``"relu"``.
         dropout: dropout on the outputs of every layer but the last (training mode only).
-        fused: precompute the input projection of the whole sequence (same result, faster).
 
     ``forward(x[B, T, I], state=None) -> (outputs[B, T, H], h_T)``; ``state`` (h_0) and ``h`` are ``[B, H]`` for one
     layer, ``[num_layers, B, H]`` for several. Add a read-out with :func:`rnn_output` (eq. 2.15).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", dropout: float = 0.0, fused: bool = True):
-        super().__init__(input_size, hidden_size, num_layers, dropout, fused)
+                 nonlinearity: str = "tanh", dropout: float = 0.0):
+        super().__init__(input_size, hidden_size, num_layers, dropout)
         check_choice("nonlinearity", nonlinearity, _ACTIVATIONS)
         self.nonlinearity = nonlinearity
         H = hidden_size
@@ -151,17 +144,11 @@ class RNN(_Recurrent):
             W_ih, W_hh, b_h = self.layer_params(l)
             h = h0[l]
             hs = []
-            if self.fused:
-                xp = inp @ W_ih.T + b_h  # (B, T, H): input half of eq. 2.14, all steps at once
-                # unbind, not xp[:, t]: each slice's backward would allocate a whole (B, T, H) zero
-                # tensor, a cost quadratic in T
-                for xp_t in xp.unbind(1):
-                    h = act(xp_t + h @ W_hh.T)  # eq. 2.14, (B, H)
-                    hs.append(h)
-            else:
-                for t in range(inp.shape[1]):
-                    h = rnn_cell(inp[:, t], h, W_ih, W_hh, b_h, activation=act)  # eq. 2.14
-                    hs.append(h)
+            # unbind, not inp[:, t]: each slice's backward would allocate a whole (B, T, I) zero
+            # tensor, a cost quadratic in T
+            for x_t in inp.unbind(1):
+                h = rnn_cell(x_t, h, W_ih, W_hh, b_h, activation=act)  # eq. 2.14, (B, H)
+                hs.append(h)
             h_last.append(h)
             inp = self._between_layers(torch.stack(hs, dim=1), l)  # (B, T, H)
         return inp, self._pack_state(h_last)
@@ -181,12 +168,12 @@ class RNN(_Recurrent):
         return self
 
     @classmethod
-    def from_torch(cls, module: nn.RNN, fused: bool = True) -> "RNN":
+    def from_torch(cls, module: nn.RNN) -> "RNN":
         """A new :class:`RNN` with the sizes, dtype and weights of a ``torch.nn.RNN``."""
         if not isinstance(module, nn.RNN):
             raise ValueError(f"module: expected torch.nn.RNN, got {type(module).__name__}")
         new = cls(module.input_size, module.hidden_size, module.num_layers,
-                  nonlinearity=module.nonlinearity, dropout=module.dropout, fused=fused)
+                  nonlinearity=module.nonlinearity, dropout=module.dropout)
         new = new.to(dtype=module.weight_ih_l0.dtype, device=module.weight_ih_l0.device)
         return new.load_torch_weights(module)
 
@@ -197,16 +184,14 @@ class LSTM(_Recurrent):
     Args:
         input_size: I. hidden_size: H. num_layers: stacked layers.
         dropout: dropout on the outputs of every layer but the last (training mode only).
-        fused: one matmul for all four gates and the input projection of the whole sequence at
-            once (same result as calling :func:`lstm_cell` step by step, faster).
 
     ``forward(x[B, T, I], state=None) -> (outputs[B, T, H], (h_T, c_T))``; ``h`` and ``c`` are
     ``[B, H]`` for one layer, ``[num_layers, B, H]`` for several.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, fused: bool = True):
-        super().__init__(input_size, hidden_size, num_layers, dropout, fused)
+                 dropout: float = 0.0):
+        super().__init__(input_size, hidden_size, num_layers, dropout)
         H = hidden_size
         for l in range(num_layers):
             I_l = input_size if l == 0 else hidden_size
@@ -241,26 +226,14 @@ class LSTM(_Recurrent):
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         self._check_input(x)
         h0, c0 = self._unpack_lstm_state(state, x)
-        H = self.hidden_size
         inp, h_last, c_last = x, [], []
         for l in range(self.num_layers):
             h, c = h0[l], c0[l]
             hs = []
-            if self.fused:
-                W, b = self.layer_params(l)
-                W_h, W_x = W[:, :H], W[:, H:]  # (4H, H), (4H, I_l): [h, x] column split
-                xp = inp @ W_x.T + b           # (B, T, 4H): input half of all gates, all steps
-                for xp_t in xp.unbind(1):      # unbind: see the RNN above
-                    gates = xp_t + h @ W_h.T   # (B, 4H): the four gates in one matmul
-                    a_f, a_i, a_C, a_o = gates.chunk(4, dim=-1)  # pre-activations, 4 x (B, H)
-                    c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_C)  # 2.16-19
-                    h = torch.sigmoid(a_o) * torch.tanh(c)                             # 2.20-21
-                    hs.append(h)
-            else:
-                params = self.gate_params(l)
-                for t in range(inp.shape[1]):
-                    h, c = lstm_cell(inp[:, t], h, c, *params)  # eqs. 2.16-2.21
-                    hs.append(h)
+            params = self.gate_params(l)
+            for x_t in inp.unbind(1):          # unbind: see the RNN above
+                h, c = lstm_cell(x_t, h, c, *params)  # eqs. 2.16-2.21
+                hs.append(h)
             h_last.append(h)
             c_last.append(c)
             inp = self._between_layers(torch.stack(hs, dim=1), l)  # (B, T, H)
@@ -290,12 +263,12 @@ class LSTM(_Recurrent):
         return self
 
     @classmethod
-    def from_torch(cls, module: nn.LSTM, fused: bool = True) -> "LSTM":
+    def from_torch(cls, module: nn.LSTM) -> "LSTM":
         """A new :class:`LSTM` with the sizes, dtype and weights of a ``torch.nn.LSTM``."""
         if not isinstance(module, nn.LSTM):
             raise ValueError(f"module: expected torch.nn.LSTM, got {type(module).__name__}")
         new = cls(module.input_size, module.hidden_size, module.num_layers,
-                  dropout=module.dropout, fused=fused)
+                  dropout=module.dropout)
         new = new.to(dtype=module.weight_ih_l0.dtype, device=module.weight_ih_l0.device)
         return new.load_torch_weights(module)
 

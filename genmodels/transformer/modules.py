@@ -1,8 +1,9 @@
 """Transformer modules wired from the formulas of eqs. 2.22–2.29.
 
-* :class:`MultiHeadAttention` — eqs. 2.23–2.25; ``use_sdpa=True`` runs the fused
-  ``torch.nn.functional.scaled_dot_product_attention`` kernel, ``use_sdpa=False`` the
-  from-scratch :func:`multi_head_attention` (the tests check they agree).
+* :class:`MultiHeadAttention` — eqs. 2.23–2.25 through :func:`multi_head_attention` (which calls
+  :func:`scaled_dot_product_attention`); ``use_sdpa=True`` opts into the fused
+  ``torch.nn.functional.scaled_dot_product_attention`` kernel instead (the tests check they
+  agree, values and gradients, in float64).
 * :class:`PositionWiseFFN` — eq. 2.26.
 * :class:`TransformerBlock` — pre-norm residual block ``x + Attn(LN(x))``, ``x + FFN(LN(x))``
   (pre-norm as in GPT-2: it trains without warm-up tricks); :class:`DecoderBlock` is the causal
@@ -22,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmodels._checks import check_choice, check_int, check_positive, check_range, check_tensor
+from genmodels._checks import (check_choice, check_int, check_positive, check_range, check_tensor,
+                               checks_enabled)
 from genmodels.transformer.attention import (multi_head_attention, next_token_distribution,
                                              position_wise_ffn, sinusoidal_positional_encoding)
 from genmodels.transformer.losses import masked_lm_loss, task_loss
@@ -42,7 +44,7 @@ def _check_ids(name: str, idx, vocab_size: int, max_len: int | None = None) -> N
     if max_len is not None and idx.shape[1] > max_len:
         raise ValueError(f"{name}: sequence length {idx.shape[1]} exceeds the model's "
                          f"maximum {max_len}")
-    if bool((idx < 0).any()) or bool((idx >= vocab_size).any()):
+    if checks_enabled() and (bool((idx < 0).any()) or bool((idx >= vocab_size).any())):
         raise ValueError(f"{name}: token ids must lie in [0, {vocab_size})")
 
 
@@ -52,7 +54,7 @@ def _check_key_mask(name: str, mask, idx: torch.Tensor) -> None:
                          f"{getattr(mask, 'dtype', type(mask).__name__)}")
     if mask.shape != idx.shape:
         raise ValueError(f"{name}: expected shape {list(idx.shape)}, got {list(mask.shape)}")
-    if not bool(mask.any(dim=1).all()):
+    if checks_enabled() and not bool(mask.any(dim=1).all()):
         raise ValueError(f"{name}: every sequence needs at least one real token")
 
 
@@ -62,7 +64,8 @@ class MultiHeadAttention(nn.Module):
     Args:
         d_model: d. num_heads: h (must divide d). bias: add biases ``b_q, b_k, b_v, b_o``.
         dropout: dropout on the attention weights (training only).
-        use_sdpa: True for the fused PyTorch kernel, False for the from-scratch formulas.
+        use_sdpa: False (default) for the formulas of eqs. 2.23–2.25, True for the fused
+            PyTorch kernel (opt-in).
 
     ``forward(query[B, Lq, d], key=None, value=None, mask=None, is_causal=False, key_mask=None)``
     returns ``[B, Lq, d]``. ``key`` defaults to ``query`` and ``value`` to ``key``
@@ -72,7 +75,7 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True, dropout: float = 0.0,
-                 use_sdpa: bool = True):
+                 use_sdpa: bool = False):
         super().__init__()
         check_int("d_model", d_model, minimum=1)
         check_int("num_heads", num_heads, minimum=1)
@@ -210,7 +213,7 @@ class TransformerBlock(nn.Module):
     causal = False
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True,
-                 use_sdpa: bool = True, d_ff: int | None = None):
+                 use_sdpa: bool = False, d_ff: int | None = None):
         super().__init__()
         self.ln1 = nn.LayerNorm(n_embd)
         self.attn = MultiHeadAttention(n_embd, n_head, bias=bias, dropout=dropout,
@@ -293,7 +296,7 @@ class GPT(nn.Module):
         dropout: on embeddings, attention weights and residual branches (training only).
         pos_encoding: ``"learned"`` (GPT) or ``"sinusoidal"`` (eq. 2.22).
         tie_weights: share the token embedding with the output projection (one tensor).
-        bias: biases in attention projections. use_sdpa: fused attention kernel.
+        bias: biases in attention projections. use_sdpa: opt into the fused attention kernel.
         d_ff: FFN width, default ``4 * n_embd``.
 
     ``forward(idx[B, T], targets=None) -> (logits[B, T, V], loss)``; ``loss`` is the mean
@@ -305,7 +308,7 @@ class GPT(nn.Module):
 
     def __init__(self, vocab_size: int, block_size: int, n_layer: int = 4, n_head: int = 4,
                  n_embd: int = 128, dropout: float = 0.0, pos_encoding: str = "learned",
-                 tie_weights: bool = True, bias: bool = True, use_sdpa: bool = True,
+                 tie_weights: bool = True, bias: bool = True, use_sdpa: bool = False,
                  d_ff: int | None = None):
         super().__init__()
         for name, v in (("vocab_size", vocab_size), ("block_size", block_size),
@@ -388,7 +391,7 @@ class MaskedEncoder(nn.Module):
     def __init__(self, vocab_size: int, max_len: int, n_layer: int = 2, n_head: int = 4,
                  n_embd: int = 128, dropout: float = 0.0, num_classes: int | None = None,
                  pooling: str = "mean", pos_encoding: str = "learned", pad_id: int | None = None,
-                 tie_weights: bool = True, use_sdpa: bool = True, d_ff: int | None = None):
+                 tie_weights: bool = True, use_sdpa: bool = False, d_ff: int | None = None):
         super().__init__()
         for name, v in (("vocab_size", vocab_size), ("max_len", max_len),
                         ("n_layer", n_layer), ("n_head", n_head), ("n_embd", n_embd)):

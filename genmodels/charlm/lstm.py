@@ -1,6 +1,7 @@
 """A character-level LSTM language model: embedding → :class:`~genmodels.rnn.LSTM` (eqs.
-2.16–2.21) → read-out :func:`~genmodels.rnn.rnn_output` (eq. 2.15) → next-character
-distribution.
+2.16–2.21) → read-out :func:`~genmodels.rnn.rnn_output` (eq. 2.15) → next-character loss
+:func:`~genmodels.transformer.task_loss` (eq. 2.29). It lives in the character-LM stack, above
+both building-block families it uses.
 
 Same interface as :class:`genmodels.transformer.GPT`, so the same task, evaluation and
 ``genmodels-sample`` serve both: ``forward(idx[B, T], targets=None) -> (logits[B, T, V], loss)``
@@ -19,34 +20,34 @@ from genmodels._checks import check_choice, check_int, check_positive, check_ran
 from genmodels.rnn.cells import rnn_output
 from genmodels.rnn.fast import FastLSTM
 from genmodels.rnn.modules import LSTM
+from genmodels.transformer.losses import task_loss
 
 __all__ = ["CharLSTM"]
 
 
 class CharLSTM(nn.Module):
     """Args: vocab_size V; n_embd (the LSTM's input size); hidden_size H; num_layers; dropout
-    (between layers and before the read-out); impl: ``"bptt"`` (:class:`FastLSTM`, the
-    hand-written backward), ``"fused"`` (:class:`LSTM` with autograd, one matmul for the four
-    gates) or ``"cells"`` (:func:`lstm_cell` at every step). All three compute the same numbers
-    with the same parameters."""
+    (between layers and before the read-out); impl: ``"cells"`` (default: :class:`LSTM`, which
+    calls :func:`lstm_cell` at every step, with autograd) or ``"bptt"`` (:class:`FastLSTM`, the
+    opt-in kernel with the hand-written backward). Both compute the same numbers with the same
+    parameters (tested to 1e-12 in float64)."""
 
     ignore_index = -100
 
     def __init__(self, vocab_size: int, n_embd: int = 64, hidden_size: int = 256,
-                 num_layers: int = 2, dropout: float = 0.0, impl: str = "bptt"):
+                 num_layers: int = 2, dropout: float = 0.0, impl: str = "cells"):
         super().__init__()
         check_int("vocab_size", vocab_size, minimum=1)
         check_int("n_embd", n_embd, minimum=1)
         check_range("dropout", dropout, 0.0, 1.0, high_open=True)
-        check_choice("impl", impl, ("bptt", "fused", "cells"))
+        check_choice("impl", impl, ("cells", "bptt"))
         self.vocab_size = vocab_size
         self.block_size = None           # an RNN has no maximum context
         self.embed = nn.Embedding(vocab_size, n_embd)
         if impl == "bptt":
             self.lstm = FastLSTM(n_embd, hidden_size, num_layers, dropout=dropout)
         else:
-            self.lstm = LSTM(n_embd, hidden_size, num_layers, dropout=dropout,
-                             fused=impl == "fused")
+            self.lstm = LSTM(n_embd, hidden_size, num_layers, dropout=dropout)
         self.dropout = float(dropout)
         # read-out of eq. 2.15, y_t = W_ho h_t + b_o: logits over the next character
         self.W_ho = nn.Parameter(torch.empty(vocab_size, hidden_size))
@@ -68,8 +69,7 @@ class CharLSTM(nn.Module):
         logits, _ = self.step(idx)
         loss = None
         if targets is not None:  # eq. 2.29, mean −log P(next char)
-            loss = F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1),
-                                   ignore_index=self.ignore_index)
+            loss = task_loss(logits, targets, ignore_index=self.ignore_index)
         return logits, loss
 
     @torch.no_grad()
