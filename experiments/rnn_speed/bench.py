@@ -5,10 +5,12 @@
 Implementations (same weights, copied from the nn.LSTM):
   nn.LSTM       torch's fused C++ LSTM
   bptt          genmodels.rnn.FastLSTM: forward loop without autograd, hand-written BPTT
-  fused         genmodels.rnn.LSTM(fused=True): one matmul for four gates, autograd
-  jit           the fused loop as a torch.jit.script function, autograd
-  cells         genmodels.rnn.LSTM(fused=False): lstm_cell (eqs. 2.16-2.21) at every step
-  compile       torch.compile(LSTM(fused=True)) (with --compile; compile time reported apart)
+  jit           a reference loop (four gates in one matmul, written here) as a torch.jit.script
+                function, autograd
+  cells         genmodels.rnn.LSTM: lstm_cell (eqs. 2.16-2.21) at every step, input checks off
+                (as in training after the first step)
+  cells_checked the same with every input check on
+  compile       torch.compile(LSTM) (with --compile; compile time reported apart)
 Writes results.json next to this file and prints a markdown table of ratios to nn.LSTM.
 """
 
@@ -24,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.timing import machine, time_round_robin  # noqa: E402
+from genmodels._checks import input_checks  # noqa: E402
 from genmodels.rnn import LSTM  # noqa: E402
 from genmodels.rnn.fast import FastLSTM  # noqa: E402
 
@@ -51,6 +54,11 @@ def jit_lstm(module: LSTM):
     return run
 
 
+def _unchecked(module, x):
+    with input_checks(False):
+        return module(x)[0]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=1)
@@ -65,10 +73,10 @@ def main():
         ref = torch.nn.LSTM(I, H, batch_first=True)
         impls = {"nn.LSTM": lambda x: ref(x)[0],
                  "bptt": lambda x, m=FastLSTM.from_torch(ref): m(x)[0],
-                 "fused": lambda x, m=LSTM.from_torch(ref): m(x)[0],
                  "jit": lambda x, f=jit_lstm(LSTM.from_torch(ref)): f(x)[0]}
         if H <= a.cells_max_h:
-            impls["cells"] = lambda x, m=LSTM.from_torch(ref, fused=False): m(x)[0]
+            impls["cells"] = lambda x, m=LSTM.from_torch(ref): _unchecked(m, x)
+            impls["cells_checked"] = lambda x, m=LSTM.from_torch(ref): m(x)[0]
         compile_s = None
         if a.compile and H <= 256:
             cm = torch.compile(LSTM.from_torch(ref))

@@ -12,6 +12,18 @@ from genmodels.schema import ModelConfig, choice, positive, register_model, unit
 
 
 # ------------------------------------------------------------------------------ models
+
+def _transformer_problems(cfg, arch: str):
+    """The checks every Transformer schema shares: its arch, sizes, heads, dropout, positions."""
+    yield from choice(cfg, "arch", (arch,))
+    for name in ("n_layer", "n_head", "n_embd", "d_ff"):
+        yield from positive(cfg, name)
+    if cfg.n_head > 0 and cfg.n_embd % cfg.n_head:       # (n_head <= 0: reported above)
+        yield "n_head", f"must divide n_embd={cfg.n_embd}, got {cfg.n_head}"
+    yield from unit(cfg, "dropout", high_open=True)
+    yield from choice(cfg, "pos_encoding", ("learned", "sinusoidal"))
+
+
 @dataclass
 class CharLMEval(ModelConfig):
     """Evaluation and sampling settings shared by the character language models."""
@@ -47,13 +59,7 @@ class GPTConfig(CharLMEval):
 
     def problems(self):
         yield from super().problems()
-        yield from choice(self, "arch", ("gpt",))
-        for name in ("n_layer", "n_head", "n_embd", "d_ff"):
-            yield from positive(self, name)
-        if self.n_head > 0 and self.n_embd % self.n_head:       # (n_head <= 0: reported above)
-            yield "n_head", f"must divide n_embd={self.n_embd}, got {self.n_head}"
-        yield from unit(self, "dropout", high_open=True)
-        yield from choice(self, "pos_encoding", ("learned", "sinusoidal"))
+        yield from _transformer_problems(self, "gpt")
 
 
 @dataclass
@@ -90,13 +96,8 @@ class EncoderConfig(ModelConfig):
     xavier_attention: bool = True    # Xavier-init w_q, w_k, w_v, w_o (not N(0, 0.02)): leaves the unigram plateau sooner
 
     def problems(self):
-        yield from choice(self, "arch", ("encoder",))
-        for name in ("max_len", "n_layer", "n_head", "n_embd", "d_ff"):
-            yield from positive(self, name)
-        if self.n_head > 0 and self.n_embd % self.n_head:       # (n_head <= 0: reported above)
-            yield "n_head", f"must divide n_embd={self.n_embd}, got {self.n_head}"
-        yield from unit(self, "dropout", high_open=True)
-        yield from choice(self, "pos_encoding", ("learned", "sinusoidal"))
+        yield from positive(self, "max_len")
+        yield from _transformer_problems(self, "encoder")
 
 
 @dataclass
