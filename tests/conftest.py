@@ -6,6 +6,7 @@ import tempfile
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
                       os.path.join(tempfile.gettempdir(), "genmodels-hypothesis"))
 
+import numpy as np
 import pytest
 import torch
 
@@ -71,3 +72,70 @@ TINY_VAE = ["model.hidden=32", "model.latent_dim=4", "model.iwae_k=20", "model.e
             "model.n_figure_samples=4", "trainer.batch_size=32", "trainer.progress=false",
             "trainer.scheduler.warmup_steps=5",
             "trainer.threads=1"]
+
+
+# ------------------------------------------------------------------ small cases of the course
+def t64(x):
+    """A float64 tensor from numbers, nested lists or an array."""
+    return torch.tensor(np.asarray(x, dtype=np.float64))
+
+
+def randn64(*shape, seed=0):
+    """Standard-normal float64 numbers from a generator seeded with ``seed``."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def noisy_tone(n=512, sr=8000, seed=0):
+    """A 440 Hz sine plus 0.3 × white noise: ``n`` float64 samples at ``sr`` Hz (NumPy)."""
+    return np.sin(2 * np.pi * 440 * np.arange(n) / sr) + 0.3 * np.random.default_rng(seed).standard_normal(n)
+
+
+def _fmt(a, limit=8):
+    flat = a.ravel()
+    body = np.array2string(flat[:limit], precision=6, separator=", ", max_line_width=10_000)
+    more = f" … ({a.size} values)" if a.size > limit else ""
+    shape = f"shape {list(a.shape)}: " if a.ndim > 1 or a.size > limit else ""
+    return f"{shape}{body}{more}"
+
+
+def _as_array(x):
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
+
+
+def _run_case(label, expected, got_fn, rtol, atol):
+    exp = _as_array(expected)
+    case = {"label": label, "expected": _fmt(exp), "got": "", "error": "", "ok": False}
+    try:
+        got = _as_array(got_fn())
+    except Exception as exc:  # the code under test raised: that is the case's outcome
+        lines = [ln.rstrip()[:200] for ln in (str(exc).strip() or repr(exc)).splitlines() if ln.strip()]
+        case["error"] = f"{type(exc).__name__}: " + "\n".join(lines[:2])
+        return case
+    case["got"] = _fmt(got)
+    if got.shape != exp.shape:
+        case["error"] = f"wrong shape: expected {list(exp.shape)}, got {list(got.shape)}"
+    elif not np.allclose(got, exp, rtol=rtol, atol=atol, equal_nan=False):
+        err = np.abs(got - exp)
+        where = tuple(int(i) for i in np.unravel_index(int(err.argmax()), err.shape))
+        case["error"] = (f"values differ: largest difference {float(err.max()):.3g}"
+                         + (f" at index {where}" if where else ""))
+    else:
+        case["ok"] = True
+    return case
+
+
+@pytest.fixture
+def small_case(request):
+    """``small_case((label, expected, got_fn), ..., rtol=1e-7, atol=1e-9)``: an exercise's small
+    float64 cases. ``expected`` is computed independently (a PyTorch or librosa built-in, a few
+    lines of NumPy), never by the library; ``got_fn()`` runs the code under test. Every case runs
+    and is recorded in the test's ``user_properties`` for ``genmodels-exercise check``, which shows
+    label, expected and got; the test fails if any case does."""
+    def check(*cases, rtol=1e-7, atol=1e-9):
+        results = [_run_case(*c, rtol, atol) for c in cases]
+        request.node.user_properties.extend(("small_case", r) for r in results)
+        failed = [f"{r['label']}: expected {r['expected']}, got {r['got'] or '-'} {r['error']}"
+                  for r in results if not r["ok"]]
+        if failed:
+            raise AssertionError("small case(s) fail:\n" + "\n".join(failed))
+    return check

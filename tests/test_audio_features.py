@@ -9,6 +9,7 @@ import torch
 from genmodels.audio import (dct_matrix, fft_frequencies, hann_window, hz_to_mel, istft,
                              mel_filterbank, mel_to_hz, mfcc, power_to_db, stft, stft_power)
 from genmodels.audio.stft import num_frames
+from conftest import noisy_tone
 
 pytestmark = pytest.mark.audio
 
@@ -21,6 +22,7 @@ MEL_CASES = [  # (sr, n_fft, n_mels, fmin, fmax)
 ]
 
 
+@pytest.mark.exercise("audio.mel_filterbank")
 @pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", MEL_CASES)
 def test_mel_filterbank_matches_librosa(sr, n_fft, n_mels, fmin, fmax):
     ours = mel_filterbank(sr, n_fft, n_mels, fmin, fmax, dtype=torch.float64)
@@ -80,6 +82,7 @@ MFCC_CASES = [  # (n_mfcc, n_fft, hop, n_mels, fmin, fmax)
 ]
 
 
+@pytest.mark.exercise("audio.mfcc")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("n_mfcc,n_fft,hop,n_mels,fmin,fmax", MFCC_CASES)
 def test_mfcc_matches_librosa(n_mfcc, n_fft, hop, n_mels, fmin, fmax, dtype):
@@ -96,6 +99,7 @@ def test_mfcc_matches_librosa(n_mfcc, n_fft, hop, n_mels, fmin, fmax, dtype):
         assert rel < (1e-10 if dtype == torch.float64 else 1e-4), (name, rel)
 
 
+@pytest.mark.exercise("audio.mfcc")
 def test_mfcc_batched_equals_per_item():
     sr, n = 8000, 3000
     sig = _signals(sr, n)
@@ -113,6 +117,7 @@ def test_mfcc_batched_equals_per_item():
             np.testing.assert_allclose(out[i, j].numpy(), ref, atol=1e-8)
 
 
+@pytest.mark.exercise("audio.mfcc")
 def test_mfcc_gradcheck():
     x = torch.randn(1, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0),
                     requires_grad=True)
@@ -296,3 +301,21 @@ def test_feature_defaults_odd_sizes_and_edge_values():
 def test_more_feature_messages(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+@pytest.mark.exercise("audio.mel_filterbank")
+def test_mel_filterbank_small_case(small_case):
+    small_case(("sample_rate=8000, n_fft=64, n_mels=6 (vs librosa.filters.mel)",
+                librosa.filters.mel(sr=8000, n_fft=64, n_mels=6, dtype=np.float64),
+                lambda: mel_filterbank(8000, 64, 6, dtype=torch.float64)))
+
+
+@pytest.mark.exercise("audio.mfcc")
+def test_mfcc_small_case(small_case):
+    y = noisy_tone()
+    small_case(("a 440 Hz tone + noise, 512 samples at 8 kHz, n_mfcc=4, n_fft=128, hop=64, n_mels=16 "
+                "(vs librosa.feature.mfcc)",
+                librosa.feature.mfcc(y=y, sr=8000, n_mfcc=4, n_fft=128, hop_length=64, n_mels=16)[:, :4],
+                lambda: mfcc(torch.from_numpy(y), 8000, 4, 128, 64, 16)[:, :4]), rtol=1e-6, atol=1e-6)

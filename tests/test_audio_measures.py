@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 from genmodels.audio import (log_spectral_distance, mel_cepstral_distortion, mu_law_compress,
                              mu_law_decode, mu_law_encode, mu_law_expand, noise_magnitude, si_sdr,
                              spectral_subtraction)
+from conftest import noisy_tone, t64
 
 pytestmark = pytest.mark.audio
 
 
 # ------------------------------------------------------------------------------- μ-law (2.34)
+@pytest.mark.exercise("audio.mu_law")
 def test_mu_law_continuous_parts_match_librosa():
     x = np.linspace(-1.0, 1.0, 1001)
     for channels in (256, 16):
@@ -29,6 +31,7 @@ def test_mu_law_continuous_parts_match_librosa():
         np.testing.assert_allclose(mu_law_expand(y, channels).numpy(), x, atol=1e-12)
 
 
+@pytest.mark.exercise("audio.mu_law")
 def test_mu_law_levels():
     q = torch.arange(256)
     levels = mu_law_decode(q, dtype=torch.float64)
@@ -39,6 +42,7 @@ def test_mu_law_levels():
     assert enc.dtype == torch.long and enc.tolist() == [0, 128, 255]
 
 
+@pytest.mark.exercise("audio.mu_law")
 @settings(max_examples=200, deadline=None)
 @given(st.floats(min_value=-1.0, max_value=1.0, allow_nan=False))
 def test_mu_law_round_trip_error_within_half_a_step(x):
@@ -83,6 +87,7 @@ def _si_sdr_by_hand(est, ref):
     return 10 * math.log10((target @ target) / ((est - target) @ (est - target)))
 
 
+@pytest.mark.exercise("audio.si_sdr")
 def test_si_sdr_formula_scale_and_offset_invariance():
     rng = np.random.default_rng(0)
     ref = rng.standard_normal((3, 500))
@@ -96,6 +101,7 @@ def test_si_sdr_formula_scale_and_offset_invariance():
                                    ours, rtol=0, atol=1e-10)
 
 
+@pytest.mark.exercise("audio.si_sdr")
 def test_si_sdr_known_value_and_limits():
     n = 1000
     s = torch.sin(torch.arange(n, dtype=torch.float64) * 0.1)
@@ -126,6 +132,7 @@ def test_si_sdr_rejects_bad_input():
 
 
 # ------------------------------------------------------------------------------- MCD
+@pytest.mark.exercise("audio.mcd")
 def test_mcd_by_hand():
     c1 = torch.zeros(2, 3, 2, dtype=torch.float64)              # [batch, D=3, frames=2]
     c2 = torch.zeros(2, 3, 2, dtype=torch.float64)
@@ -139,6 +146,7 @@ def test_mcd_by_hand():
     torch.testing.assert_close(mel_cepstral_distortion(c2, c1), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.exercise("audio.mcd")
 def test_mcd_zero_for_identical_with_finite_gradient():
     c = torch.randn(4, 13, 7, dtype=torch.float64, requires_grad=True)
     out = mel_cepstral_distortion(c, c.detach().clone())
@@ -166,6 +174,7 @@ def _tone_and_noise(dtype=torch.float64, n=16000, seed=0):
     return clean, noisy, noise_clip
 
 
+@pytest.mark.exercise("audio.spectral_subtraction")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_spectral_subtraction_raises_si_sdr(dtype):
     clean, noisy, noise_clip = _tone_and_noise(dtype)
@@ -177,6 +186,7 @@ def test_spectral_subtraction_raises_si_sdr(dtype):
     assert si_sdr(spectral_subtraction(noisy, noise_clip, floor=0.05), clean) > si_sdr(noisy, clean)
 
 
+@pytest.mark.exercise("audio.spectral_subtraction")
 def test_spectral_subtraction_silent_noise_is_identity():
     x = torch.randn(2, 1001, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     out = spectral_subtraction(x, torch.zeros(600, dtype=torch.float64), n_fft=256, hop_length=64)
@@ -184,6 +194,7 @@ def test_spectral_subtraction_silent_noise_is_identity():
     torch.testing.assert_close(out, x, rtol=0, atol=1e-10)
 
 
+@pytest.mark.exercise("audio.spectral_subtraction")
 def test_spectral_subtraction_batch_and_gradient():
     clean, noisy, noise_clip = _tone_and_noise(n=4000)
     batch = torch.stack([noisy, 0.5 * noisy]).requires_grad_(True)
@@ -368,3 +379,46 @@ def test_spectral_subtraction_passes_its_frames_to_the_noise_estimate():
     np.testing.assert_allclose(got.numpy(), ref, rtol=1e-8, atol=1e-8)
     with pytest.raises(ValueError, match=r"^estimate: contains 1 NaN/inf"):
         si_sdr(torch.tensor([0.0, _NAN, 1.0]), torch.zeros(3))
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+@pytest.mark.exercise("audio.mu_law")
+def test_mu_law_small_case(small_case):
+    x = np.array([-1.0, -0.3, 0.0, 0.01, 0.5, 1.0])
+    small_case((f"x={x.tolist()}, channels=256 → f(x) (vs librosa.mu_compress)",
+                librosa.mu_compress(x, mu=255, quantize=False), lambda: mu_law_compress(t64(x))),
+               ("the same values → f⁻¹(x) (vs librosa.mu_expand)",
+                librosa.mu_expand(x, mu=255, quantize=False), lambda: mu_law_expand(t64(x))),
+               rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.exercise("audio.spectral_subtraction")
+def test_spectral_subtraction_small_case(small_case):
+    noisy, noise = noisy_tone(512, seed=1), 0.3 * np.random.default_rng(2).standard_normal(256)
+    N = np.abs(librosa.stft(noise, n_fft=64, hop_length=16, center=False)).mean(-1, keepdims=True)
+    Y = librosa.stft(noisy, n_fft=64, hop_length=16, pad_mode="constant")
+    S = np.maximum(np.abs(Y) - N, 0.0) * np.exp(1j * np.angle(Y))
+    exp = librosa.istft(S, n_fft=64, hop_length=16, length=512)
+    small_case(("a tone + noise (512 samples), a noise clip (256), n_fft=64, hop=16 "
+                "(vs librosa.stft / istft)", exp[:8],
+                lambda: spectral_subtraction(torch.from_numpy(noisy), torch.from_numpy(noise), 64, 16)[:8]),
+               rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.exercise("audio.si_sdr")
+def test_si_sdr_small_case(small_case):
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal(32)
+    est = 2.0 * ref + 0.5 * rng.standard_normal(32) + 1.0
+    small_case(("reference randn(32), estimate 2·reference + 0.5·noise + 1", _si_sdr_by_hand(est, ref),
+                lambda: si_sdr(t64(est), t64(ref))), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.exercise("audio.mcd")
+def test_mcd_small_case(small_case):
+    c1, c2 = np.array([[5.0, 1.0], [1.0, 2.0], [0.0, 1.0]]), np.array([[0.0, 0.0], [0.5, 2.0], [1.0, 3.0]])
+    d = c1[1:] - c2[1:]
+    exp = np.mean(10 / np.log(10) * np.sqrt(2 * (d ** 2).sum(0)))
+    small_case(("c1=[[5,1],[1,2],[0,1]], c2=[[0,0],[.5,2],[1,3]] (3 coefficients × 2 frames)", exp,
+                lambda: mel_cepstral_distortion(t64(c1), t64(c2))))

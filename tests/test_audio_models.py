@@ -14,11 +14,13 @@ from genmodels.audio import (MaskNet, SpeechDecoder, SpeechEncoder, VoiceConvert
                              mix_at_snr, permutation_invariant_si_sdr, si_sdr)
 from genmodels.audio.vocoder import WaveNetVocoder
 from genmodels.audio.voice_conversion import DB_TO_NEPER, mcd_db
+from conftest import noisy_tone, randn64, t64
 
 pytestmark = pytest.mark.audio
 
 
 # ------------------------------------------------------------------------------ 2.31–2.33
+@pytest.mark.exercise("audio.voice_conversion")
 def test_encoder_decoder_converter_shapes():
     torch.manual_seed(0)
     f = torch.randn(3, 20, 37)
@@ -30,6 +32,7 @@ def test_encoder_decoder_converter_shapes():
     assert vc.reconstruct_normalized(f).shape == (3, 20, 37)
 
 
+@pytest.mark.exercise("audio.voice_conversion")
 def test_conversion_acts_frame_by_frame():
     """2.33: V_t = Conversion(H_t): changing H at one frame changes V only at that frame."""
     torch.manual_seed(0)
@@ -42,6 +45,7 @@ def test_conversion_acts_frame_by_frame():
     assert changed.tolist() == [t == 4 for t in range(10)]
 
 
+@pytest.mark.exercise("audio.voice_conversion")
 def test_converter_statistics_map_into_target_units():
     """With the decoder's output layer zeroed the standardised output is 0, so the converter
     returns exactly the target mean; the statistics are the per-coefficient mean/std."""
@@ -96,6 +100,7 @@ def _brute_force_pit(est, ref):
     return torch.tensor(best, dtype=torch.float64), torch.tensor(perm)
 
 
+@pytest.mark.exercise("audio.pit")
 @pytest.mark.parametrize("S", [1, 2, 3])
 def test_pit_matches_brute_force_and_is_permutation_invariant(S, gen):
     ref = torch.randn(4, S, 200, generator=gen, dtype=torch.float64)
@@ -111,6 +116,7 @@ def test_pit_matches_brute_force_and_is_permutation_invariant(S, gen):
     assert torch.equal(shuffle[perm2], perm)        # the same estimates are matched
 
 
+@pytest.mark.exercise("audio.pit")
 def test_pit_gradient_and_errors():
     est = torch.randn(2, 2, 64, dtype=torch.float64, requires_grad=True)
     ref = torch.randn(2, 2, 64, dtype=torch.float64)
@@ -124,6 +130,7 @@ def test_pit_gradient_and_errors():
         permutation_invariant_si_sdr(torch.randn(1, 7, 16), torch.randn(1, 7, 16))
 
 
+@pytest.mark.exercise("audio.masking")
 def test_masknet_shape_and_all_pass_masks_return_the_mixture():
     torch.manual_seed(0)
     net = MaskNet(n_fft=64, hop_length=16, n_sources=2, hidden=16, layers=2).double()
@@ -152,6 +159,7 @@ def test_masknet_errors():
 
 
 # ------------------------------------------------------------------------------ 2.37–2.38
+@pytest.mark.exercise("audio.waveunet")
 def test_waveunet_starts_as_identity_for_any_length():
     torch.manual_seed(0)
     net = WaveUNet(channels=8, depth=2, kernel_size=3, stride=4)
@@ -273,3 +281,50 @@ def test_mfcc_blocked_path_matches_librosa_on_long_batched_signals(gen):
     y = x[0, :1].clone().requires_grad_(True)
     mfcc(y, 22050).sum().backward()
     assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+@pytest.mark.exercise("audio.voice_conversion")
+def test_voice_conversion_small_case(small_case):
+    torch.manual_seed(0)
+    model = VoiceConverter(3, hidden=4, layers=1, kernel_size=3).double()
+    src = randn64(1, 3, 5, seed=1)
+    model.set_statistics(randn64(2, 3, 5, seed=2), randn64(2, 3, 5, seed=3) * 2 + 1)
+    with torch.no_grad():
+        h = model.encoder((src - model.source_mean) / model.source_std)
+        exp = model.decoder(h + model.conversion(h))
+    small_case(("VoiceConverter(3 features, hidden=4), random weights and statistics, source [1,3,5]",
+                exp, lambda: model.convert_normalized(src).detach()))
+
+
+@pytest.mark.exercise("audio.masking")
+def test_masking_small_case(small_case):
+    torch.manual_seed(0)
+    net = MaskNet(n_fft=16, hop_length=4, n_sources=2, hidden=4, layers=1).double()
+    x = torch.from_numpy(noisy_tone(64))[None]
+    win = torch.hann_window(16, periodic=True, dtype=torch.float64)
+    with torch.no_grad():
+        spec = torch.stft(x, 16, 4, window=win, center=True, pad_mode="constant", return_complex=True)
+        masked = net.masks(spec) * spec[:, None]
+        exp = torch.istft(masked.reshape(2, 9, -1), 16, 4, window=win, length=64).reshape(1, 2, 64)
+    small_case(("MaskNet(n_fft=16, hop=4, 2 sources), random weights, a 64-sample tone "
+                "(vs torch.stft / torch.istft)", exp[..., :6], lambda: net(x).detach()[..., :6]))
+
+
+def _np_si_sdr(est, ref):
+    est, ref = est - est.mean(), ref - ref.mean()
+    target = (est @ ref) / (ref @ ref) * ref
+    return 10 * np.log10((target @ target) / ((est - target) @ (est - target)))
+
+
+@pytest.mark.exercise("audio.pit")
+def test_pit_small_case(small_case):
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((2, 32))
+    est = ref[::-1] + 0.3 * rng.standard_normal((2, 32))          # outputs in swapped order
+    best = max(np.mean([_np_si_sdr(est[p[i]], ref[i]) for i in range(2)])
+               for p in itertools.permutations(range(2)))
+    small_case(("2 references, 2 noisy estimates in swapped order (brute force over permutations)",
+                [best], lambda: permutation_invariant_si_sdr(t64(est[None].copy()), t64(ref[None]))[0]),
+               rtol=1e-9, atol=1e-9)

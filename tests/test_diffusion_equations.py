@@ -13,6 +13,7 @@ For the VP-SDE replace √ᾱ by a(t) and 1 − ᾱ by σ(t)².
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,6 +21,7 @@ from genmodels.diffusion import (NoiseSchedule, cosine_beta_schedule, ddim_sampl
                                  ddpm_sample, euler_maruyama_sample, linear_beta_schedule,
                                  p_mean_variance, q_posterior, q_sample, q_step, score_matching_loss,
                                  vp_sde_marginal)
+from conftest import t64
 
 pytestmark = [pytest.mark.diffusion, pytest.mark.ddpm]
 
@@ -112,6 +114,7 @@ def test_posterior_variance_limits(f64):
 # ------------------------------------------------------------------------------------------------
 # forward process (eq. 2.12, Alg. 1 line 4)
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.exercise("ddpm.q_step")
 def test_q_step_formula(f64, gen):
     sched = NoiseSchedule(linear_beta_schedule(50, 1e-3, 0.2))
     x_prev, noise = torch.randn(4, 3, generator=gen), torch.randn(4, 3, generator=gen)
@@ -123,6 +126,7 @@ def test_q_step_formula(f64, gen):
         torch.testing.assert_close(x_t[i], expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.exercise("ddpm.q_sample")
 def test_q_sample_formula(f64, gen):
     sched = NoiseSchedule(linear_beta_schedule(1000))
     alpha_bar = alpha_bar_loop(sched.betas)
@@ -152,6 +156,7 @@ def test_q_sample_matches_iterated_q_step_in_distribution(f64):
             torch.testing.assert_close(samples.var(0), torch.full((2,), 1 - ab), rtol=0, atol=0.04)
 
 
+@pytest.mark.exercise("ddpm.q_sample")
 def test_q_sample_is_differentiable(f64, gen):
     sched = NoiseSchedule(linear_beta_schedule(10, 0.01, 0.2))
     x0 = torch.randn(3, 2, generator=gen, requires_grad=True)
@@ -164,6 +169,7 @@ def test_q_sample_is_differentiable(f64, gen):
 # ------------------------------------------------------------------------------------------------
 # posterior and reverse step (eq. 2.13)
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.exercise("ddpm.q_posterior")
 def test_q_posterior_matches_bayes_rule_closed_form(f64, gen):
     # q(x_{t−1}|x_t, x_0) ∝ N(x_t; √α_t x_{t−1}, β_t) · N(x_{t−1}; √ᾱ_{t−1} x_0, 1 − ᾱ_{t−1}):
     # a product of Gaussians in x_{t−1}; precisions add, precision-weighted means add.
@@ -200,6 +206,7 @@ def test_q_posterior_matches_bayes_rule_numerical_integration(f64):
         assert var.item() == pytest.approx(var_ref.item(), rel=1e-7)
 
 
+@pytest.mark.exercise("ddpm.q_posterior")
 def test_q_posterior_at_first_step_is_point_mass_at_x0(f64, gen):
     sched = NoiseSchedule(linear_beta_schedule(100))
     x0, x_t = torch.randn(4, 2, generator=gen), torch.randn(4, 2, generator=gen)
@@ -208,6 +215,7 @@ def test_q_posterior_at_first_step_is_point_mass_at_x0(f64, gen):
     assert (var == 0).all()
 
 
+@pytest.mark.exercise("ddpm.p_mean_variance")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_p_mean_variance_with_oracle_noise_equals_posterior_mean(dtype, gen):
     sched = NoiseSchedule(linear_beta_schedule(1000, dtype=torch.float64))
@@ -226,6 +234,7 @@ def test_p_mean_variance_with_oracle_noise_equals_posterior_mean(dtype, gen):
     torch.testing.assert_close(var_beta.flatten(), sched.betas[t].to(dtype), rtol=0, atol=0)
 
 
+@pytest.mark.exercise("ddpm.p_mean_variance")
 def test_p_mean_variance_is_differentiable(f64, gen):
     sched = NoiseSchedule(linear_beta_schedule(20, 0.01, 0.2))
     w = torch.randn(2, 2, generator=gen, requires_grad=True)
@@ -238,6 +247,7 @@ def test_p_mean_variance_is_differentiable(f64, gen):
 # ------------------------------------------------------------------------------------------------
 # Algorithm 1: the training loss
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.exercise("ddpm.loss")
 def test_ddpm_loss_is_zero_for_the_oracle(f64, gen):
     sched = NoiseSchedule(linear_beta_schedule(100))
     x0, noise = torch.randn(8, 1, 8, 8, generator=gen), torch.randn(8, 1, 8, 8, generator=gen)
@@ -245,6 +255,7 @@ def test_ddpm_loss_is_zero_for_the_oracle(f64, gen):
     assert loss.shape == () and loss.item() == 0.0
 
 
+@pytest.mark.exercise("ddpm.loss")
 def test_ddpm_loss_matches_formula(f64, gen):
     sched = NoiseSchedule(linear_beta_schedule(100))
     alpha_bar = alpha_bar_loop(sched.betas)
@@ -262,6 +273,7 @@ def test_ddpm_loss_matches_formula(f64, gen):
     torch.testing.assert_close(ddpm_loss(model, x0, sched, **kw, reduction="none"), per_sample / 6)
 
 
+@pytest.mark.exercise("ddpm.loss")
 def test_ddpm_loss_draws_t_uniformly_and_reproducibly():
     sched = NoiseSchedule(linear_beta_schedule(5, 0.01, 0.2))
     seen = []
@@ -275,6 +287,7 @@ def test_ddpm_loss_draws_t_uniformly_and_reproducibly():
     assert ((counts - 1000).abs() < 150).all()                 # SE of a count ≈ 28
 
 
+@pytest.mark.exercise("ddpm.loss")
 def test_ddpm_loss_gradient_reaches_the_model(gen):
     sched = NoiseSchedule(linear_beta_schedule(10, 0.01, 0.2))
     net = torch.nn.Linear(3, 3)
@@ -286,6 +299,7 @@ def test_ddpm_loss_gradient_reaches_the_model(gen):
 # ------------------------------------------------------------------------------------------------
 # Algorithm 2 and DDIM with the analytic optimal denoiser of Gaussian data
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.exercise("ddpm.sample")
 def test_ddpm_sample_recovers_gaussian_data(f64):
     sched = NoiseSchedule(linear_beta_schedule(1000))
     x = ddpm_sample(gaussian_eps_star(sched), (N_MC, 1), sched, torch.Generator().manual_seed(0))
@@ -295,6 +309,7 @@ def test_ddpm_sample_recovers_gaussian_data(f64):
     assert abs(x.var().item() - S ** 2) < TOL_VAR
 
 
+@pytest.mark.exercise("ddpm.sample")
 def test_ddpm_sample_last_step_adds_no_noise(f64, gen):
     # Alg. 2 line 3: z = 0 at the paper's t = 1 (index 0); with T = 1 the sample is μ_θ(x_T, 0)
     sched = NoiseSchedule(torch.tensor([0.3]))
@@ -331,6 +346,7 @@ def test_ddim_is_deterministic_and_recovers_gaussian_data(f64):
 # ------------------------------------------------------------------------------------------------
 # VP-SDE: marginal, score matching, reverse Euler–Maruyama
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.exercise("ddpm.sde_marginal")
 def test_vp_sde_marginal_matches_integral_of_beta(f64, gen):
     t = torch.tensor([0.0, 1e-3, 0.3, 0.77, 1.0])
     x0, noise = torch.randn(5, 3, generator=gen), torch.randn(5, 3, generator=gen)
@@ -344,6 +360,7 @@ def test_vp_sde_marginal_matches_integral_of_beta(f64, gen):
         torch.testing.assert_close(x_t[i], a * x0[i] + math.sqrt(var) * noise[i], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.exercise("ddpm.sde_marginal")
 def test_vp_sde_marginal_solves_the_forward_sde(f64):
     # Simulate dx = −½β x dt + √β dw with 1000 Euler–Maruyama steps up to t = 0.4 from x_0 = 2.
     gen = torch.Generator().manual_seed(0)
@@ -360,6 +377,7 @@ def test_vp_sde_marginal_solves_the_forward_sde(f64):
         assert abs(samples.var().item() - var) < 0.04
 
 
+@pytest.mark.exercise("ddpm.sde_marginal")
 def test_vp_sde_marginal_gradcheck(f64, gen):
     x0 = torch.randn(3, 2, generator=gen, requires_grad=True)
     t = torch.tensor([0.1, 0.5, 0.9], requires_grad=True)
@@ -374,6 +392,7 @@ def gaussian_score(x, t, m=M, s=S):
     return -(x - a * m) / (a ** 2 * s ** 2 + var)
 
 
+@pytest.mark.exercise("ddpm.score_matching")
 def test_score_matching_loss_matches_formula(f64, gen):
     x0, noise = torch.randn(4, 3, generator=gen), torch.randn(4, 3, generator=gen)
     t = torch.tensor([1e-3, 0.2, 0.6, 1.0])
@@ -400,6 +419,7 @@ def test_score_matching_loss_draws_t_uniformly_in_eps_one():
     assert abs(t.mean().item() - 0.6) < 0.02 and abs(int((t < 0.6).sum()) - 2000) < 160
 
 
+@pytest.mark.exercise("ddpm.score_matching")
 def test_score_matching_loss_is_minimised_by_the_true_score(f64):
     gen = torch.Generator().manual_seed(0)
     x0 = M + S * torch.randn(N_MC, 1, generator=gen)
@@ -416,6 +436,7 @@ def test_score_matching_loss_is_minimised_by_the_true_score(f64):
         assert loss(perturbed) > best
 
 
+@pytest.mark.exercise("ddpm.euler_maruyama")
 def test_euler_maruyama_two_steps_by_hand(f64):
     # Δ = (1 − eps)/2; the score is read at t = 1 and t = 1 − Δ; noise is added after step 1 only.
     eps, beta = 0.1, lambda t: 0.1 + t * 19.9
@@ -431,6 +452,7 @@ def test_euler_maruyama_two_steps_by_hand(f64):
     assert [s_t.tolist() for s_t in seen] == [[1.0] * 3, [1 - d] * 3]
 
 
+@pytest.mark.exercise("ddpm.euler_maruyama")
 def test_euler_maruyama_recovers_gaussian_data(f64):
     x = euler_maruyama_sample(gaussian_score, (N_MC, 1), 500, generator=torch.Generator().manual_seed(0))
     assert x.shape == (N_MC, 1) and x.dtype == torch.float64
@@ -823,3 +845,123 @@ _T2 = torch.tensor([0, 1])
 def test_sampler_and_schedule_messages(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+CASE_BETAS = np.array([0.1, 0.2, 0.3, 0.4])
+CASE_ALPHA_BAR = np.cumprod(1 - CASE_BETAS)
+CASE_X, CASE_NOISE, CASE_T = np.array([[1.0, -1.0]]), np.array([[0.5, 0.25]]), 2
+
+
+def _case_schedule(betas=CASE_BETAS):
+    return NoiseSchedule(t64(betas))
+
+
+def _case_t(t=CASE_T):
+    return torch.tensor([t])
+
+
+def _case_eps_model(x, t):                 # ε_θ(x, t) = 0.5·x + 0.1·t
+    return 0.5 * x + 0.1 * t.to(x.dtype)[:, None]
+
+
+def _case_np_eps(x, t):
+    return 0.5 * x + 0.1 * t
+
+
+@pytest.mark.exercise("ddpm.q_step")
+def test_q_step_small_case(small_case):
+    b = CASE_BETAS[CASE_T]
+    small_case((f"betas={CASE_BETAS.tolist()}, t={CASE_T}, x_prev={CASE_X.tolist()}, "
+                f"noise={CASE_NOISE.tolist()}", np.sqrt(1 - b) * CASE_X + np.sqrt(b) * CASE_NOISE,
+                lambda: q_step(t64(CASE_X), _case_t(), _case_schedule(), noise=t64(CASE_NOISE))))
+
+
+@pytest.mark.exercise("ddpm.q_sample")
+def test_q_sample_small_case(small_case):
+    ab = CASE_ALPHA_BAR[CASE_T]
+    small_case((f"betas={CASE_BETAS.tolist()}, t={CASE_T}, x0={CASE_X.tolist()}, "
+                f"noise={CASE_NOISE.tolist()}", np.sqrt(ab) * CASE_X + np.sqrt(1 - ab) * CASE_NOISE,
+                lambda: q_sample(t64(CASE_X), _case_t(), _case_schedule(), noise=t64(CASE_NOISE))))
+
+
+@pytest.mark.exercise("ddpm.q_posterior")
+def test_q_posterior_small_case(small_case):
+    x_t, t = CASE_NOISE, CASE_T
+    ab, ab_prev, a, b = CASE_ALPHA_BAR[t], CASE_ALPHA_BAR[t - 1], 1 - CASE_BETAS[t], CASE_BETAS[t]
+    mean = b * np.sqrt(ab_prev) / (1 - ab) * CASE_X + np.sqrt(a) * (1 - ab_prev) / (1 - ab) * x_t
+    var = b * (1 - ab_prev) / (1 - ab)
+
+    def got():
+        return q_posterior(t64(CASE_X), t64(x_t), _case_t(), _case_schedule())
+    small_case((f"betas={CASE_BETAS.tolist()}, t={t}, x0={CASE_X.tolist()}, x_t={x_t.tolist()} → mean",
+                mean, lambda: got()[0]),
+               ("the same → variance", [[var]], lambda: got()[1]))
+
+
+@pytest.mark.exercise("ddpm.p_mean_variance")
+def test_p_mean_variance_small_case(small_case):
+    t = CASE_T
+    ab, ab_prev, a, b = CASE_ALPHA_BAR[t], CASE_ALPHA_BAR[t - 1], 1 - CASE_BETAS[t], CASE_BETAS[t]
+    mean = (CASE_X - b / np.sqrt(1 - ab) * _case_np_eps(CASE_X, t)) / np.sqrt(a)
+    var = b * (1 - ab_prev) / (1 - ab)
+
+    def got():
+        return p_mean_variance(_case_eps_model, t64(CASE_X), _case_t(), _case_schedule())
+    small_case((f"eps_model(x, t) = 0.5·x + 0.1·t, betas={CASE_BETAS.tolist()}, t={t}, "
+                f"x_t={CASE_X.tolist()} → mean", mean, lambda: got()[0]),
+               ("the same → variance", [[var]], lambda: got()[1]))
+
+
+@pytest.mark.exercise("ddpm.loss")
+def test_ddpm_loss_small_case(small_case):
+    ab = CASE_ALPHA_BAR[CASE_T]
+    x_t = np.sqrt(ab) * CASE_X + np.sqrt(1 - ab) * CASE_NOISE
+    exp = np.mean((CASE_NOISE - _case_np_eps(x_t, CASE_T)) ** 2)
+    small_case((f"eps_model(x, t) = 0.5·x + 0.1·t, betas={CASE_BETAS.tolist()}, t={CASE_T}, "
+                f"x0={CASE_X.tolist()}, noise={CASE_NOISE.tolist()}", exp,
+                lambda: ddpm_loss(_case_eps_model, t64(CASE_X), _case_schedule(), t=_case_t(),
+                                  noise=t64(CASE_NOISE))))
+
+
+@pytest.mark.exercise("ddpm.sample")
+def test_ddpm_sample_small_case(small_case):
+    b = 0.3                                       # T = 1: one step, which adds no noise
+    exp = (CASE_X - b / np.sqrt(b) * _case_np_eps(CASE_X, 0)) / np.sqrt(1 - b)
+    small_case((f"T=1, betas=[{b}], x_T={CASE_X.tolist()}, eps_model(x, t) = 0.5·x + 0.1·t", exp,
+                lambda: ddpm_sample(_case_eps_model, CASE_X.shape, _case_schedule([b]),
+                                    x_T=t64(CASE_X))))
+
+
+@pytest.mark.exercise("ddpm.sde_marginal")
+def test_sde_marginal_small_case(small_case):
+    a, var = vp_terms(0.3)
+    s = math.sqrt(var)
+
+    def got():
+        return vp_sde_marginal(t64(CASE_X), t64([0.3]), noise=t64(CASE_NOISE))
+    small_case((f"x0={CASE_X.tolist()}, t=[0.3], noise={CASE_NOISE.tolist()}, beta_min=0.1, "
+                "beta_max=20 → x_t", a * CASE_X + s * CASE_NOISE, lambda: got()[0]),
+               ("the same → std", [[s]], lambda: got()[1]))
+
+
+@pytest.mark.exercise("ddpm.score_matching")
+def test_score_matching_small_case(small_case):
+    a, var = vp_terms(0.3)
+    s = math.sqrt(var)
+    x_t = a * CASE_X + s * CASE_NOISE
+    exp = np.mean((s * (-x_t) + CASE_NOISE) ** 2)
+    small_case((f"score_model(x, t) = −x, x0={CASE_X.tolist()}, t=[0.3], "
+                f"noise={CASE_NOISE.tolist()}", exp,
+                lambda: score_matching_loss(lambda x, t: -x, t64(CASE_X), t=t64([0.3]),
+                                            noise=t64(CASE_NOISE))))
+
+
+@pytest.mark.exercise("ddpm.euler_maruyama")
+def test_euler_maruyama_small_case(small_case):
+    eps, beta = 0.5, 0.1 + 1.0 * (20.0 - 0.1)      # one step from t = 1: no noise is added
+    exp = CASE_X + (0.5 * beta * CASE_X + beta * (-CASE_X)) * (1 - eps)
+    small_case((f"steps=1, eps=0.5, x_T={CASE_X.tolist()}, score_model(x, t) = −x", exp,
+                lambda: euler_maruyama_sample(lambda x, t: -x, CASE_X.shape, 1, eps=eps,
+                                              x_T=t64(CASE_X))))

@@ -4,6 +4,7 @@ and non-saturating generator losses)."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genmodels.gan import discriminator_loss, gan_value, generator_loss
+from conftest import t64
 
 pytestmark = pytest.mark.gan
 
@@ -44,6 +46,7 @@ def test_values_match_naive_formula(f64, gen):
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.exercise("gan.value")
 def test_value_at_the_global_optimum_is_minus_log_4(f64):
     # p_g = p_data makes D* = ½ everywhere (logit 0): V(D*, G*) = 2 log ½ = −log 4
     zeros = torch.zeros(5)
@@ -80,6 +83,7 @@ def test_gradients_match_the_derivative_of_the_log_sigmoid(f64, gen):
     assert torch.autograd.gradcheck(lambda f: generator_loss(f, saturating=False), (fake,))
 
 
+@pytest.mark.exercise("gan.generator_loss")
 def test_saturating_loss_saturates_and_non_saturating_does_not(f64):
     # Early in training D rejects fakes confidently (logit ≪ 0): the saturating gradient −σ(l)
     # vanishes, the non-saturating one σ(l) − 1 stays ≈ −1 (both push the logit up when descended).
@@ -90,6 +94,7 @@ def test_saturating_loss_saturates_and_non_saturating_does_not(f64):
     assert abs(g_sat.item()) < 1e-8 and g_non.item() == pytest.approx(-1.0, abs=1e-8)
 
 
+@pytest.mark.exercise("gan.discriminator_loss")
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(-300, 300), min_size=1, max_size=8),
        st.lists(st.floats(-300, 300), min_size=1, max_size=8))
@@ -124,3 +129,41 @@ def test_error_messages_name_every_argument_and_what_was_given():
         gan_value(torch.zeros(3), torch.zeros(3, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"expected a bool, got str$"):
         generator_loss(torch.zeros(2), saturating="yes")
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+CASE_REAL, CASE_FAKE = [2.0, -1.0, 0.5], [-3.0, 1.0]
+
+
+def _np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x)))
+
+
+@pytest.mark.exercise("gan.value")
+def test_value_small_case(small_case):
+    exp = np.mean(np.log(_np_sigmoid(CASE_REAL))) + np.mean(np.log(1 - _np_sigmoid(CASE_FAKE)))
+    big = [200.0, -200.0]                       # log σ(l) = −log(1 + e^{−l}), finite for any l
+    exp_big = np.mean(-np.logaddexp(0, -np.array(big))) + np.mean(-np.logaddexp(0, np.array(big)))
+    small_case((f"real_logits={CASE_REAL}, fake_logits={CASE_FAKE}", exp,
+                lambda: gan_value(t64(CASE_REAL), t64(CASE_FAKE))),
+               (f"real_logits = fake_logits = {big}", exp_big, lambda: gan_value(t64(big), t64(big))))
+
+
+@pytest.mark.exercise("gan.discriminator_loss")
+def test_discriminator_loss_small_case(small_case):
+    exp = (F.binary_cross_entropy_with_logits(t64(CASE_REAL), torch.ones(3, dtype=torch.float64))
+           + F.binary_cross_entropy_with_logits(t64(CASE_FAKE), torch.zeros(2, dtype=torch.float64)))
+    small_case((f"real_logits={CASE_REAL}, fake_logits={CASE_FAKE}", exp,
+                lambda: discriminator_loss(t64(CASE_REAL), t64(CASE_FAKE))))
+
+
+@pytest.mark.exercise("gan.generator_loss")
+def test_generator_loss_small_case(small_case):
+    d = _np_sigmoid(CASE_FAKE)
+    small_case((f"fake_logits={CASE_FAKE}, saturating=True", np.mean(np.log(1 - d)),
+                lambda: generator_loss(t64(CASE_FAKE), saturating=True)),
+               (f"fake_logits={CASE_FAKE}, saturating=False", -np.mean(np.log(d)),
+                lambda: generator_loss(t64(CASE_FAKE), saturating=False)),
+               ("fake_logits=[-200], saturating=False", 200.0,
+                lambda: generator_loss(t64([-200.0]), saturating=False)))

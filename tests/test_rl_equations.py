@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from genmodels.rl import (approx_kl, clip_fraction, discounted_return, gae, kl_shaped_rewards,
                           ppo_clip_objective, preference_loss, probability_ratio, rewards_to_go,
                           value_loss)
+from conftest import t64
 
 pytestmark = pytest.mark.rl
 
@@ -19,6 +21,7 @@ finite_floats = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False)
 
 # --- eq. 2.1: returns ------------------------------------------------------------------------
 
+@pytest.mark.exercise("rl.discounted_return")
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9, 1.0])
 @pytest.mark.parametrize("batch", [(), (3,), (2, 4)])
 def test_discounted_return_matches_loop(f64, gen, gamma, batch):
@@ -37,6 +40,7 @@ def test_discounted_return_matches_loop(f64, gen, gamma, batch):
     torch.testing.assert_close(got, expected.reshape(batch), **TOL)
 
 
+@pytest.mark.exercise("rl.rewards_to_go")
 @pytest.mark.parametrize("gamma", [0.0, 0.7, 1.0])
 def test_rewards_to_go_matches_double_loop(f64, gen, gamma):
     B, T = 3, 6
@@ -48,6 +52,7 @@ def test_rewards_to_go_matches_double_loop(f64, gen, gamma):
     torch.testing.assert_close(rewards_to_go(rewards, gamma), expected, **TOL)
 
 
+@pytest.mark.exercise("rl.rewards_to_go")
 @settings(max_examples=50, deadline=None)
 @given(st.lists(finite_floats, min_size=1, max_size=12), st.floats(0.0, 1.0))
 def test_rewards_to_go_at_zero_is_discounted_return(values, gamma):
@@ -56,6 +61,7 @@ def test_rewards_to_go_at_zero_is_discounted_return(values, gamma):
                                discounted_return(rewards, gamma), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.exercise("rl.discounted_return", "rl.rewards_to_go")
 def test_returns_keep_float32_and_are_differentiable(gen):
     rewards = torch.randn(2, 5, generator=gen, requires_grad=True)
     R = discounted_return(rewards, 0.5)
@@ -87,6 +93,7 @@ def _gae_reference(rewards, values, dones, last_value, gamma, lam):
     return adv
 
 
+@pytest.mark.exercise("rl.gae")
 @pytest.mark.parametrize("gamma,lam", [(0.99, 0.95), (0.9, 0.0), (1.0, 1.0), (0.5, 0.3)])
 def test_gae_matches_reference_with_episode_ends(f64, gen, gamma, lam):
     T, N = 9, 3
@@ -104,6 +111,7 @@ def test_gae_matches_reference_with_episode_ends(f64, gen, gamma, lam):
     torch.testing.assert_close(adv_f, adv, rtol=0, atol=0)
 
 
+@pytest.mark.exercise("rl.gae")
 def test_gae_limits(f64, gen):
     """λ = 1: Monte-Carlo return (bootstrapped with last_value) − V; λ = 0: one-step TD error."""
     T, N, gamma = 6, 2, 0.8
@@ -124,6 +132,7 @@ def test_gae_limits(f64, gen):
 
 # --- eq. 2.4: PPO ----------------------------------------------------------------------------
 
+@pytest.mark.exercise("rl.probability_ratio")
 def test_probability_ratio_matches_quotient_of_probabilities(f64, gen):
     logp_new = -torch.rand(4, 5, generator=gen) * 3
     logp_old = -torch.rand(4, 5, generator=gen) * 3
@@ -132,6 +141,7 @@ def test_probability_ratio_matches_quotient_of_probabilities(f64, gen):
     assert probability_ratio(logp_new.float(), logp_old.float()).dtype == torch.float32
 
 
+@pytest.mark.exercise("rl.ppo_clip")
 def test_ppo_clip_objective_by_hand(f64, gen):
     eps = 0.2
     logp_old = -torch.rand(20, generator=gen) * 2
@@ -147,6 +157,7 @@ def test_ppo_clip_objective_by_hand(f64, gen):
     torch.testing.assert_close(got, torch.tensor(total / 20), **TOL)
 
 
+@pytest.mark.exercise("rl.ppo_clip")
 def test_ppo_clip_gradient_zero_exactly_where_clipped_branch_active(f64):
     eps = 0.2
     ratios = torch.tensor([1.5, 0.5, 1.5, 0.5, 1.1, 0.9, 1.0])
@@ -162,6 +173,7 @@ def test_ppo_clip_gradient_zero_exactly_where_clipped_branch_active(f64):
     torch.testing.assert_close(g[~clipped], (ratios * adv)[~clipped] / 7, **TOL)
 
 
+@pytest.mark.exercise("rl.ppo_clip")
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(-2, 2), st.floats(-5, 5)), min_size=1, max_size=16),
        st.floats(0.01, 0.5))
@@ -174,6 +186,7 @@ def test_ppo_clipped_objective_below_unclipped(pairs, eps):
     assert float(clipped) <= float(unclipped) + 1e-12
 
 
+@pytest.mark.exercise("rl.ppo_clip")
 def test_ppo_clip_objective_mask_averages_valid_elements_only(f64, gen):
     logp_old = -torch.rand(3, 4, generator=gen)
     logp_new = logp_old + 0.3 * torch.randn(3, 4, generator=gen)
@@ -214,6 +227,7 @@ def test_value_loss_plain_and_clipped_by_hand(f64):
 
 # --- eq. 2.2: preference loss ----------------------------------------------------------------
 
+@pytest.mark.exercise("rl.preference_loss")
 def test_preference_loss_by_hand(f64, gen):
     r_c = torch.randn(8, generator=gen)
     r_r = torch.randn(8, generator=gen)
@@ -224,6 +238,7 @@ def test_preference_loss_by_hand(f64, gen):
     torch.testing.assert_close(got, torch.tensor(expected / 8), **TOL)
 
 
+@pytest.mark.exercise("rl.preference_loss")
 def test_preference_loss_stable_for_large_gaps(f64):
     r_c = torch.tensor([200.0, -200.0], requires_grad=True)
     r_r = torch.tensor([0.0, 0.0])
@@ -237,6 +252,7 @@ def test_preference_loss_stable_for_large_gaps(f64):
 
 # --- eq. 2.3: KL-shaped rewards ----------------------------------------------------------------
 
+@pytest.mark.exercise("rl.kl_shaped_rewards")
 def test_kl_shaped_rewards_by_hand(f64, gen):
     B, T, beta = 3, 5, 0.1
     scores = torch.randn(B, generator=gen)
@@ -251,6 +267,7 @@ def test_kl_shaped_rewards_by_hand(f64, gen):
     torch.testing.assert_close(got, expected, **TOL)
 
 
+@pytest.mark.exercise("rl.kl_shaped_rewards")
 def test_kl_shaped_rewards_with_padding_mask_and_lengths(f64, gen):
     B, T, beta = 3, 6, 0.05
     scores = torch.randn(B, generator=gen, requires_grad=True)
@@ -582,3 +599,66 @@ def test_adaptive_kl_controller_refuses_a_non_finite_kl(kl):
     from genmodels.rl import AdaptiveKLController
     with pytest.raises(ValueError, match="^kl:"):
         AdaptiveKLController(0.1, 4.0).update(kl)
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+@pytest.mark.exercise("rl.discounted_return")
+def test_discounted_return_small_case(small_case):
+    r = [[1.0, 2.0, 3.0], [0.0, -1.0, 4.0]]      # two trajectories, time along the last axis
+    small_case(("rewards=[[1, 2, 3], [0, -1, 4]], gamma=0.5",
+                [sum(0.5 ** t * x for t, x in enumerate(row)) for row in r],
+                lambda: discounted_return(t64(r), 0.5)))
+
+
+@pytest.mark.exercise("rl.rewards_to_go")
+def test_rewards_to_go_small_case(small_case):
+    r = [1.0, 2.0, 3.0]
+    exp = [sum(0.5 ** (k - t) * r[k] for k in range(t, 3)) for t in range(3)]
+    small_case(("rewards=[1, 2, 3], gamma=0.5", exp, lambda: rewards_to_go(t64(r), 0.5)))
+
+
+@pytest.mark.exercise("rl.preference_loss")
+def test_preference_loss_small_case(small_case):
+    rc, rr = np.array([1.0, 0.0]), np.array([0.0, 2.0])
+    small_case(("r_chosen=[1, 0], r_rejected=[0, 2]", np.mean(np.log1p(np.exp(-(rc - rr)))),
+                lambda: preference_loss(t64(rc), t64(rr))))
+
+
+@pytest.mark.exercise("rl.kl_shaped_rewards")
+def test_kl_shaped_rewards_small_case(small_case):
+    # −β·(log π − log π_ref) per token, score 1.0 added at the last token
+    exp = [[-0.1 * (-1.0 + 1.5), -0.1 * (-2.0 + 1.0) + 1.0]]
+    small_case(("scores=[1], logp_policy=[[-1, -2]], logp_ref=[[-1.5, -1]], beta=0.1", exp,
+                lambda: kl_shaped_rewards(t64([1.0]), t64([[-1.0, -2.0]]), t64([[-1.5, -1.0]]), 0.1)))
+
+
+@pytest.mark.exercise("rl.probability_ratio")
+def test_probability_ratio_small_case(small_case):
+    small_case(("logp_new=[log .2, log .6], logp_old=[log .4, log .3]", [0.5, 2.0],
+                lambda: probability_ratio(t64([math.log(0.2), math.log(0.6)]),
+                                          t64([math.log(0.4), math.log(0.3)]))))
+
+
+@pytest.mark.exercise("rl.ppo_clip")
+def test_ppo_clip_small_case(small_case):
+    r, A, eps = np.array([1.5, 0.5, 1.1, 0.7]), np.array([1.0, -1.0, 2.0, 3.0]), 0.2
+    exp = np.mean(np.minimum(r * A, np.clip(r, 1 - eps, 1 + eps) * A))
+    small_case(("ratios=[1.5, 0.5, 1.1, 0.7], advantages=[1, -1, 2, 3], clip_eps=0.2", exp,
+                lambda: ppo_clip_objective(t64(np.log(r)), t64(np.zeros(4)), t64(A), eps)))
+
+
+@pytest.mark.exercise("rl.gae")
+def test_gae_small_case(small_case):
+    r, v, d, last, g, lam = [1.0, 0.0, 1.0], [0.5, 0.2, 0.1], [0.0, 1.0, 0.0], 0.3, 0.9, 0.8
+    # Â_t = Σ_l (γλ)^l δ_{t+l} within the episode, written as explicit sums
+    nxt = [v[1], v[2], last]
+    delta = [r[t] + g * (1 - d[t]) * nxt[t] - v[t] for t in range(3)]
+    A = [delta[0] + g * lam * delta[1], delta[1], delta[2]]     # episode ends after t = 1
+    R = [a + b for a, b in zip(A, v)]
+
+    def col(xs):                                                  # one environment: [T, 1]
+        return t64([[x] for x in xs])
+    small_case(("rewards=[1,0,1], values=[.5,.2,.1], dones=[0,1,0], last_value=.3, γ=.9, λ=.8"
+                " → (advantages, returns)", [A, R],
+                lambda: torch.stack([x[:, 0] for x in gae(col(r), col(v), col(d), t64([last]), g, lam)])))

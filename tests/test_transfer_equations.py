@@ -3,12 +3,14 @@
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from genmodels.transfer import cross_entropy, ewc_penalty, fisher_diagonal, sgd_update
+from conftest import t64
 
 pytestmark = pytest.mark.transfer
 
@@ -34,6 +36,7 @@ def _batches(gen, sizes=(5, 3, 7)):
 
 # --- L_T: cross-entropy ----------------------------------------------------------------------
 
+@pytest.mark.exercise("transfer.cross_entropy")
 def test_cross_entropy_index_targets_by_hand_and_vs_torch(f64, gen):
     logits = torch.randn(6, 4, generator=gen, requires_grad=True)
     y = torch.randint(0, 4, (6,), generator=gen)
@@ -52,6 +55,7 @@ def test_cross_entropy_index_targets_by_hand_and_vs_torch(f64, gen):
     torch.testing.assert_close(g, g_ref, **TOL)
 
 
+@pytest.mark.exercise("transfer.cross_entropy")
 def test_cross_entropy_one_hot_and_soft_targets_vs_torch(f64, gen):
     logits = torch.randn(5, 3, generator=gen) * 10
     y = torch.randint(0, 3, (5,), generator=gen)
@@ -63,6 +67,7 @@ def test_cross_entropy_one_hot_and_soft_targets_vs_torch(f64, gen):
     torch.testing.assert_close(cross_entropy(logits, soft), F.cross_entropy(logits, soft), **TOL)
 
 
+@pytest.mark.exercise("transfer.cross_entropy")
 def test_cross_entropy_keeps_float32_and_is_finite_for_huge_logits(gen):
     logits = torch.tensor([[1000.0, -1000.0], [0.0, 500.0]])
     got = cross_entropy(logits, torch.tensor([1, 1]))
@@ -90,6 +95,7 @@ def test_cross_entropy_rejects_bad_targets():
 
 # --- θ' = θ − α∇L ----------------------------------------------------------------------------
 
+@pytest.mark.exercise("transfer.sgd_update")
 def test_sgd_update_matches_manual_step(f64, gen):
     model = _mlp(gen)
     x, y = _batches(gen, (8,))[0]
@@ -104,6 +110,7 @@ def test_sgd_update_matches_manual_step(f64, gen):
         assert p.requires_grad and p.grad_fn is None
 
 
+@pytest.mark.exercise("transfer.sgd_update")
 def test_sgd_update_accepts_tensor_lists_and_modules(f64):
     w = torch.tensor([1.0, 2.0], requires_grad=True)
     w.grad = torch.tensor([0.5, -1.0])
@@ -138,6 +145,7 @@ def _fisher_reference(model, batches):
     return {n: t / count for n, t in total.items()}
 
 
+@pytest.mark.exercise("transfer.fisher")
 @pytest.mark.parametrize("method", ["auto", "vmap", "loop"])
 def test_fisher_matches_per_sample_backward_loop(f64, gen, method):
     model = _mlp(gen)
@@ -156,6 +164,7 @@ def test_fisher_matches_per_sample_backward_loop(f64, gen, method):
     assert all(p.grad is None for p in model.parameters())  # .grad untouched
 
 
+@pytest.mark.exercise("transfer.fisher")
 def test_fisher_is_not_the_square_of_the_batch_mean_gradient(f64, gen):
     model = _mlp(gen)
     x, y = _batches(gen, (10,))[0]
@@ -194,6 +203,7 @@ def test_fisher_validates_inputs(gen):
 
 # --- R(θ): the EWC penalty -------------------------------------------------------------------
 
+@pytest.mark.exercise("transfer.ewc_penalty")
 def test_ewc_penalty_by_hand_and_gradient(f64, gen):
     model = _mlp(gen)
     anchor = {n: p.detach() + 0.1 * torch.randn(p.shape, generator=gen)
@@ -213,6 +223,7 @@ def test_ewc_penalty_by_hand_and_gradient(f64, gen):
     torch.testing.assert_close(ewc_penalty(model, anchor, fisher, lam=3.0), 3.0 * R.detach(), **TOL)
 
 
+@pytest.mark.exercise("transfer.ewc_penalty")
 def test_ewc_penalty_is_zero_at_the_anchor_and_covers_fisher_keys_only(f64, gen):
     model = _mlp(gen)
     anchor = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -423,3 +434,50 @@ def test_container_type_messages(gen):
         sgd_update(5, 0.1)
     with pytest.raises(ValueError, match=r"^logits: expected 2 dimensions"):
         cross_entropy(torch.zeros(4), torch.tensor([0]))
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+@pytest.mark.exercise("transfer.cross_entropy")
+def test_cross_entropy_small_case(small_case):
+    z, y = t64([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]]), torch.tensor([1, 0])
+    soft = t64([[0.5, 0.5, 0.0], [0.0, 0.2, 0.8]])
+    small_case(("logits=[[1,2,0],[0,0,3]], targets=[1, 0]", F.cross_entropy(z, y),
+                lambda: cross_entropy(z, y)),
+               ("same logits, soft targets=[[.5,.5,0],[0,.2,.8]]", F.cross_entropy(z, soft),
+                lambda: cross_entropy(z, soft)))
+
+
+@pytest.mark.exercise("transfer.sgd_update")
+def test_sgd_update_small_case(small_case):
+    def got():
+        p = t64([1.0, -2.0]).requires_grad_()
+        p.grad = t64([0.5, 1.0])
+        sgd_update([p], 0.1)
+        return p.detach()
+    small_case(("θ=[1, -2], grad=[0.5, 1], lr=0.1", [0.95, -2.1], got))
+
+
+@pytest.mark.exercise("transfer.fisher")
+def test_fisher_small_case(small_case):
+    w, x, y = np.array([1.0, -1.0]), np.array([[1.0, 2.0], [3.0, 0.0]]), np.array([0.5, 1.0])
+    g = (x @ w - y)[:, None] * x                   # per-sample ∂/∂w of ½(w·x − y)²
+    exp = (g ** 2).mean(0)[None, :]
+
+    def got():
+        model = nn.Linear(2, 1, bias=False).double()
+        with torch.no_grad():
+            model.weight.copy_(t64([w]))
+        return fisher_diagonal(model, [(t64(x), t64(y))],
+                               lambda m, xb, yb: 0.5 * (m(xb)[:, 0] - yb) ** 2)["weight"]
+    small_case(("linear model w=[1,-1], nll=½(w·x−y)², one batch x=[[1,2],[3,0]], y=[.5,1]", exp, got))
+
+
+@pytest.mark.exercise("transfer.ewc_penalty")
+def test_ewc_penalty_small_case(small_case):
+    def got():
+        model = nn.Linear(2, 1, bias=False).double()
+        with torch.no_grad():
+            model.weight.copy_(t64([[1.0, 2.0]]))
+        return ewc_penalty(model, {"weight": t64([[0.0, 1.0]])}, {"weight": t64([[2.0, 4.0]])}, lam=1.5)
+    small_case(("θ=[1,2], θ*=[0,1], Ω=[2,4], lam=1.5", 1.5 * 0.5 * (2.0 * 1.0 ** 2 + 4.0 * 1.0 ** 2), got))

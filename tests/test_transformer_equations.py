@@ -3,6 +3,7 @@ nn.MultiheadAttention with copied weights, Python-loop formulas, nn.Linear and F
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torch import nn
 from genmodels.transformer import (masked_lm_loss, multi_head_attention, next_token_distribution,
                                    position_wise_ffn, scaled_dot_product_attention,
                                    sinusoidal_positional_encoding, task_loss)
+from conftest import randn64
 
 pytestmark = pytest.mark.transformer
 
@@ -28,6 +30,7 @@ def _random_mask(*shape, gen, p=0.6):
 
 # --- 2.22 positional encoding ---------------------------------------------------------------
 
+@pytest.mark.exercise("transformer.positional_encoding")
 @pytest.mark.parametrize("d_model", [8, 7, 1])
 def test_positional_encoding_matches_python_loops(f64, d_model):
     L = 11
@@ -52,6 +55,7 @@ def test_positional_encoding_dtype_and_errors():
 
 # --- 2.23 scaled dot-product attention ------------------------------------------------------
 
+@pytest.mark.exercise("transformer.attention")
 @pytest.mark.parametrize("mask_kind", ["none", "random", "causal", "broadcast"])
 def test_attention_matches_torch_sdpa(f64, gen, mask_kind):
     B, h, Lq, Lk, dk, dv = 2, 3, 5, 5, 4, 6
@@ -84,6 +88,7 @@ def test_attention_matches_torch_sdpa(f64, gen, mask_kind):
         torch.testing.assert_close(a, b, **TOL)
 
 
+@pytest.mark.exercise("transformer.attention")
 def test_attention_cross_lengths_and_scale(f64, gen):
     q = torch.randn(4, 3, 8, generator=gen)
     k = torch.randn(4, 7, 8, generator=gen)
@@ -93,6 +98,7 @@ def test_attention_cross_lengths_and_scale(f64, gen):
     assert out.shape == (4, 3, 2) and w.shape == (4, 3, 7)
 
 
+@pytest.mark.exercise("transformer.attention")
 @settings(max_examples=25, deadline=None)
 @given(Lq=st.integers(1, 6), Lk=st.integers(1, 6), dk=st.integers(1, 5),
        seed=st.integers(0, 10_000))
@@ -137,6 +143,7 @@ def test_attention_value_errors(gen):
 
 # --- 2.24–2.25 multi-head attention ---------------------------------------------------------
 
+@pytest.mark.exercise("transformer.multi_head")
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("mask_kind", ["none", "2d", "3d"])
 def test_multi_head_attention_matches_torch(f64, gen, bias, mask_kind):
@@ -181,6 +188,7 @@ def test_multi_head_attention_matches_torch(f64, gen, bias, mask_kind):
     torch.testing.assert_close(ours[4], theirs[4].T, **TOL)
 
 
+@pytest.mark.exercise("transformer.multi_head")
 def test_multi_head_attention_head_columns(f64, gen):
     """Eqs. 2.24–2.25 written literally: head i projects with columns i·d_h:(i+1)·d_h."""
     B, L, d, h = 2, 5, 8, 4
@@ -216,6 +224,7 @@ def test_multi_head_attention_value_errors(gen):
 
 # --- 2.26 feed-forward, 2.27 next-token distribution ----------------------------------------
 
+@pytest.mark.exercise("transformer.ffn")
 def test_position_wise_ffn_matches_hand_computation(f64, gen):
     d, f = 4, 6
     x = torch.randn(2, 3, d, generator=gen)
@@ -236,6 +245,7 @@ def test_position_wise_ffn_matches_hand_computation(f64, gen):
         position_wise_ffn(x, w1, b1, torch.randn(f, d + 1), b2)
 
 
+@pytest.mark.exercise("transformer.next_token")
 def test_next_token_distribution_matches_softmax_of_linear(f64, gen):
     d, V = 6, 11
     lin = nn.Linear(d, V)
@@ -251,6 +261,7 @@ def test_next_token_distribution_matches_softmax_of_linear(f64, gen):
 
 # --- 2.28 masked LM loss, 2.29 task loss ----------------------------------------------------
 
+@pytest.mark.exercise("transformer.masked_lm_loss")
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_masked_lm_loss_matches_cross_entropy(f64, gen, reduction):
     B, L, V = 3, 7, 10
@@ -284,6 +295,7 @@ def test_masked_lm_loss_edge_cases_and_errors(gen):
     assert masked_lm_loss(logits, targets, ~empty).dtype == torch.float32
 
 
+@pytest.mark.exercise("transformer.task_loss")
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("shape", [(6,), (2, 5)])
 def test_task_loss_matches_cross_entropy(f64, gen, reduction, shape):
@@ -297,6 +309,7 @@ def test_task_loss_matches_cross_entropy(f64, gen, reduction, shape):
                                torch.autograd.grad(ref, logits)[0], **TOL)
 
 
+@pytest.mark.exercise("transformer.task_loss")
 def test_task_loss_ignore_index_and_errors(f64, gen):
     logits = torch.randn(3, 5, 4, generator=gen)
     targets = torch.randint(4, (3, 5), generator=gen)
@@ -511,3 +524,74 @@ def test_task_loss_none_reduction_is_per_position(f64, gen):
     assert per.shape == (2, 3)
     torch.testing.assert_close(per, F.cross_entropy(logits.reshape(6, 5), targets.reshape(6),
                                                     reduction="none").reshape(2, 3), **TOL)
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+@pytest.mark.exercise("transformer.positional_encoding")
+def test_positional_encoding_small_case(small_case):
+    L, d = 3, 4
+    exp = [[(math.sin if j % 2 == 0 else math.cos)(p / 10000 ** ((j - j % 2) / d)) for j in range(d)]
+           for p in range(L)]
+    small_case(("seq_len=3, d_model=4", exp,
+                lambda: sinusoidal_positional_encoding(L, d, dtype=torch.float64)))
+
+
+@pytest.mark.exercise("transformer.attention")
+def test_attention_small_case(small_case):
+    q, k, v = randn64(1, 2, 3, seed=1), randn64(1, 4, 3, seed=2), randn64(1, 4, 2, seed=3)
+    mask = torch.tensor([[True, True, False, True], [True, False, False, False]])
+    small_case(("q [1,2,3], k [1,4,3], v [1,4,2], no mask (vs F.scaled_dot_product_attention)",
+                F.scaled_dot_product_attention(q, k, v),
+                lambda: scaled_dot_product_attention(q, k, v)[0]),
+               ("the same with a boolean mask", F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+                lambda: scaled_dot_product_attention(q, k, v, mask)[0]))
+
+
+@pytest.mark.exercise("transformer.multi_head")
+def test_multi_head_small_case(small_case):
+    d, h = 4, 2
+    mha = nn.MultiheadAttention(d, h, bias=False, batch_first=True).double()
+    x, y = randn64(1, 2, d, seed=1), randn64(1, 3, d, seed=2)
+    with torch.no_grad():
+        exp = mha(x, y, y, need_weights=False)[0]
+    wq, wk, wv = (w.t().detach() for w in mha.in_proj_weight.chunk(3))
+    wo = mha.out_proj.weight.t().detach()
+    small_case(("torch.nn.MultiheadAttention(d=4, heads=2, no bias), same weights, query [1,2,4], "
+                "key = value [1,3,4]", exp, lambda: multi_head_attention(x, y, y, wq, wk, wv, wo, h)))
+
+
+@pytest.mark.exercise("transformer.ffn")
+def test_ffn_small_case(small_case):
+    x, w1, b1, w2, b2 = (randn64(*s, seed=i) for i, s in enumerate([(2, 3), (3, 4), (4,), (4, 3), (3,)]))
+    n = [t.numpy() for t in (x, w1, b1, w2, b2)]
+    exp = np.maximum(0, n[0] @ n[1] + n[2]) @ n[3] + n[4]
+    small_case(("x [2,3], w1 [3,4], b1 [4], w2 [4,3], b2 [3] (randn)", exp,
+                lambda: position_wise_ffn(x, w1, b1, w2, b2)))
+
+
+@pytest.mark.exercise("transformer.next_token")
+def test_next_token_small_case(small_case):
+    h, w, b = randn64(2, 3, seed=1), randn64(3, 5, seed=2), randn64(5, seed=3)
+    z = h.numpy() @ w.numpy() + b.numpy()
+    exp = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    small_case(("h [2,3], w [3,5], b [5] (randn)", exp, lambda: next_token_distribution(h, w, b)))
+
+
+@pytest.mark.exercise("transformer.masked_lm_loss")
+def test_masked_lm_loss_small_case(small_case):
+    logits, targets = randn64(1, 4, 5, seed=1), torch.tensor([[1, 4, 0, 2]])
+    mask = torch.tensor([[True, False, True, False]])
+    small_case(("logits [1,4,5], targets [[1,4,0,2]], mask [[T,F,T,F]], mean",
+                F.cross_entropy(logits[mask], targets[mask]),
+                lambda: masked_lm_loss(logits, targets, mask)),
+               ("the same, reduction='sum'", F.cross_entropy(logits[mask], targets[mask], reduction="sum"),
+                lambda: masked_lm_loss(logits, targets, mask, reduction="sum")))
+
+
+@pytest.mark.exercise("transformer.task_loss")
+def test_task_loss_small_case(small_case):
+    logits, targets = randn64(2, 3, 5, seed=1), torch.tensor([[1, 4, 0], [2, -100, 3]])
+    small_case(("logits [2,3,5], targets [[1,4,0],[2,-100,3]], ignore_index=-100",
+                F.cross_entropy(logits.reshape(-1, 5), targets.reshape(-1), ignore_index=-100),
+                lambda: task_loss(logits, targets, ignore_index=-100)))

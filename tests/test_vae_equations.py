@@ -9,6 +9,7 @@ from torch.distributions import Normal, kl_divergence
 
 from genmodels.vae import (MLPVAE, bernoulli_log_likelihood, elbo, gaussian_log_density, iwae_bound,
                            kl_to_standard_normal, reparameterize)
+from conftest import t64
 
 pytestmark = pytest.mark.vae
 
@@ -20,6 +21,7 @@ def _stats(gen, B=5, d=3):
 
 
 # ---------------------------------------------------------------- 2.5
+@pytest.mark.exercise("vae.log_density")
 def test_gaussian_log_density_matches_torch_normal(gen):
     mu, logvar = _stats(gen)
     z = torch.randn(5, 3, generator=gen, dtype=torch.float64)
@@ -29,6 +31,7 @@ def test_gaussian_log_density_matches_torch_normal(gen):
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
 
 
+@pytest.mark.exercise("vae.log_density")
 def test_gaussian_log_density_hand_case():
     # d=1, z=μ=0, σ²=1: log N(0;0,1) = −½ log 2π
     z = torch.zeros(1, 1, dtype=torch.float64)
@@ -36,6 +39,7 @@ def test_gaussian_log_density_hand_case():
 
 
 # ---------------------------------------------------------------- 2.6
+@pytest.mark.exercise("vae.reparameterize")
 def test_reparameterize_value_and_gradient(gen):
     mu, logvar = _stats(gen)
     mu.requires_grad_(True)
@@ -49,6 +53,7 @@ def test_reparameterize_value_and_gradient(gen):
     torch.testing.assert_close(logvar.grad, 0.5 * eps * torch.exp(0.5 * logvar.detach()), rtol=0, atol=1e-12)
 
 
+@pytest.mark.exercise("vae.reparameterize")
 def test_reparameterize_distribution_monte_carlo():
     mu = torch.tensor([[1.5, -2.0]], dtype=torch.float64)
     logvar = torch.tensor([[math.log(0.25), math.log(4.0)]], dtype=torch.float64)
@@ -59,6 +64,7 @@ def test_reparameterize_distribution_monte_carlo():
     torch.testing.assert_close(z.var(0), torch.tensor([0.25, 4.0], dtype=torch.float64), rtol=0.02, atol=0)
 
 
+@pytest.mark.exercise("vae.reparameterize")
 def test_reparameterize_multi_sample_eps_shape(gen):
     mu, logvar = _stats(gen)
     eps = torch.randn(7, 5, 3, generator=gen, dtype=torch.float64)
@@ -66,6 +72,7 @@ def test_reparameterize_multi_sample_eps_shape(gen):
 
 
 # ---------------------------------------------------------------- 2.8
+@pytest.mark.exercise("vae.kl")
 def test_kl_matches_torch_kl_divergence(gen):
     mu, logvar = _stats(gen)
     q = Normal(mu, torch.exp(0.5 * logvar))
@@ -74,6 +81,7 @@ def test_kl_matches_torch_kl_divergence(gen):
     torch.testing.assert_close(kl_to_standard_normal(mu, logvar), ref, rtol=0, atol=1e-12)
 
 
+@pytest.mark.exercise("vae.kl")
 def test_kl_matches_monte_carlo():
     mu = torch.tensor([[0.7, -0.3]], dtype=torch.float64)
     logvar = torch.tensor([[-0.5, 0.4]], dtype=torch.float64)
@@ -86,6 +94,7 @@ def test_kl_matches_monte_carlo():
     assert abs(kl_to_standard_normal(mu, logvar).item() - mc.item()) < 5 * se.item()
 
 
+@pytest.mark.exercise("vae.kl")
 def test_kl_zero_at_prior_and_nonnegative(gen):
     zero = torch.zeros(4, 6, dtype=torch.float64)
     assert torch.equal(kl_to_standard_normal(zero, zero), torch.zeros(4, dtype=torch.float64))
@@ -100,6 +109,7 @@ def _bce_by_hand(x, logits):
     return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
 
 
+@pytest.mark.exercise("vae.elbo")
 def test_elbo_one_sample(gen):
     x = torch.rand(5, 1, 4, 4, generator=gen, dtype=torch.float64)
     logits = torch.randn(5, 1, 4, 4, generator=gen, dtype=torch.float64)
@@ -109,6 +119,7 @@ def test_elbo_one_sample(gen):
     torch.testing.assert_close(elbo(x, logits, mu, logvar), log_px - kl, rtol=0, atol=1e-12)
 
 
+@pytest.mark.exercise("vae.elbo")
 def test_elbo_L_samples_averages_the_likelihood(gen):
     L = 4
     x = torch.rand(5, 6, generator=gen, dtype=torch.float64)
@@ -119,6 +130,7 @@ def test_elbo_L_samples_averages_the_likelihood(gen):
     torch.testing.assert_close(elbo(x, logits, mu, logvar), log_px - kl, rtol=0, atol=1e-12)
 
 
+@pytest.mark.exercise("vae.elbo")
 def test_elbo_finite_for_extreme_logits():
     x = torch.tensor([[0.0, 1.0, 0.5]], dtype=torch.float64)
     logits = torch.tensor([[-300.0, 300.0, 200.0]], dtype=torch.float64, requires_grad=True)
@@ -129,6 +141,7 @@ def test_elbo_finite_for_extreme_logits():
     assert val.item() == pytest.approx(-0.5 * 200.0, rel=1e-9)   # only the x=0.5 pixel costs
 
 
+@pytest.mark.exercise("vae.elbo")
 def test_gradcheck_float64(gen):
     x = torch.rand(3, 4, generator=gen, dtype=torch.float64)
     logits = torch.randn(2, 3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -293,3 +306,45 @@ def test_iwae_with_one_dimensional_data_and_k_equal_one_is_the_one_sample_elbo_t
     log_qz = Normal(mu, torch.exp(0.5 * logvar)).log_prob(z[0]).sum(-1)
     torch.testing.assert_close(iwae_bound(x, logits, z, mu, logvar), log_px + log_pz - log_qz,
                                rtol=1e-12, atol=1e-12)
+
+
+# --- small cases: one float64 case per exercise, the expected value computed independently;
+# `genmodels-exercise check` shows each as expected vs got ----------------------------------
+CASE_MU, CASE_LOGVAR = [[0.5, -1.0]], [[0.2, -0.7]]
+
+
+def _case_q():
+    return Normal(t64(CASE_MU), t64(CASE_LOGVAR).mul(0.5).exp())
+
+
+@pytest.mark.exercise("vae.log_density")
+def test_log_density_small_case(small_case):
+    z = [[0.1, 0.3]]
+    small_case((f"z={z}, mu={CASE_MU}, logvar={CASE_LOGVAR}", _case_q().log_prob(t64(z)).sum(-1),
+                lambda: gaussian_log_density(t64(z), t64(CASE_MU), t64(CASE_LOGVAR))))
+
+
+@pytest.mark.exercise("vae.reparameterize")
+def test_reparameterize_small_case(small_case):
+    eps = [[1.0, -0.5]]
+    exp = [[m + e * math.sqrt(math.exp(lv)) for m, e, lv in zip(CASE_MU[0], eps[0], CASE_LOGVAR[0])]]
+    small_case((f"mu={CASE_MU}, logvar={CASE_LOGVAR}, eps={eps}", exp,
+                lambda: reparameterize(t64(CASE_MU), t64(CASE_LOGVAR), t64(eps))))
+
+
+@pytest.mark.exercise("vae.kl")
+def test_kl_small_case(small_case):
+    exp = kl_divergence(_case_q(), Normal(0.0, 1.0)).sum(-1)
+    small_case((f"mu={CASE_MU}, logvar={CASE_LOGVAR}", exp,
+                lambda: kl_to_standard_normal(t64(CASE_MU), t64(CASE_LOGVAR))))
+
+
+@pytest.mark.exercise("vae.elbo")
+def test_elbo_small_case(small_case):
+    x, logits = t64([[1.0, 0.0, 1.0]]), t64([[[0.5, -1.0, 2.0]], [[1.5, 0.0, -1.0]]])  # L = 2
+    log_px = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits),
+                                                 reduction="none").sum(-1).mean(0)
+    kl = kl_divergence(_case_q(), Normal(0.0, 1.0)).sum(-1)
+    small_case((f"x=[[1,0,1]], L=2 samples of logits [[.5,-1,2]], [[1.5,0,-1]], mu={CASE_MU}, "
+                f"logvar={CASE_LOGVAR}", log_px - kl,
+                lambda: elbo(x, logits, t64(CASE_MU), t64(CASE_LOGVAR))))

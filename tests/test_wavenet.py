@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from genmodels.audio import WaveNet
+from conftest import randn64
 
 pytestmark = pytest.mark.audio
 
@@ -41,6 +42,7 @@ def test_receptive_field_attribute():
     assert WaveNet().receptive_field == 2 * (2 ** 10 - 1) + 1     # 2 stacks of 1 … 512
 
 
+@pytest.mark.exercise("audio.wavenet")
 @pytest.mark.parametrize("config", CONFIGS)
 def test_causality(config):
     model = _model(*config)
@@ -55,6 +57,7 @@ def test_causality(config):
         assert not torch.allclose(out[:, :, t0], base[:, :, t0])   # position t0 (predicts t0+1) does
 
 
+@pytest.mark.exercise("audio.wavenet")
 @pytest.mark.parametrize("config", CONFIGS)
 def test_receptive_field_by_gradient_probe(config):
     model = _model(*config)
@@ -82,6 +85,7 @@ def test_conditioning_is_causal_in_samples():
     assert not torch.allclose(out[:, :, 15], base[:, :, 15])
 
 
+@pytest.mark.exercise("audio.wavenet")
 @pytest.mark.parametrize("config", CONFIGS)
 def test_fast_generation_equals_teacher_forced_forward(config):
     model = _model(*config)
@@ -305,3 +309,19 @@ def test_vocoder_with_preemphasis_models_the_emphasised_levels():
     out = voc.synthesize(feats, 40, temperature=0.0)
     levels = voc.wavenet.generate(voc.condition(feats), 40, temperature=0.0)
     torch.testing.assert_close(out, de_emphasis(mu_law_decode(levels, dtype=torch.float64), 0.85).clamp(-1, 1))
+
+
+# --- small case: a float64 case with the expected value computed independently;
+# `genmodels-exercise check` shows it as expected vs got ---------------------------------------
+@pytest.mark.exercise("audio.wavenet")
+def test_wavenet_small_case(small_case):
+    from genmodels.audio.wavenet import causal_conv1d, gated_activation
+    x, w, b, dil = randn64(1, 1, 6, seed=1), randn64(1, 1, 2, seed=2), randn64(1, seed=3), 2
+    xs, ws = x[0, 0].tolist(), w[0, 0].tolist()
+    exp = [b.item() + sum(ws[j] * (xs[t - (1 - j) * dil] if t - (1 - j) * dil >= 0 else 0.0)
+                          for j in range(2)) for t in range(6)]
+    z = randn64(1, 4, 3, seed=4)
+    small_case(("causal_conv1d: x [1,1,6], kernel 2, dilation 2 (y[t] uses x[t] and x[t−2] only)",
+                [[exp]], lambda: causal_conv1d(x, w, b, dil)),
+               ("gated_activation: z [1,4,3] → tanh(first half) ⊙ sigmoid(second half)",
+                torch.tanh(z[:, :2]) * torch.sigmoid(z[:, 2:]), lambda: gated_activation(z)))
