@@ -1,8 +1,9 @@
 """The documentation stays true.
 
 docs/equations.md: every function, test and exercise it names exists, every SPEC function and
-every exercise of the course's registry has a row, and every equation 2.1–2.38 and both
-algorithms have a row with a function, a test and an exercise. The family pages: each exists,
+every exercise of the course's registry has a row, each row's exercise column names exactly the
+exercises fenced in its functions, and every equation 2.1–2.38 and both algorithms have a row
+with a function, a test and an exercise. The family pages: each exists,
 mentions each of its equations, and its worked examples print what the page says they print.
 """
 
@@ -109,6 +110,30 @@ def test_exercise_exists_and_sits_in_its_rows_module(exercise, function):
         f"but its row's function {function} is defined in {source}")
 
 
+def _exercises_fenced_in(functions):
+    """The registry's exercises whose fences sit in one of ``functions`` (dotted names of
+    functions or classes): what a row's exercise column must name."""
+    names = []
+    for dotted in functions:
+        obj = _resolve(dotted)
+        source = Path(inspect.getsourcefile(obj)).resolve()
+        for ex in EXERCISES:
+            if (source == (ROOT / ex.module).resolve()
+                    and any(f == obj.__qualname__ or f.startswith(obj.__qualname__ + ".")
+                            for f in ex.functions)):
+                names.append(ex.name)
+    return list(dict.fromkeys(names))
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[", ".join(c[1]) for c in CELLS])
+def test_exercise_column_follows_from_the_registry(row):
+    """A row names exactly the exercises fenced in its functions (`—` when there are none)."""
+    _, funcs, _, exs = _cells(row)
+    want = _exercises_fenced_in(funcs)
+    column = ", ".join(f"`{e}`" for e in want) or "—"
+    assert exs == want, f"docs/equations.md: the exercise column of {funcs} should read {column}"
+
+
 @pytest.mark.parametrize("exercise", [e.name for e in EXERCISES])
 def test_every_exercise_has_a_row(exercise):
     assert any(exercise in exs for _, _, _, exs in CELLS), \
@@ -123,6 +148,10 @@ def test_coverage_check_catches_a_missing_exercise():
     eq, funcs, tests, exs = _cells("| 2.5 | `genmodels.vae.gaussian_log_density` | "
                                    "`tests/test_vae_equations.py::test_x` | — |")
     assert "2.5" in _equations_of(eq) and funcs and tests and not exs
+    # the column check resolves classes to their fenced methods, and names nothing else
+    assert _exercises_fenced_in(["genmodels.audio.VoiceConverter"]) == ["audio.voice_conversion"]
+    assert _exercises_fenced_in(["genmodels.audio.mu_law_compress", "genmodels.audio.mu_law_expand",
+                                 "genmodels.audio.WaveNet"]) == ["audio.mu_law"]
 
 
 # ------------------------------------------------------------------------------ family pages

@@ -7,13 +7,17 @@ Every exercise is graded three ways, in workspaces made once per test session:
   useful message (a failing test's difference or a small case's expected vs got, and a hint).
 Each ``check`` is one subprocess for many exercises; mistakes are planted together only in
 exercises that do not call each other (``Exercise.uses``), so each failure is the exercise's own.
-The registry is checked against the markers in the source, and the family test markers.
+The registry is read from the fences in the source (with their declarations) and the tests'
+``@pytest.mark.exercise(name)`` tags; it is checked against what the ast sees there, and against
+the family test markers and the course page.
 """
 
 import ast
 import functools
 import re
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
@@ -23,6 +27,7 @@ import pytest
 
 from genmodels.exercise import cli, grader
 from genmodels.exercise import workspace as ws
+from genmodels.exercise import registry
 from genmodels.exercise.registry import BY_NAME, EXERCISES, FAMILIES, FAMILY_MARKER
 
 pytestmark = pytest.mark.exercise
@@ -116,12 +121,63 @@ def test_every_marker_is_registered_and_every_exercise_has_markers_and_tests():
         assert inside == set(ex.functions), f"{ex.name}: fences in {inside}, registry {ex.functions}"
         # every test it names exists
         assert ex.tests, ex.name
-        for nodeid in ex.tests:
+        for nodeid in ex.tests + ex.cases:
             path, test = nodeid.split("::")
             assert test in _test_names(path), f"{ex.name}: {nodeid} does not exist"
         assert set(ex.uses) <= set(BY_NAME), ex.name
-        # the planted mistake applies to the fenced code exactly once
+        # the planted mistake applies to the fenced code exactly once, never to the declaration
         assert ws.apply_mistake(source, ex.module, ex) != source
+        assert ex.mistake[0] in ws.region_text(ws.PACKAGE_DIR, regions)
+        # one fence declares it: what, hint and mistake (the course's texts are single lines)
+        (head,) = [r for r in regions if r.declaration]
+        assert {k for k, _ in head.declaration} >= {"what", "hint", "mistake"}, ex.name
+        assert all("\n" not in v for v in (ex.what, ex.hint, *ex.mistake)), ex.name
+    # every small case but one (ŝ = x + U(x) is graded by its identity-at-init test alone)
+    assert [e.name for e in EXERCISES if len(e.cases) != 1] == ["audio.waveunet"]
+
+
+def _exercise_tags_by_ast() -> dict[str, list[str]]:
+    """``{test node id: exercise names}`` of every ``@pytest.mark.exercise(...)`` in tests/; the
+    node id ends in " (small case)" for a test that takes the ``small_case`` fixture."""
+    tags = {}
+    for f in sorted((ws.REPO_DIR / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                continue
+            for d in node.decorator_list:
+                if (isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "exercise"
+                        and getattr(d.func.value, "attr", "") == "mark"):
+                    small = isinstance(node, ast.FunctionDef) and "small_case" in [
+                        a.arg for a in node.args.args]
+                    nodeid = f"tests/{f.name}::{node.name}" + " (small case)" * small
+                    tags.setdefault(nodeid, []).extend(a.value for a in d.args)
+    return tags
+
+
+def test_exercise_tags_name_known_exercises_and_all_are_read():
+    """The registry reads the tags with a regex (it loads without genmodels, quickly): the ast
+    finds the same tags, each naming a registered exercise, and only on top-level tests."""
+    by_ast = _exercise_tags_by_ast()
+    read = {}
+    for ex in EXERCISES:
+        for nodeid in ex.tests + tuple(f"{c} (small case)" for c in ex.cases):
+            read.setdefault(nodeid, []).append(ex.name)
+    assert {k: sorted(v) for k, v in by_ast.items()} == {k: sorted(v) for k, v in read.items()}
+    for nodeid in by_ast:
+        path, name = nodeid.removesuffix(" (small case)").split("::")
+        assert name in _test_names(path), nodeid
+
+
+def test_registry_loads_by_file_path_without_genmodels():
+    code = ("import importlib.util, sys\n"
+            f"spec = importlib.util.spec_from_file_location('reg', {str(registry.__file__)!r})\n"
+            "reg = importlib.util.module_from_spec(spec); sys.modules['reg'] = reg\n"
+            "spec.loader.exec_module(reg)\n"
+            "assert not any(m.split('.')[0] == 'genmodels' for m in sys.modules), 'imported genmodels'\n"
+            "print(len(reg.EXERCISES), sum(len(e.tests) for e in reg.EXERCISES))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(len(EXERCISES)), str(sum(len(e.tests) for e in EXERCISES))]
 
 
 def test_marker_parser_rejects_malformed_fences():
@@ -135,6 +191,24 @@ def test_marker_parser_rejects_malformed_fences():
     for why, text in bad.items():
         with pytest.raises(ws.MarkerError, match=why):
             ws.parse_markers(text, "m.py")
+
+
+def test_declaration_under_the_opening_marker():
+    """``# what:`` / ``# hint:`` / ``# mistake:`` / ``# uses:`` lines (a value may continue on
+    further-indented comment lines) are the declaration; the fenced code starts after them, and
+    a workspace keeps neither."""
+    text = ("def f(x):\n    # >>> exercise a.b: eq. 1\n    # what: one\n    # hint: a long\n"
+            "    #   hint\n    # mistake: `x + 1` -> `x - 1`\n    # not a key: code comment\n"
+            "    return x + 1\n    # <<< exercise a.b\n")
+    (r,) = ws.parse_markers(text, "m.py")
+    assert r.declaration == (("what", "one"), ("hint", "a long hint"), ("mistake", "`x + 1` -> `x - 1`"))
+    assert (r.start, r.body, r.end) == (1, 6, 8)
+    assert text.split("\n")[r.body] == "    # not a key: code comment"
+    assert ws.strip_declarations(text, "m.py").split("\n")[2] == "    # not a key: code comment"
+    with pytest.raises(ws.MarkerError, match="twice"):
+        ws.parse_markers(text.replace("# what: one", "# hint: one"), "m.py")
+    with pytest.raises(ws.MarkerError, match="fences no line"):
+        ws.parse_markers("    # >>> exercise a.b: 1\n    # what: w\n    # <<< exercise a.b\n", "m.py")
 
 
 def test_stub_keeps_docstring_and_input_checks():
@@ -213,10 +287,37 @@ def test_planted_mistake_fails_with_a_useful_message(course, name):
 
 
 # ------------------------------------------------------------------ the command line
-def test_the_course_page_lists_every_exercise():
-    page = (ws.REPO_DIR / "docs" / "exercises.md").read_text()
+def course_page_table() -> str:
+    """The "Every exercise" table of docs/exercises.md, as the registry has it."""
+    def cell(text):
+        return text.replace("|", "\\|")
+    rows = ["| exercise | equation | module: function | what the student writes | tests |",
+            "|---|---|---|---|---|"]
     for ex in EXERCISES:
-        assert f"| `{ex.name}` | {ex.eq} |" in page, ex.name
+        module = ex.module.removeprefix("genmodels/").removesuffix(".py").replace("/", ".")
+        rows.append(f"| `{ex.name}` | {cell(ex.eq)} | `{module}`: `{'`, `'.join(ex.functions)}` "
+                    f"| {cell(ex.what)} | {len(ex.tests)} |")
+    return "\n".join(rows)
+
+
+def test_the_course_page_lists_every_exercise():
+    """docs/exercises.md's table of exercises is the registry's, row for row (name, equation,
+    module and functions, what, number of tests); the exercises without a small case are named."""
+    page = (ws.REPO_DIR / "docs" / "exercises.md").read_text()
+    table = course_page_table()
+    assert table in page, f"docs/exercises.md: the table of exercises should read\n{table}"
+    for ex in EXERCISES:
+        assert f"| `{ex.name}` | {ex.eq.replace('|', chr(92) + '|')} |" in page, ex.name
+    intro = page[page.index("## Every exercise"):page.index(table)]
+    assert sorted(re.findall(r"except `([\w.]+)`", intro)) == sorted(
+        e.name for e in EXERCISES if not e.cases)
+    # "Exercises that use others": each clause names an exercise with what it uses
+    uses = page[page.index("Exercises that use others"):page.index("## Adding an exercise")]
+    clauses = [set(re.findall(r"`([\w]+\.[\w]+)`", c)) for c in uses.split(";")]
+    for ex in EXERCISES:
+        for u in ex.uses:
+            assert any({ex.name, u} <= c for c in clauses), f"docs/exercises.md: {ex.name} uses {u}"
+    assert set().union(*clauses) == {n for e in EXERCISES if e.uses for n in (e.name, *e.uses)}
 
 
 def test_list_shows_every_exercise_with_equation_module_and_status():
@@ -241,6 +342,11 @@ def test_unknown_exercise_is_a_usage_error_with_close_names(tmp_path):
 
 def test_make_refuses_to_overwrite_a_workspace(tmp_path):
     assert run_cli("make", "gan.value", "--out", str(tmp_path))[0] == 0
+    # the workspace's fences carry no declarations (the planted mistake would give code away)
+    for ex in EXERCISES:
+        text = (tmp_path / ex.module).read_text()
+        assert all(not r.declaration for r in ws.parse_markers(text, ex.module)), ex.module
+        assert f"`{ex.mistake[0]}`" not in text and ex.hint not in text, ex.name
     code, _, err = run_cli("make", "gan.value", "--out", str(tmp_path))
     assert code == 2 and "exists" in err
 

@@ -72,6 +72,11 @@ def spectral_subtraction(noisy: torch.Tensor, noise: torch.Tensor, n_fft: int = 
                          f"{list(lead_noisy)} (one noise clip per signal, or one shared)")
     n_samples = noisy.shape[-1]
     # >>> exercise audio.spectral_subtraction: eq. 2.35
+    # what: spectral subtraction |Ŝ| = max(|Y| − αN̂, β|Y|) with the noisy phase
+    # hint: subtract the noise MAGNITUDE from |Y|, floor it, keep Y's phase (scale Y by |Ŝ|/|Y|),
+    #   then ISTFT.
+    # mistake: `mag - alpha * noise_mag` -> `mag - alpha * noise_mag ** 2`
+    # uses: audio.si_sdr
     noise_mag = noise_magnitude(noise, n_fft, hop_length)            # [..., F, 1]  N̂
     spec = stft(noisy, n_fft, hop_length)                             # [..., F, T]  Y
     mag = spec.abs()                                                  # |Y|

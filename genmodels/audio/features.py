@@ -98,6 +98,9 @@ def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int = 128, fmin: floa
     """
     fmax = _check_mel_args(sample_rate, n_fft, n_mels, fmin, fmax)
     # >>> exercise audio.mel_filterbank: eq. 2.30
+    # what: the Slaney mel filterbank (triangles with area normalisation)
+    # hint: filter i rises from edge f_i to f_{i+1} and falls to f_{i+2}; scale it by 2/(f_{i+2} − f_i).
+    # mistake: `enorm = 2.0 / (mel_f[2:] - mel_f[:-2])` -> `enorm = 1.0 / (mel_f[2:] - mel_f[:-2])`
     fft_f = fft_frequencies(sample_rate, n_fft)                 # [F]
     mel_f = mel_frequencies(n_mels + 2, fmin, fmax)             # [n_mels + 2] edges in Hz
     f_diff = mel_f[1:] - mel_f[:-1]                             # [n_mels + 1]
@@ -194,6 +197,10 @@ def mfcc(signal: torch.Tensor, sample_rate: float, n_mfcc: int = 20, n_fft: int 
     if n_mfcc > n_mels:
         raise ValueError(f"n_mfcc: must be <= n_mels={n_mels}, got {n_mfcc}")
     # >>> exercise audio.mfcc: eq. 2.30
+    # what: MFCCs: power spectrogram → mel → dB → orthonormal DCT-II
+    # hint: use the POWER spectrogram |X|², the mel basis, power_to_db (10·log10), then the DCT along mel.
+    # mistake: `power_to_db(mel_power, top_db=top_db)` -> `power_to_db(mel_power.sqrt(), top_db=top_db)`
+    # uses: audio.mel_filterbank
     mel_basis = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax,
                                dtype=signal.dtype).to(signal.device)          # [n_mels, F]
     mel_power = _mel_power(signal, n_fft, hop_length, mel_basis.t().contiguous())  # [..., T, n_mels]

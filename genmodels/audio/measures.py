@@ -44,6 +44,9 @@ def mu_law_compress(x: torch.Tensor, channels: int = 256) -> torch.Tensor:
     _check_unit_range("x", x)
     mu = channels - 1
     # >>> exercise audio.mu_law: eq. 2.34
+    # what: μ-law companding f(x) = sign(x) ln(1 + μ|x|)/ln(1 + μ) and its inverse
+    # hint: μ = channels − 1; the inverse is sign(y)((1 + μ)^{|y|} − 1)/μ.
+    # mistake: `torch.log1p(mu * x.abs()) / math.log1p(mu)` -> `torch.log1p(mu * x.abs()) / math.log(mu)`
     return torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
     # <<< exercise audio.mu_law
 
@@ -115,6 +118,9 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     check_same_shape(("estimate", "reference"), estimate, reference)
     check_same_dtype(("estimate", "reference"), estimate, reference)
     # >>> exercise audio.si_sdr: SI-SDR
+    # what: the scale-invariant SDR 10 log10(‖s_target‖²/‖e‖²) after mean removal
+    # hint: remove the means, project the estimate on the reference (s_target), e = estimate − s_target.
+    # mistake: `e = s_hat - s_target` -> `e = s - s_target`
     finfo = torch.finfo(estimate.dtype)
     s_hat = estimate - estimate.mean(dim=-1, keepdim=True)
     s = reference - reference.mean(dim=-1, keepdim=True)
@@ -147,6 +153,10 @@ def mel_cepstral_distortion(c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
     if c1.shape[-1] == 0:
         raise ValueError(f"c1: has 0 frames, shape {list(c1.shape)}")
     # >>> exercise audio.mcd: MCD
+    # what: the mel cepstral distortion (10/ln 10)·√(2 Σ_{d≥1} Δc_d²), averaged over frames
+    # hint: leave out c0 (the energy), sum the squared differences over the coefficient axis, then
+    #   average the per-frame distances over frames.
+    # mistake: `c1[..., 1:, :] - c2[..., 1:, :]` -> `c1 - c2`
     diff = c1[..., 1:, :] - c2[..., 1:, :]                    # [..., D−1, T], c0 dropped
     sq = 2.0 * (diff ** 2).sum(dim=-2)                         # [..., T]
     positive = sq > 0                                          # √ at 0 has an infinite slope:

@@ -44,6 +44,10 @@ def permutation_invariant_si_sdr(estimates: torch.Tensor, references: torch.Tens
         raise ValueError(f"estimates: at most 6 sources (S! permutations are tried), got {S}")
     # pairwise[b, i, j] = SI-SDR(estimate j, reference i): S² evaluations instead of S!·S
     # >>> exercise audio.pit: eq. 2.36
+    # what: the permutation-invariant SI-SDR: best mean SI-SDR over output orderings
+    # hint: score every permutation by the MEAN SI-SDR of its pairs and keep the best (largest).
+    # mistake: `scores.max(dim=-1)` -> `scores.min(dim=-1)`
+    # uses: audio.si_sdr
     B, N = estimates.shape[0], estimates.shape[-1]
     pairwise = si_sdr(estimates[:, None, :, :].expand(B, S, S, N),
                       references[:, :, None, :].expand(B, S, S, N))     # [B, S(ref), S(est)]
@@ -111,6 +115,10 @@ class MaskNet(nn.Module):
         check_tensor("mixture", mixture, ndim=2)
         N = mixture.shape[-1]
         # >>> exercise audio.masking: eq. 2.36
+        # what: mask-based separation ŝ_i = ISTFT(M_i ⊙ STFT(mixture))
+        # hint: multiply the COMPLEX mixture spectrogram by each source's mask (keep the phase),
+        #   then invert.
+        # mistake: `self.masks(spec) * spec[:, None]` -> `self.masks(spec) * spec.abs()[:, None]`
         spec = stft(mixture, self.n_fft, self.hop_length)                # [B, F, T]
         masked = self.masks(spec) * spec[:, None]                        # [B, S, F, T]
         return istft(masked, self.n_fft, self.hop_length, N)             # [B, S, N]
@@ -170,5 +178,8 @@ class WaveUNet(nn.Module):
             h = up["up"](h)                                              # double the length
             h = up["conv"](torch.cat([h, skip], dim=1))
         # >>> exercise audio.waveunet: eqs. 2.37–2.38
+        # what: the residual waveform model ŝ = x + U(x)
+        # hint: the network predicts a CORRECTION added to its input, cropped back to the input length N.
+        # mistake: `return x + self.decoder(h)[:, 0, :N]` -> `return self.decoder(h)[:, 0, :N]`
         return x + self.decoder(h)[:, 0, :N]
         # <<< exercise audio.waveunet

@@ -133,6 +133,9 @@ class VoiceConverter(nn.Module):
         """Standardised output: (F̂_B − μ_B)/σ_B, the quantity the loss compares."""
         _check_frames("source", source, self.n_features)
         # >>> exercise audio.voice_conversion: eqs. 2.31–2.33
+        # what: voice conversion H = Encoder(F), V_t = Conversion(H_t), F̃ = Decoder(V)
+        # hint: standardise with the SOURCE statistics, encode, convert each frame (residually), decode.
+        # mistake: `(source - self.source_mean) / self.source_std` -> `(source - self.source_mean) * self.source_std`
         h = self.encoder((source - self.source_mean) / self.source_std)  # H   (2.31)
         v = h + self.conversion(h)                                       # V_t (2.33), residual
         return self.decoder(v)                                           # F̃   (2.32)

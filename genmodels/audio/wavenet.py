@@ -69,6 +69,10 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
                      x, weight, *((bias,) if bias is not None else ()))
     check_int("dilation", dilation, minimum=1)
     # >>> exercise audio.wavenet: eq. 2.34
+    # what: WaveNet's causal dilated convolution and gated unit tanh(z_f) ⊙ σ(z_g)
+    # hint: pad (k−1)·d zeros on the LEFT only, so output t never sees inputs after t; gate = tanh ⊙
+    #   sigmoid.
+    # mistake: `F.pad(x, (pad, 0))` -> `F.pad(x, (pad // 2, pad - pad // 2))`
     pad = (weight.shape[-1] - 1) * dilation
     return F.conv1d(F.pad(x, (pad, 0)), weight, bias, dilation=dilation)
     # <<< exercise audio.wavenet

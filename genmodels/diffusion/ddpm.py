@@ -111,6 +111,9 @@ def q_step(x_prev: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule,
     check_timesteps("t", t, x_prev.shape[0], schedule.T)
     eps = _noise_like(x_prev, noise, generator, "x_prev")
     # >>> exercise ddpm.q_step: eq. 2.12
+    # what: one forward step x_t = √(1−β_t) x_{t−1} + √β_t ε
+    # hint: β_t comes from schedule.betas at index t (use extract to broadcast it over x).
+    # mistake: `(1 - beta).sqrt() * x_prev` -> `(1 - beta) * x_prev`
     beta = extract(schedule.betas, t, x_prev)                      # β_t, (B, 1, ..., 1)
     return (1 - beta).sqrt() * x_prev + beta.sqrt() * eps
     # <<< exercise ddpm.q_step
@@ -136,6 +139,10 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule,
     check_timesteps("t", t, x0.shape[0], schedule.T)
     eps = _noise_like(x0, noise, generator, "x0")
     # >>> exercise ddpm.q_sample: Algorithm 1, line 4
+    # what: the closed form x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε
+    # hint: use the cumulative product ᾱ_t (schedule.sqrt_alpha_bars,
+    #   schedule.sqrt_one_minus_alpha_bars), not β_t.
+    # mistake: `sqrt_one_minus_alpha_bar * eps` -> `(1 - sqrt_alpha_bar) * eps`
     sqrt_alpha_bar = extract(schedule.sqrt_alpha_bars, t, x0)
     sqrt_one_minus_alpha_bar = extract(schedule.sqrt_one_minus_alpha_bars, t, x0)
     return sqrt_alpha_bar * x0 + sqrt_one_minus_alpha_bar * eps
@@ -163,6 +170,9 @@ def q_posterior(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
     check_same_dtype(("x0", "x_t"), x0, x_t)
     check_timesteps("t", t, x0.shape[0], schedule.T)
     # >>> exercise ddpm.q_posterior: q(x_{t-1} | x_t, x_0)
+    # what: the forward-process posterior mean μ̃_t and variance β̃_t
+    # hint: μ̃_t = β_t√ᾱ_{t−1}/(1−ᾱ_t)·x_0 + √α_t(1−ᾱ_{t−1})/(1−ᾱ_t)·x_t (schedule.posterior_mean_coef1/2).
+    # mistake: `posterior_mean_coef1 * x0 + posterior_mean_coef2 * x_t` -> `posterior_mean_coef2 * x0 + posterior_mean_coef1 * x_t`
     posterior_mean_coef1 = extract(schedule.posterior_mean_coef1, t, x0)
     posterior_mean_coef2 = extract(schedule.posterior_mean_coef2, t, x0)
     posterior_mean = posterior_mean_coef1 * x0 + posterior_mean_coef2 * x_t
@@ -196,6 +206,10 @@ def p_mean_variance(eps_model: EpsModel, x_t: torch.Tensor, t: torch.Tensor, sch
     _check_x("x_t", x_t)
     check_timesteps("t", t, x_t.shape[0], schedule.T)
     # >>> exercise ddpm.p_mean_variance: eq. 2.13
+    # what: the reverse-step mean μ_θ = (x_t − β_t/√(1−ᾱ_t) ε_θ)/√α_t and variance
+    # hint: 1/√α_t uses the single-step α_t; the noise coefficient is β_t/√(1 − ᾱ_t) (cumulative ᾱ).
+    # mistake: `x_t - eps_coef * eps_theta` -> `x_t + eps_coef * eps_theta`
+    # uses: ddpm.q_sample, ddpm.q_posterior
     eps_theta = _call_eps_model(eps_model, x_t, t)
     sqrt_recip_alpha = extract(schedule.sqrt_recip_alphas, t, x_t)
     eps_coef = extract(schedule.betas_over_sqrt_one_minus_alpha_bars, t, x_t)
@@ -235,6 +249,10 @@ def ddpm_loss(eps_model: EpsModel, x0: torch.Tensor, schedule: NoiseSchedule,
     if noise is not None:
         _check_noise("x0", x0, noise)
     # >>> exercise ddpm.loss: Algorithm 1
+    # what: the training loss ‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖², t uniform
+    # hint: draw t uniformly in {0, …, T−1} and ε ~ N(0, I), noise x_0 with q_sample, regress ε_θ onto ε.
+    # mistake: `(eps - eps_theta).pow(2)` -> `(x0 - eps_theta).pow(2)`
+    # uses: ddpm.q_sample
     if t is None:
         t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
     eps = _noise_like(x0, noise, generator)
@@ -274,6 +292,10 @@ def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: NoiseSchedu
     check_choice("variance", variance, ("posterior", "beta"))
     x = _x_T(shape, schedule, generator, x_T, dtype, device)
     # >>> exercise ddpm.sample: Algorithm 2
+    # what: ancestral sampling x_{t−1} = μ_θ(x_t, t) + σ_t z from x_T ~ N(0, I)
+    # hint: loop t = T−1 … 0; add σ_t z only for t > 0 (the last step returns the mean).
+    # mistake: `x = mean + sigma2.sqrt() * z` -> `x = mean + sigma2 * z`
+    # uses: ddpm.p_mean_variance
     with torch.set_grad_enabled(enable_grad and torch.is_grad_enabled()):
         for step in reversed(range(schedule.T)):
             t = torch.full((x.shape[0],), step, dtype=torch.long, device=x.device)

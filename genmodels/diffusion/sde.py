@@ -91,6 +91,9 @@ def vp_sde_marginal(x0: torch.Tensor, t: torch.Tensor, beta_min: float = 0.1, be
         check_same_shape(("noise", "x0"), noise, x0)
         check_same_dtype(("noise", "x0"), noise, x0)
     # >>> exercise ddpm.sde_marginal: Algorithm 1, continuous
+    # what: the VP-SDE marginal x_t = a(t) x_0 + σ(t) ε with a(t) = exp(−½∫β)
+    # hint: ∫_0^t β(s) ds = β_min t + ½ t² (β_max − β_min); a(t) = exp(−½ ∫β), σ(t) = √(1 − a(t)²).
+    # mistake: `-0.25 * t ** 2 * (beta_max - beta_min)` -> `-0.5 * t ** 2 * (beta_max - beta_min)`
     log_mean_coeff = _bcast(_log_mean_coeff(t, beta_min, beta_max), x0)
     mean_coeff = log_mean_coeff.exp()                                   # a(t)
     std = (-torch.expm1(2 * log_mean_coeff)).sqrt()                     # σ(t) = √(1 − a(t)²)
@@ -131,6 +134,10 @@ def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: flo
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
     # >>> exercise ddpm.score_matching: Algorithm 1, continuous
+    # what: denoising score matching ‖σ(t) s_θ(x_t, t) + ε‖²
+    # hint: the score of q(x_t|x_0) is −ε/σ(t), so the weighted error is σ s_θ + ε (a PLUS).
+    # mistake: `(std * score + z)` -> `(std * score - z)`
+    # uses: ddpm.sde_marginal
     x_t, std = vp_sde_marginal(x0, t, beta_min, beta_max, noise=noise)
     z = noise                                                           # ε, so −ε/σ = ∇ log q(x_t|x_0)
     score = score_model(x_t, t)
@@ -187,6 +194,9 @@ def euler_maruyama_sample(score_model: ScoreModel, shape: Sequence[int], steps: 
             raise ValueError(f"x_T: expected shape {list(shape)}, got {list(x_T.shape)}")
         x = x_T
     # >>> exercise ddpm.euler_maruyama: Algorithm 2, continuous
+    # what: reverse-SDE sampling with Euler–Maruyama steps
+    # hint: x ← x + [½β x + β s_θ]Δ + √(βΔ) z, t from 1 down to eps; no noise on the last step.
+    # mistake: `(0.5 * beta * x + beta * score) * dt` -> `(0.5 * beta * x - beta * score) * dt`
     dt = (1 - eps) / steps                                              # Δ > 0, time runs backwards
     with torch.set_grad_enabled(enable_grad and torch.is_grad_enabled()):
         for i in range(steps):

@@ -1,5 +1,6 @@
 """The course: exercises fenced in the library source, student workspaces, and the autograder.
 
 ``genmodels-exercise list | make | check`` (see :mod:`genmodels.exercise.cli` and
-``docs/exercises.md``). The exercises themselves are listed in :mod:`genmodels.exercise.registry`.
+``docs/exercises.md``). Each exercise is declared at its fence in the library source and its
+tests carry ``@pytest.mark.exercise(name)``; :mod:`genmodels.exercise.registry` reads them.
 """

@@ -60,7 +60,7 @@ class ExerciseResult:
         return "FAIL"
 
 
-def run_runner(workspace: Path, nodeids: list[str], probes: list[str], timeout: float) -> dict:
+def run_runner(workspace: Path, nodeids: list[str], timeout: float) -> dict:
     """Run ``runner.py`` against ``workspace`` and return its JSON report."""
     workspace = Path(workspace).resolve()
     env = dict(os.environ)
@@ -69,7 +69,7 @@ def run_runner(workspace: Path, nodeids: list[str], probes: list[str], timeout: 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         cmd = [sys.executable, str(RUNNER), "--workspace", str(workspace), "--out", str(out),
-               "--tests", *nodeids, "--probes", *probes]
+               "--tests", *nodeids]
         try:
             proc = subprocess.run(cmd, cwd=workspace, env=env, capture_output=True, text=True,
                                   timeout=timeout)
@@ -84,8 +84,8 @@ def run_runner(workspace: Path, nodeids: list[str], probes: list[str], timeout: 
 def check(workspace: Path, exercises: list[Exercise], timeout: float = 600.0) -> list[ExerciseResult]:
     """Grade ``exercises`` in ``workspace``; records the outcome for ``genmodels-exercise list``."""
     workspace = Path(workspace)
-    nodeids = list(dict.fromkeys(t for e in exercises for t in e.tests))
-    report = run_runner(workspace, nodeids, [e.name for e in exercises], timeout)
+    nodeids = list(dict.fromkeys(t for e in exercises for t in e.tests + e.cases))
+    report = run_runner(workspace, nodeids, timeout)
     results = [interpret(e, report) for e in exercises]
     _record(workspace, results)
     return results
@@ -97,14 +97,17 @@ def interpret(ex: Exercise, report: dict) -> ExerciseResult:
         res.error = report["fatal"]
         res.stubs = _STUB.findall(res.error)
         return res
-    tests = report.get("tests", {})
+    tests, errs = report.get("tests", {}), report.get("collect_errors", {})
+
+    def not_run(nodeid):
+        why = errs.get(nodeid.split("::")[0]) or next(iter(errs.values()), "") or "test not found"
+        return f"could not run: {why}"
+
     for nodeid in ex.tests:
         # parametrised tests report one node per parameter set: fail if any of them fails
         nodes = {k: v for k, v in tests.items() if k == nodeid or k.startswith(nodeid + "[")}
         if not nodes:
-            errs = report.get("collect_errors", {})
-            why = errs.get(nodeid.split("::")[0]) or next(iter(errs.values()), "") or "test not found"
-            res.tests.append(TestVerdict(nodeid, False, f"could not run: {why}"))
+            res.tests.append(TestVerdict(nodeid, False, not_run(nodeid)))
             continue
         failed = [(k, v) for k, v in nodes.items() if v.get("outcome") == "failed"]
         if failed:
@@ -115,7 +118,12 @@ def interpret(ex: Exercise, report: dict) -> ExerciseResult:
             res.tests.append(TestVerdict(nodeid, False, msg))
         else:
             res.tests.append(TestVerdict(nodeid, True))
-    res.cases = report.get("probes", {}).get(ex.name, [])
+    for nodeid in ex.cases:      # a small-case test records its cases; else it could not set up
+        node = tests.get(nodeid, {})
+        res.cases += node.get("cases") or [{
+            "label": "setting up the small case", "ok": False, "expected": "", "got": "",
+            "error": (f"{node.get('exc_type', 'Error')}: {node.get('message', '')}" if node
+                      else not_run(nodeid))}]
     texts = [t.message for t in res.tests] + [c.get("error", "") for c in res.cases]
     res.stubs = list(dict.fromkeys(n for t in texts for n in _STUB.findall(t)))
     return res

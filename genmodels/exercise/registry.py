@@ -1,24 +1,66 @@
-"""The course's exercises: one per equation (or equation set) of the methods chapter.
+"""The course's exercises, read from where each is declared: its fence in the library source.
 
-Each entry names the exercise, the equation it implements, where its code lives (the lines
-between ``# >>> exercise <name>: <eq>`` and ``# <<< exercise <name>`` in that module), the
-formula tests that grade it, a hint shown when they fail, and a *planted mistake* (a text
-replacement inside the fenced code) that the course's own tests use to prove the grader catches
-it. ``tests/test_exercise.py`` checks this table against the markers in the source.
+The code a student writes is fenced by two comment lines; the comment lines directly under the
+opening marker declare the exercise::
 
-This module imports nothing from ``genmodels``: the grader loads it by file path next to a
-student's workspace, whose ``genmodels`` package must be the one under test.
+    # >>> exercise vae.kl: eq. 2.8
+    # what: the closed-form KL(N(μ, σ²I) ‖ N(0, I)) = ½ Σ (μ² + σ² − log σ² − 1)
+    # hint: ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1), summed over the latent axis; it is 0 at μ = 0,
+    #   σ = 1.
+    # mistake: `0.5 * (mu ** 2` -> `(mu ** 2`
+    sigma_sq = ...
+    # <<< exercise vae.kl
+
+``what`` (one line: what the student implements, the stub's message), ``hint`` (shown when a
+check fails) and ``mistake`` are required; ``# uses: a.b, c.d`` (exercises this one's code or
+tests call: implement those first) is optional. A value continues on comment lines indented
+further (``#   ...``). The *planted mistake* is a text found once in the fenced code and a
+plausible wrong version of it; the course's own tests plant it to prove the grader catches it
+(never in two exercises of a ``uses`` pair at once). An exercise may have several fences (a
+function and its helper), one of which carries the declaration; its function(s) are those around
+its fences, the declaring fence's first. Workspaces get the fences without the declarations.
+
+The tests that grade an exercise carry its mark, ``@pytest.mark.exercise("vae.kl")`` on one line
+above a top-level test (a test may carry several names); those that take the ``small_case``
+fixture (tests/conftest.py) are its small float64 cases, which the grader shows as expected vs
+got.
+
+Order: ``FAMILIES``, then ``SYLLABUS`` (other modules after it, by path), then the first fence's
+line. This module imports nothing but the standard library: the grader may load it by file path
+next to a student's workspace, whose ``genmodels`` package must be the one under test. It reads
+the package it sits in and the checkout's ``tests/`` folder (without one, exercises have no tests).
 """
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 FAMILIES = ("rl", "transfer", "vae", "gan", "ddpm", "rnn", "transformer", "audio")
 
 #: the pytest marker that selects each family's tests (``pytest -m ddpm`` also works)
 FAMILY_MARKER = {"rl": "rl", "transfer": "transfer", "vae": "vae", "gan": "gan",
                  "ddpm": "diffusion", "rnn": "rnn", "transformer": "transformer", "audio": "audio"}
+
+#: within a family, the modules in the order of the methods chapter (other modules follow)
+SYLLABUS = ("rl/returns", "rl/rlhf", "rl/ppo", "transfer/finetune", "transfer/ewc", "diffusion/ddpm",
+            "diffusion/sde", "audio/features", "audio/voice_conversion", "audio/measures",
+            "audio/wavenet", "audio/enhancement", "audio/separation")
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]          # .../genmodels
+TESTS_DIR = PACKAGE_DIR.parent / "tests"
+
+_OPEN = re.compile(r"^(?P<indent>[ \t]*)# >>> exercise (?P<name>[\w.]+): (?P<eq>.+?)\s*$")
+_CLOSE = re.compile(r"^(?P<indent>[ \t]*)# <<< exercise (?P<name>[\w.]+)\s*$")
+_FIELD = re.compile(r"# (?P<key>what|hint|mistake|uses): (?P<value>.+?)\s*")
+_MORE = re.compile(r"#\s{2,}(?P<value>\S.*?)\s*")
+_MISTAKE = re.compile(r"`(?P<old>.+?)` -> `(?P<new>.+)`")
+
+
+class MarkerError(ValueError):
+    """Unbalanced, nested or malformed exercise markers or declarations."""
 
 
 @dataclass(frozen=True)
@@ -27,13 +69,12 @@ class Exercise:
     eq: str                   # as written on the opening marker, e.g. "eq. 2.8"
     what: str                 # one line: what the student implements
     module: str               # the module holding the fenced code, e.g. "genmodels/vae/losses.py"
-    functions: tuple[str, ...]  # the public function(s) / method(s) the fences sit in
-    tests: tuple[str, ...]    # pytest node ids, relative to the repository root
-    hint: str                 # shown when a test fails
+    functions: tuple[str, ...]  # the function(s) / method(s) the fences sit in
+    tests: tuple[str, ...]    # pytest node ids of the formula tests, relative to the repository root
+    hint: str                 # shown when a check fails
     mistake: tuple[str, str]  # (text in the fenced code, a plausible wrong version of it)
-    # other exercises that this one's code or tests call: implement those first (and the
-    # course's tests never plant mistakes in two exercises of such a pair at once)
-    uses: tuple[str, ...] = field(default=())
+    uses: tuple[str, ...] = field(default=())    # exercises to implement first
+    cases: tuple[str, ...] = field(default=())   # node ids of its small-case tests
 
     @property
     def family(self) -> str:
@@ -41,310 +82,163 @@ class Exercise:
 
     @property
     def test_files(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(t.split("::", 1)[0] for t in self.tests))
+        return tuple(dict.fromkeys(t.split("::", 1)[0] for t in self.tests + self.cases))
 
 
-def _t(file: str, *names: str) -> tuple[str, ...]:
-    return tuple(f"tests/{file}::{n}" for n in names)
+@dataclass(frozen=True)
+class Region:
+    """One fence: the markers are lines ``start`` and ``end`` (0-based), the declaration lines
+    ``start+1 … body-1``, the fenced code ``body … end-1``."""
+    name: str
+    eq: str
+    path: str          # relative to the package's parent, e.g. "genmodels/vae/losses.py"
+    start: int
+    end: int
+    indent: str
+    body: int
+    declaration: tuple[tuple[str, str], ...] = ()
 
 
-E = Exercise
-EXERCISES: tuple[Exercise, ...] = (
-    # ------------------------------------------------------------------ RLHF and PPO
-    E("rl.discounted_return", "eq. 2.1", "the discounted return R(τ) = Σ_t γ^t r_t over the last axis",
-      "genmodels/rl/returns.py", ("discounted_return",),
-      _t("test_rl_equations.py", "test_discounted_return_matches_loop",
-         "test_returns_keep_float32_and_are_differentiable"),
-      "time is the LAST axis; γ^t starts at γ^0 = 1 for the first reward.",
-      ("(rewards * gamma_t).sum(dim=-1)", "(rewards * gamma_t).sum(dim=0)")),
-    E("rl.rewards_to_go", "eq. 2.1", "the rewards-to-go G_t = Σ_{k≥t} γ^{k−t} r_k",
-      "genmodels/rl/returns.py", ("rewards_to_go",),
-      _t("test_rl_equations.py", "test_rewards_to_go_matches_double_loop",
-         "test_rewards_to_go_at_zero_is_discounted_return",
-         "test_returns_keep_float32_and_are_differentiable"),
-      "run backwards: G_t = r_t + γ G_{t+1} with G_T = 0; the discount applies to the FUTURE sum.",
-      ("rewards[..., t] + gamma * G_next", "gamma * rewards[..., t] + G_next")),
-    E("rl.preference_loss", "eq. 2.2", "the Bradley–Terry loss mean −log σ(r_chosen − r_rejected)",
-      "genmodels/rl/rlhf.py", ("preference_loss",),
-      _t("test_rl_equations.py", "test_preference_loss_by_hand",
-         "test_preference_loss_stable_for_large_gaps"),
-      "P(chosen ≻ rejected) = σ(r_c − r_r); use logsigmoid so a gap of −200 gives 200, not inf.",
-      ("delta = r_chosen - r_rejected", "delta = r_rejected - r_chosen")),
-    E("rl.kl_shaped_rewards", "eq. 2.3", "per-token reward −β(log π − log π_ref), plus the score at the last valid token",
-      "genmodels/rl/rlhf.py", ("kl_shaped_rewards",),
-      _t("test_rl_equations.py", "test_kl_shaped_rewards_by_hand",
-         "test_kl_shaped_rewards_with_padding_mask_and_lengths"),
-      "every valid token gets −β·(logp_policy − logp_ref); the reward-model score is added only at "
-      "the LAST valid token of each row; padded tokens get 0.",
-      ("-beta * kl_t", "beta * kl_t")),
-    E("rl.probability_ratio", "eq. 2.4", "the PPO ratio r_t = π_new / π_old from log-probabilities",
-      "genmodels/rl/ppo.py", ("probability_ratio",),
-      _t("test_rl_equations.py", "test_probability_ratio_matches_quotient_of_probabilities"),
-      "exp of the DIFFERENCE of the log-probabilities (new minus old).",
-      ("torch.exp(logp_new - logp_old)", "torch.exp(logp_old - logp_new)")),
-    E("rl.ppo_clip", "eq. 2.4", "the clipped surrogate mean min(r Â, clip(r, 1−ε, 1+ε) Â)",
-      "genmodels/rl/ppo.py", ("ppo_clip_objective",),
-      _t("test_rl_equations.py", "test_ppo_clip_objective_by_hand",
-         "test_ppo_clip_gradient_zero_exactly_where_clipped_branch_active",
-         "test_ppo_clipped_objective_below_unclipped",
-         "test_ppo_clip_objective_mask_averages_valid_elements_only"),
-      "take the MINIMUM of the unclipped and the clipped term (a pessimistic bound), then average.",
-      ("torch.minimum(unclipped, clipped)", "torch.maximum(unclipped, clipped)")),
-    E("rl.gae", "eq. 2.4 (Â_t)", "generalized advantage estimation Â_t and the returns Â_t + V(s_t)",
-      "genmodels/rl/returns.py", ("gae",),
-      _t("test_rl_equations.py", "test_gae_matches_reference_with_episode_ends", "test_gae_limits"),
-      "δ_t = r_t + γ(1−d_t)V(s_{t+1}) − V(s_t); Â_t = δ_t + γλ(1−d_t)Â_{t+1}, run backwards in time.",
-      ("delta_t + gamma * lam * not_done[t] * A_next", "delta_t + gamma * not_done[t] * A_next")),
-    # ------------------------------------------------------------------ transfer learning / EWC
-    E("transfer.cross_entropy", "eq. L_T", "the cross-entropy −(1/N) Σ_i Σ_c y_ic log softmax(z_i)_c",
-      "genmodels/transfer/finetune.py", ("cross_entropy",),
-      _t("test_transfer_equations.py", "test_cross_entropy_index_targets_by_hand_and_vs_torch",
-         "test_cross_entropy_one_hot_and_soft_targets_vs_torch",
-         "test_cross_entropy_keeps_float32_and_is_finite_for_huge_logits"),
-      "use log_softmax over the CLASS axis (dim=-1), pick / weight the target entries, average over N.",
-      ("torch.log_softmax(logits, dim=-1)", "torch.log_softmax(logits, dim=0)")),
-    E("transfer.sgd_update", "eq. θ'", "one in-place gradient step θ ← θ − α ∇L",
-      "genmodels/transfer/finetune.py", ("sgd_update",),
-      _t("test_transfer_equations.py", "test_sgd_update_matches_manual_step",
-         "test_sgd_update_accepts_tensor_lists_and_modules"),
-      "update in place under torch.no_grad(), skip parameters whose .grad is None, DESCEND the gradient.",
-      ("theta.sub_(lr * theta.grad)", "theta.add_(lr * theta.grad)")),
-    E("transfer.fisher", "eq. Ω", "the empirical Fisher diagonal: mean over samples of squared per-sample gradients",
-      "genmodels/transfer/ewc.py", ("fisher_diagonal",),
-      _t("test_transfer_equations.py", "test_fisher_matches_per_sample_backward_loop",
-         "test_fisher_is_not_the_square_of_the_batch_mean_gradient"),
-      "square each sample's gradient BEFORE summing over the batch, and divide by the number of samples.",
-      ("(g_n.detach() ** 2).sum(dim=0)", "g_n.detach().sum(dim=0) ** 2")),
-    E("transfer.ewc_penalty", "eq. R(θ)", "the EWC penalty λ Σ_i ½ Ω_i (θ_i − θ*_i)²",
-      "genmodels/transfer/ewc.py", ("ewc_penalty",),
-      _t("test_transfer_equations.py", "test_ewc_penalty_by_hand_and_gradient",
-         "test_ewc_penalty_is_zero_at_the_anchor_and_covers_fisher_keys_only"),
-      "each parameter contributes ½ Ω (θ − θ*)² summed over its entries; do not forget the ½ and λ.",
-      ("(0.5 * Omega_i * (theta_i - theta_star) ** 2).sum()", "(Omega_i * (theta_i - theta_star) ** 2).sum()")),
-    # ------------------------------------------------------------------ VAE
-    E("vae.log_density", "eq. 2.5", "log N(z; μ, σ²I) of a diagonal Gaussian, summed over d",
-      "genmodels/vae/losses.py", ("gaussian_log_density",),
-      _t("test_vae_equations.py", "test_gaussian_log_density_matches_torch_normal",
-         "test_gaussian_log_density_hand_case"),
-      "−½ Σ_j [log 2π + log σ_j² + (z_j − μ_j)²/σ_j²]; logvar is log σ², not log σ.",
-      ("(z - mu) ** 2 / sigma_sq", "(z - mu) ** 2 / torch.exp(0.5 * logvar)")),
-    E("vae.reparameterize", "eq. 2.6", "the reparameterisation z = μ + ε ⊙ σ, σ = exp(½ log σ²)",
-      "genmodels/vae/losses.py", ("reparameterize",),
-      _t("test_vae_equations.py", "test_reparameterize_value_and_gradient",
-         "test_reparameterize_distribution_monte_carlo", "test_reparameterize_multi_sample_eps_shape"),
-      "σ = exp(½·logvar): the ½ turns a log-variance into a standard deviation.",
-      ("torch.exp(0.5 * logvar)", "torch.exp(logvar)")),
-    E("vae.elbo", "eq. 2.7", "the ELBO −KL + (1/L) Σ_l log p(x|z_l) with a Bernoulli decoder",
-      "genmodels/vae/losses.py", ("elbo",),
-      _t("test_vae_equations.py", "test_elbo_one_sample", "test_elbo_L_samples_averages_the_likelihood",
-         "test_elbo_finite_for_extreme_logits", "test_gradcheck_float64"),
-      "average log p(x|z_l) over the L samples (dim 0 when logits are [L, B, ...]) and SUBTRACT the KL.",
-      ("log_px - kl_to_standard_normal(mu, logvar)", "log_px + kl_to_standard_normal(mu, logvar)"),
-      uses=("vae.kl",)),
-    E("vae.kl", "eq. 2.8", "the closed-form KL(N(μ, σ²I) ‖ N(0, I)) = ½ Σ (μ² + σ² − log σ² − 1)",
-      "genmodels/vae/losses.py", ("kl_to_standard_normal",),
-      _t("test_vae_equations.py", "test_kl_matches_torch_kl_divergence", "test_kl_matches_monte_carlo",
-         "test_kl_zero_at_prior_and_nonnegative"),
-      "½ Σ_j (μ_j² + σ_j² − log σ_j² − 1), summed over the latent axis; it is 0 at μ = 0, σ = 1.",
-      ("0.5 * (mu ** 2", "(mu ** 2")),
-    # ------------------------------------------------------------------ GAN
-    E("gan.value", "eq. 2.9", "the minimax value V(D, G) = mean log D(x) + mean log(1 − D(G(z)))",
-      "genmodels/gan/losses.py", ("gan_value",),
-      _t("test_gan_equations.py", "test_value_at_the_global_optimum_is_minus_log_4"),
-      "D = σ(logit): log D = logsigmoid(l) and log(1 − D) = logsigmoid(−l); average each batch separately.",
-      ("F.logsigmoid(-fake_logits)    # log(1 − D(G(z)))", "F.logsigmoid(fake_logits)    # log(1 − D(G(z)))")),
-    E("gan.discriminator_loss", "eq. 2.10", "the discriminator's loss −V(D, G)",
-      "genmodels/gan/losses.py", ("discriminator_loss",),
-      _t("test_gan_equations.py", "test_property_discriminator_loss_is_bce_and_non_negative"),
-      "the discriminator ASCENDS V; as a loss to descend, return −V.",
-      ("return -gan_value(real_logits, fake_logits)", "return gan_value(real_logits, fake_logits)"),
-      uses=("gan.value",)),
-    E("gan.generator_loss", "eq. 2.11", "the generator's loss, saturating mean log(1 − D(G(z))) or non-saturating −mean log D(G(z))",
-      "genmodels/gan/losses.py", ("generator_loss",),
-      _t("test_gan_equations.py", "test_saturating_loss_saturates_and_non_saturating_does_not"),
-      "saturating: mean logsigmoid(−l); non-saturating: −mean logsigmoid(l).",
-      ("return -log_d_fake.mean()", "return log_d_fake.mean()")),
-    # ------------------------------------------------------------------ diffusion
-    E("ddpm.q_step", "eq. 2.12", "one forward step x_t = √(1−β_t) x_{t−1} + √β_t ε",
-      "genmodels/diffusion/ddpm.py", ("q_step",),
-      _t("test_diffusion_equations.py", "test_q_step_formula"),
-      "β_t comes from schedule.betas at index t (use extract to broadcast it over x).",
-      ("(1 - beta).sqrt() * x_prev", "(1 - beta) * x_prev")),
-    E("ddpm.q_sample", "Algorithm 1, line 4", "the closed form x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε",
-      "genmodels/diffusion/ddpm.py", ("q_sample",),
-      _t("test_diffusion_equations.py", "test_q_sample_formula", "test_q_sample_is_differentiable"),
-      "use the cumulative product ᾱ_t (schedule.sqrt_alpha_bars, schedule.sqrt_one_minus_alpha_bars), not β_t.",
-      ("sqrt_one_minus_alpha_bar * eps", "(1 - sqrt_alpha_bar) * eps")),
-    E("ddpm.q_posterior", "q(x_{t-1} | x_t, x_0)", "the forward-process posterior mean μ̃_t and variance β̃_t",
-      "genmodels/diffusion/ddpm.py", ("q_posterior",),
-      _t("test_diffusion_equations.py", "test_q_posterior_matches_bayes_rule_closed_form",
-         "test_q_posterior_at_first_step_is_point_mass_at_x0"),
-      "μ̃_t = β_t√ᾱ_{t−1}/(1−ᾱ_t)·x_0 + √α_t(1−ᾱ_{t−1})/(1−ᾱ_t)·x_t (schedule.posterior_mean_coef1/2).",
-      ("posterior_mean_coef1 * x0 + posterior_mean_coef2 * x_t", "posterior_mean_coef2 * x0 + posterior_mean_coef1 * x_t")),
-    E("ddpm.p_mean_variance", "eq. 2.13", "the reverse-step mean μ_θ = (x_t − β_t/√(1−ᾱ_t) ε_θ)/√α_t and variance",
-      "genmodels/diffusion/ddpm.py", ("p_mean_variance",),
-      _t("test_diffusion_equations.py", "test_p_mean_variance_with_oracle_noise_equals_posterior_mean",
-         "test_p_mean_variance_is_differentiable"),
-      "1/√α_t uses the single-step α_t; the noise coefficient is β_t/√(1 − ᾱ_t) (cumulative ᾱ).",
-      ("x_t - eps_coef * eps_theta", "x_t + eps_coef * eps_theta"),
-      uses=("ddpm.q_sample", "ddpm.q_posterior")),
-    E("ddpm.loss", "Algorithm 1", "the training loss ‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖², t uniform",
-      "genmodels/diffusion/ddpm.py", ("ddpm_loss",),
-      _t("test_diffusion_equations.py", "test_ddpm_loss_is_zero_for_the_oracle", "test_ddpm_loss_matches_formula",
-         "test_ddpm_loss_draws_t_uniformly_and_reproducibly", "test_ddpm_loss_gradient_reaches_the_model"),
-      "draw t uniformly in {0, …, T−1} and ε ~ N(0, I), noise x_0 with q_sample, regress ε_θ onto ε.",
-      ("(eps - eps_theta).pow(2)", "(x0 - eps_theta).pow(2)"),
-      uses=("ddpm.q_sample",)),
-    E("ddpm.sample", "Algorithm 2", "ancestral sampling x_{t−1} = μ_θ(x_t, t) + σ_t z from x_T ~ N(0, I)",
-      "genmodels/diffusion/ddpm.py", ("ddpm_sample",),
-      _t("test_diffusion_equations.py", "test_ddpm_sample_recovers_gaussian_data",
-         "test_ddpm_sample_last_step_adds_no_noise"),
-      "loop t = T−1 … 0; add σ_t z only for t > 0 (the last step returns the mean).",
-      ("x = mean + sigma2.sqrt() * z", "x = mean + sigma2 * z"),
-      uses=("ddpm.p_mean_variance",)),
-    E("ddpm.sde_marginal", "Algorithm 1, continuous", "the VP-SDE marginal x_t = a(t) x_0 + σ(t) ε with a(t) = exp(−½∫β)",
-      "genmodels/diffusion/sde.py", ("vp_sde_marginal", "_log_mean_coeff"),
-      _t("test_diffusion_equations.py", "test_vp_sde_marginal_matches_integral_of_beta",
-         "test_vp_sde_marginal_solves_the_forward_sde", "test_vp_sde_marginal_gradcheck"),
-      "∫_0^t β(s) ds = β_min t + ½ t² (β_max − β_min); a(t) = exp(−½ ∫β), σ(t) = √(1 − a(t)²).",
-      ("-0.25 * t ** 2 * (beta_max - beta_min)", "-0.5 * t ** 2 * (beta_max - beta_min)")),
-    E("ddpm.score_matching", "Algorithm 1, continuous", "denoising score matching ‖σ(t) s_θ(x_t, t) + ε‖²",
-      "genmodels/diffusion/sde.py", ("score_matching_loss",),
-      _t("test_diffusion_equations.py", "test_score_matching_loss_matches_formula",
-         "test_score_matching_loss_is_minimised_by_the_true_score"),
-      "the score of q(x_t|x_0) is −ε/σ(t), so the weighted error is σ s_θ + ε (a PLUS).",
-      ("(std * score + z)", "(std * score - z)"),
-      uses=("ddpm.sde_marginal",)),
-    E("ddpm.euler_maruyama", "Algorithm 2, continuous", "reverse-SDE sampling with Euler–Maruyama steps",
-      "genmodels/diffusion/sde.py", ("euler_maruyama_sample",),
-      _t("test_diffusion_equations.py", "test_euler_maruyama_two_steps_by_hand",
-         "test_euler_maruyama_recovers_gaussian_data"),
-      "x ← x + [½β x + β s_θ]Δ + √(βΔ) z, t from 1 down to eps; no noise on the last step.",
-      ("(0.5 * beta * x + beta * score) * dt", "(0.5 * beta * x - beta * score) * dt")),
-    # ------------------------------------------------------------------ RNN / LSTM
-    E("rnn.rnn_cell", "eq. 2.14", "one Elman step h_t = φ(W_ih x_t + W_hh h_{t−1} + b_h)",
-      "genmodels/rnn/cells.py", ("rnn_cell",),
-      _t("test_rnn_equations.py", "test_rnn_cell_matches_torch_rnncell", "test_rnn_module_matches_torch_rnn"),
-      "row-vector batches: x_t @ W_ih.T + h_prev @ W_hh.T + b_h, then the activation.",
-      ("h_prev @ W_hh.T", "h_prev @ W_hh")),
-    E("rnn.rnn_output", "eq. 2.15", "the read-out y_t = W_ho h_t + b_o",
-      "genmodels/rnn/cells.py", ("rnn_output",),
-      _t("test_rnn_equations.py", "test_rnn_output_matches_linear"),
-      "a linear map of the hidden state: h_t @ W_ho.T + b_o (no nonlinearity).",
-      ("h_t @ W_ho.T + b_o", "torch.tanh(h_t @ W_ho.T + b_o)")),
-    E("rnn.lstm_cell", "eqs. 2.16–2.21", "one LSTM step: forget, input, candidate, cell update, output gate, hidden state",
-      "genmodels/rnn/cells.py", ("lstm_cell",),
-      _t("test_rnn_equations.py", "test_lstm_cell_matches_torch_lstmcell", "test_lstm_gates_limits"),
-      "gates act on [h_{t−1}, x_t] in THAT order; C_t = f⊙C_{t−1} + i⊙C̃; h_t = o ⊙ tanh(C_t).",
-      ("h_t = o_t * torch.tanh(C_t)", "h_t = o_t * C_t")),
-    # ------------------------------------------------------------------ Transformer
-    E("transformer.positional_encoding", "eq. 2.22", "the sinusoidal encoding PE(p, 2i) = sin(p/10000^{2i/d}), PE(p, 2i+1) = cos(…)",
-      "genmodels/transformer/attention.py", ("sinusoidal_positional_encoding",),
-      _t("test_transformer_equations.py", "test_positional_encoding_matches_python_loops"),
-      "even columns hold sines and odd columns cosines of the SAME angle p / 10000^{2i/d}.",
-      ("two_i / d_model", "two_i / (2 * d_model)")),
-    E("transformer.attention", "eq. 2.23", "scaled dot-product attention softmax(QKᵀ/√d_k) V with a mask",
-      "genmodels/transformer/attention.py", ("scaled_dot_product_attention",),
-      _t("test_transformer_equations.py", "test_attention_matches_torch_sdpa",
-         "test_attention_cross_lengths_and_scale", "test_attention_weights_are_distributions"),
-      "scale by 1/√d_k, set masked-out scores to −inf, softmax over the KEY axis (the last one).",
-      ("torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=-2)")),
-    E("transformer.multi_head", "eqs. 2.24–2.25", "multi-head attention: project, split into heads, attend, concatenate, W^O",
-      "genmodels/transformer/attention.py", ("multi_head_attention",),
-      _t("test_transformer_equations.py", "test_multi_head_attention_matches_torch",
-         "test_multi_head_attention_head_columns"),
-      "head i uses columns i·d_h:(i+1)·d_h of each projection: reshape to [B, L, h, d_h] then move h "
-      "before L; undo it before the output projection.",
-      ("heads.transpose(1, 2).reshape(B, Lq, d)", "heads.reshape(B, Lq, d)"),
-      uses=("transformer.attention",)),
-    E("transformer.ffn", "eq. 2.26", "the position-wise feed-forward network max(0, xW₁ + b₁)W₂ + b₂",
-      "genmodels/transformer/attention.py", ("position_wise_ffn",),
-      _t("test_transformer_equations.py", "test_position_wise_ffn_matches_hand_computation"),
-      "ReLU between the two affine maps; weights act as x @ w.",
-      ("torch.relu(x @ w1 + b1)", "torch.relu(x @ w1) + b1")),
-    E("transformer.next_token", "eq. 2.27", "the next-token distribution softmax(hW + b)",
-      "genmodels/transformer/attention.py", ("next_token_distribution",),
-      _t("test_transformer_equations.py", "test_next_token_distribution_matches_softmax_of_linear"),
-      "softmax over the vocabulary axis (the last one) of h @ w + b.",
-      ("torch.softmax(logits, dim=-1)", "torch.softmax(logits, dim=0)")),
-    E("transformer.masked_lm_loss", "eq. 2.28", "the masked-LM loss −Σ_{i∈M} log P(w_i | w_\\i), mean over |M|",
-      "genmodels/transformer/losses.py", ("masked_lm_loss",),
-      _t("test_transformer_equations.py", "test_masked_lm_loss_matches_cross_entropy"),
-      "only masked positions count; 'mean' divides the sum by the number of MASKED positions, not B·L.",
-      ("total / mask.sum().to(total.dtype)", "total / mask.numel()")),
-    E("transformer.task_loss", "eq. 2.29", "the task loss −Σ log P(y|x) (the negative of 2.29 as printed)",
-      "genmodels/transformer/losses.py", ("task_loss",),
-      _t("test_transformer_equations.py", "test_task_loss_matches_cross_entropy",
-         "test_task_loss_ignore_index_and_errors"),
-      "sum the per-position negative log-likelihoods; the mean counts only non-ignored targets.",
-      ("total / select.sum().to(total.dtype)", "total / select.numel()")),
-    # ------------------------------------------------------------------ audio
-    E("audio.mel_filterbank", "eq. 2.30", "the Slaney mel filterbank (triangles with area normalisation)",
-      "genmodels/audio/features.py", ("mel_filterbank",),
-      _t("test_audio_features.py", "test_mel_filterbank_matches_librosa"),
-      "filter i rises from edge f_i to f_{i+1} and falls to f_{i+2}; scale it by 2/(f_{i+2} − f_i).",
-      ("enorm = 2.0 / (mel_f[2:] - mel_f[:-2])", "enorm = 1.0 / (mel_f[2:] - mel_f[:-2])")),
-    E("audio.mfcc", "eq. 2.30", "MFCCs: power spectrogram → mel → dB → orthonormal DCT-II",
-      "genmodels/audio/features.py", ("mfcc",),
-      _t("test_audio_features.py", "test_mfcc_matches_librosa", "test_mfcc_batched_equals_per_item",
-         "test_mfcc_gradcheck"),
-      "use the POWER spectrogram |X|², the mel basis, power_to_db (10·log10), then the DCT along mel.",
-      ("power_to_db(mel_power, top_db=top_db)", "power_to_db(mel_power.sqrt(), top_db=top_db)"),
-      uses=("audio.mel_filterbank",)),
-    E("audio.voice_conversion", "eqs. 2.31–2.33", "voice conversion H = Encoder(F), V_t = Conversion(H_t), F̃ = Decoder(V)",
-      "genmodels/audio/voice_conversion.py", ("VoiceConverter.convert_normalized",),
-      _t("test_audio_models.py", "test_encoder_decoder_converter_shapes", "test_conversion_acts_frame_by_frame",
-         "test_converter_statistics_map_into_target_units"),
-      "standardise with the SOURCE statistics, encode, convert each frame (residually), decode.",
-      ("(source - self.source_mean) / self.source_std", "(source - self.source_mean) * self.source_std")),
-    E("audio.mu_law", "eq. 2.34", "μ-law companding f(x) = sign(x) ln(1 + μ|x|)/ln(1 + μ) and its inverse",
-      "genmodels/audio/measures.py", ("mu_law_compress", "mu_law_expand"),
-      _t("test_audio_measures.py", "test_mu_law_continuous_parts_match_librosa", "test_mu_law_levels",
-         "test_mu_law_round_trip_error_within_half_a_step"),
-      "μ = channels − 1; the inverse is sign(y)((1 + μ)^{|y|} − 1)/μ.",
-      ("torch.log1p(mu * x.abs()) / math.log1p(mu)", "torch.log1p(mu * x.abs()) / math.log(mu)")),
-    E("audio.wavenet", "eq. 2.34", "WaveNet's causal dilated convolution and gated unit tanh(z_f) ⊙ σ(z_g)",
-      "genmodels/audio/wavenet.py", ("causal_conv1d", "gated_activation"),
-      _t("test_wavenet.py", "test_causality", "test_receptive_field_by_gradient_probe",
-         "test_fast_generation_equals_teacher_forced_forward"),
-      "pad (k−1)·d zeros on the LEFT only, so output t never sees inputs after t; gate = tanh ⊙ sigmoid.",
-      ("F.pad(x, (pad, 0))", "F.pad(x, (pad // 2, pad - pad // 2))")),
-    E("audio.spectral_subtraction", "eq. 2.35", "spectral subtraction |Ŝ| = max(|Y| − αN̂, β|Y|) with the noisy phase",
-      "genmodels/audio/enhancement.py", ("spectral_subtraction",),
-      _t("test_audio_measures.py", "test_spectral_subtraction_raises_si_sdr",
-         "test_spectral_subtraction_silent_noise_is_identity", "test_spectral_subtraction_batch_and_gradient"),
-      "subtract the noise MAGNITUDE from |Y|, floor it, keep Y's phase (scale Y by |Ŝ|/|Y|), then ISTFT.",
-      ("mag - alpha * noise_mag", "mag - alpha * noise_mag ** 2"),
-      uses=("audio.si_sdr",)),
-    E("audio.masking", "eq. 2.36", "mask-based separation ŝ_i = ISTFT(M_i ⊙ STFT(mixture))",
-      "genmodels/audio/separation.py", ("MaskNet.forward",),
-      _t("test_audio_models.py", "test_masknet_shape_and_all_pass_masks_return_the_mixture"),
-      "multiply the COMPLEX mixture spectrogram by each source's mask (keep the phase), then invert.",
-      ("self.masks(spec) * spec[:, None]", "self.masks(spec) * spec.abs()[:, None]")),
-    E("audio.pit", "eq. 2.36", "the permutation-invariant SI-SDR: best mean SI-SDR over output orderings",
-      "genmodels/audio/separation.py", ("permutation_invariant_si_sdr",),
-      _t("test_audio_models.py", "test_pit_matches_brute_force_and_is_permutation_invariant",
-         "test_pit_gradient_and_errors"),
-      "score every permutation by the MEAN SI-SDR of its pairs and keep the best (largest).",
-      ("scores.max(dim=-1)", "scores.min(dim=-1)"),
-      uses=("audio.si_sdr",)),
-    E("audio.waveunet", "eqs. 2.37–2.38", "the residual waveform model ŝ = x + U(x)",
-      "genmodels/audio/separation.py", ("WaveUNet.forward",),
-      _t("test_audio_models.py", "test_waveunet_starts_as_identity_for_any_length"),
-      "the network predicts a CORRECTION added to its input, cropped back to the input length N.",
-      ("return x + self.decoder(h)[:, 0, :N]", "return self.decoder(h)[:, 0, :N]")),
-    E("audio.si_sdr", "SI-SDR", "the scale-invariant SDR 10 log10(‖s_target‖²/‖e‖²) after mean removal",
-      "genmodels/audio/measures.py", ("si_sdr",),
-      _t("test_audio_measures.py", "test_si_sdr_formula_scale_and_offset_invariance",
-         "test_si_sdr_known_value_and_limits"),
-      "remove the means, project the estimate on the reference (s_target), e = estimate − s_target.",
-      ("e = s_hat - s_target", "e = s - s_target")),
-    E("audio.mcd", "MCD", "the mel cepstral distortion (10/ln 10)·√(2 Σ_{d≥1} Δc_d²), averaged over frames",
-      "genmodels/audio/measures.py", ("mel_cepstral_distortion",),
-      _t("test_audio_measures.py", "test_mcd_by_hand", "test_mcd_zero_for_identical_with_finite_gradient"),
-      "leave out c0 (the energy), sum the squared differences over the coefficient axis, then average the "
-      "per-frame distances over frames.",
-      ("c1[..., 1:, :] - c2[..., 1:, :]", "c1 - c2")),
-)
+def _declaration(lines: list[str], start: int, end: int, indent: str, where: str):
+    """The ``(key, value)`` pairs under an opening marker, and the index of the first code line."""
+    fields: list[list[str]] = []
+    i = start + 1
+    while i < end and lines[i].startswith(indent):
+        text = lines[i][len(indent):]
+        if m := _FIELD.fullmatch(text):
+            if any(k == m["key"] for k, _ in fields):
+                raise MarkerError(f"{where}:{i + 1}: '{m['key']}' declared twice")
+            fields.append([m["key"], m["value"]])
+        elif fields and (m := _MORE.fullmatch(text)):
+            fields[-1][1] += " " + m["value"]
+        else:
+            break
+        i += 1
+    return tuple((k, v) for k, v in fields), i
 
+
+def parse_markers(text: str, path: str) -> list[Region]:
+    """Every fenced region of one module, in order; raises MarkerError on malformed markers."""
+    regions, open_ = [], None
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if m := _OPEN.match(line):
+            if open_ is not None:
+                raise MarkerError(f"{path}:{i + 1}: exercise {m['name']} opens inside "
+                                  f"exercise {open_[0]['name']}")
+            open_ = (m, i)
+        elif m := _CLOSE.match(line):
+            if open_ is None or open_[0]["name"] != m["name"]:
+                raise MarkerError(f"{path}:{i + 1}: '# <<< exercise {m['name']}' closes nothing open")
+            start_m, start = open_
+            if start_m["indent"] != m["indent"]:
+                raise MarkerError(f"{path}:{i + 1}: markers of {m['name']} are indented differently")
+            declaration, body = _declaration(lines, start, i, m["indent"], path)
+            if body == i:
+                raise MarkerError(f"{path}:{i + 1}: exercise {m['name']} fences no line")
+            regions.append(Region(m["name"], start_m["eq"], path, start, i, m["indent"], body,
+                                  declaration))
+            open_ = None
+        elif "exercise" in line and re.match(r"^\s*# (>>>|<<<)", line):
+            raise MarkerError(f"{path}:{i + 1}: malformed exercise marker: {line.strip()!r}")
+    if open_ is not None:
+        raise MarkerError(f"{path}: exercise {open_[0]['name']} is never closed")
+    return regions
+
+
+def package_files(package_dir: Path) -> list[Path]:
+    """The package's modules that may hold exercises (this grader's own package excluded)."""
+    return sorted(p for p in package_dir.rglob("*.py")
+                  if "exercise" not in p.relative_to(package_dir).parts[:1]
+                  and "__pycache__" not in p.parts)
+
+
+def find_regions(package_dir: Path = PACKAGE_DIR) -> dict[str, list[Region]]:
+    """``{exercise name: [Region, ...]}`` for every marker in the package."""
+    found: dict[str, list[Region]] = {}
+    for p in package_files(package_dir):
+        text = p.read_text(encoding="utf-8")
+        if "# >>> exercise" not in text and "# <<< exercise" not in text:
+            continue
+        rel = p.relative_to(package_dir.parent).as_posix()
+        for r in parse_markers(text, rel):
+            found.setdefault(r.name, []).append(r)
+    return found
+
+
+def functions_around(tree: ast.Module, regions: list[Region]) -> list[str]:
+    """The top-level function or ``Class.method`` of a module around each region's fenced lines."""
+    spans = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            spans.append((node.name, node.lineno, node.end_lineno))
+        elif isinstance(node, ast.ClassDef):
+            spans += [(f"{node.name}.{f.name}", f.lineno, f.end_lineno) for f in node.body
+                      if isinstance(f, ast.FunctionDef)]
+    out = []
+    for r in regions:
+        names = [n for n, a, b in spans if a < r.start + 1 and r.end <= b]   # 1-based a, b
+        if not names:
+            raise MarkerError(f"{r.path}:{r.start + 1}: exercise {r.name} is fenced outside a "
+                              "function or method")
+        out.append(names[0])
+    return list(dict.fromkeys(out))
+
+
+_MARK = re.compile(r"^@pytest\.mark\.exercise\((?P<args>[^()]*)\)\s*$", re.M)
+_DEF = re.compile(r"^def (?P<name>\w+)\((?P<params>[^)]*)\)", re.M)
+
+
+def tagged_tests(tests_dir: Path = TESTS_DIR) -> dict[str, tuple[list[str], list[str]]]:
+    """``{exercise name: (formula test ids, small-case test ids)}`` from the one-line
+    ``@pytest.mark.exercise("name", ...)`` decorators of the top-level tests in ``tests_dir``."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for p in sorted(tests_dir.glob("test_*.py")) if tests_dir.is_dir() else []:
+        text = p.read_text(encoding="utf-8")
+        rel = p.relative_to(tests_dir.parent).as_posix()
+        for mark in _MARK.finditer(text):
+            names = re.findall(r"\"([\w.]+)\"", mark["args"])
+            test = _DEF.search(text, mark.end())
+            if not names or not test:
+                raise MarkerError(f"{rel}: {mark[0]!r} names no exercise or marks no test")
+            small = "small_case" in re.findall(r"\w+", test["params"])
+            for n in names:
+                found.setdefault(n, ([], []))[small].append(f"{rel}::{test['name']}")
+    return found
+
+
+def scan(package_dir: Path = PACKAGE_DIR, tests_dir: Path = TESTS_DIR) -> tuple[Exercise, ...]:
+    """Every exercise declared in ``package_dir``, with its tests from ``tests_dir``."""
+    tests, found = tagged_tests(tests_dir), find_regions(package_dir)
+    exercises, trees = [], {}
+    for name, regions in found.items():
+        declared = [r for r in regions if r.declaration]
+        if len(declared) != 1:
+            raise MarkerError(f"exercise {name}: {len(declared)} of its fences carry a declaration "
+                              "(# what: / # hint: / # mistake: under '# >>> exercise'), expected one")
+        head, decl = declared[0], dict(declared[0].declaration)
+        where = f"{head.path}:{head.start + 1}: exercise {name}"
+        if missing := [k for k in ("what", "hint", "mistake") if k not in decl]:
+            raise MarkerError(f"{where}: the declaration lacks {', '.join(missing)}")
+        if not (mistake := _MISTAKE.fullmatch(decl["mistake"])):
+            raise MarkerError(f"{where}: write the mistake as `text` -> `wrong text`")
+        if name.split(".", 1)[0] not in FAMILIES or {r.path for r in regions} != {head.path}:
+            raise MarkerError(f"{where}: unknown family, or fences in more than one module")
+        if head.path not in trees:
+            trees[head.path] = ast.parse((package_dir.parent / head.path).read_text(encoding="utf-8"))
+        functions = functions_around(trees[head.path], [head, *regions])
+        uses = tuple(u.strip() for u in decl.get("uses", "").split(",") if u.strip())
+        formula, small = tests.get(name, ([], []))
+        exercises.append(Exercise(name, head.eq, decl["what"], head.path, tuple(functions),
+                                  tuple(formula), decl["hint"], (mistake["old"], mistake["new"]),
+                                  uses, tuple(small)))
+
+    def order(e):
+        module = e.module.removeprefix("genmodels/").removesuffix(".py")
+        rank = SYLLABUS.index(module) if module in SYLLABUS else len(SYLLABUS)
+        return FAMILIES.index(e.family), rank, e.module, found[e.name][0].start
+    return tuple(sorted(exercises, key=order))
+
+
+EXERCISES: tuple[Exercise, ...] = scan()
 BY_NAME: dict[str, Exercise] = {e.name: e for e in EXERCISES}

@@ -1,96 +1,31 @@
-"""Exercise markers in the source, and the student workspace built from them.
+"""Student workspaces, made from the exercise fences in the library source.
 
-In a library module, the code a student writes is fenced by two comment lines::
+In a library module, the code a student writes is fenced by two comment lines (with the
+exercise's declaration under the first, see :mod:`genmodels.exercise.registry`)::
 
     # >>> exercise vae.kl: eq. 2.8
     return 0.5 * (...)
     # <<< exercise vae.kl
 
-An exercise may have several fences (e.g. a function and its inverse). A workspace is a copy of
-the ``genmodels`` package in which the fenced lines of the chosen exercises are replaced by
-``raise NotImplementedError("Exercise <name>: implement <eq> — <what>")``; the markers, the
-docstrings and the input checks above the fences stay.
+A workspace is a copy of the ``genmodels`` package in which the fenced lines of the chosen
+exercises are replaced by ``raise NotImplementedError("Exercise <name>: implement <eq> — <what>")``;
+the markers, the docstrings and the input checks above the fences stay, the declarations go.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-from genmodels.exercise.registry import BY_NAME, EXERCISES, FAMILY_MARKER, Exercise
+from genmodels.exercise.registry import (BY_NAME, EXERCISES, FAMILY_MARKER, PACKAGE_DIR,  # noqa: F401
+                                         Exercise, MarkerError, Region, find_regions,
+                                         package_files, parse_markers)
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]          # .../genmodels
 REPO_DIR = PACKAGE_DIR.parent                              # the checkout (tests/ lives here)
 MANIFEST = ".genmodels-exercise.json"
 RESULTS = ".genmodels-exercise-results.json"
-
-_OPEN = re.compile(r"^(?P<indent>[ \t]*)# >>> exercise (?P<name>[\w.]+): (?P<eq>.+?)\s*$")
-_CLOSE = re.compile(r"^(?P<indent>[ \t]*)# <<< exercise (?P<name>[\w.]+)\s*$")
-
-
-class MarkerError(ValueError):
-    """Unbalanced, nested or unknown exercise markers."""
-
-
-@dataclass(frozen=True)
-class Region:
-    """The fenced lines ``start+1 … end-1`` (0-based line indices of the two markers)."""
-    name: str
-    eq: str
-    path: str          # relative to the package's parent, e.g. "genmodels/vae/losses.py"
-    start: int
-    end: int
-    indent: str
-
-
-def parse_markers(text: str, path: str) -> list[Region]:
-    """Every fenced region of one module, in order; raises MarkerError on malformed markers."""
-    regions, open_ = [], None
-    for i, line in enumerate(text.split("\n")):
-        if m := _OPEN.match(line):
-            if open_ is not None:
-                raise MarkerError(f"{path}:{i + 1}: exercise {m['name']} opens inside "
-                                  f"exercise {open_[0]['name']}")
-            open_ = (m, i)
-        elif m := _CLOSE.match(line):
-            if open_ is None or open_[0]["name"] != m["name"]:
-                raise MarkerError(f"{path}:{i + 1}: '# <<< exercise {m['name']}' closes nothing open")
-            start_m, start = open_
-            if start_m["indent"] != m["indent"]:
-                raise MarkerError(f"{path}:{i + 1}: markers of {m['name']} are indented differently")
-            if i == start + 1:
-                raise MarkerError(f"{path}:{i + 1}: exercise {m['name']} fences no line")
-            regions.append(Region(m["name"], start_m["eq"], path, start, i, m["indent"]))
-            open_ = None
-        elif "exercise" in line and re.match(r"^\s*# (>>>|<<<)", line):
-            raise MarkerError(f"{path}:{i + 1}: malformed exercise marker: {line.strip()!r}")
-    if open_ is not None:
-        raise MarkerError(f"{path}: exercise {open_[0]['name']} is never closed")
-    return regions
-
-
-def package_files(package_dir: Path) -> list[Path]:
-    """The package's modules that may hold exercises (this grader's own package excluded)."""
-    return sorted(p for p in package_dir.rglob("*.py")
-                  if "exercise" not in p.relative_to(package_dir).parts[:1]
-                  and "__pycache__" not in p.parts)
-
-
-def find_regions(package_dir: Path = PACKAGE_DIR) -> dict[str, list[Region]]:
-    """``{exercise name: [Region, ...]}`` for every marker in the package."""
-    found: dict[str, list[Region]] = {}
-    for p in package_files(package_dir):
-        text = p.read_text(encoding="utf-8")
-        if "# >>> exercise" not in text and "# <<< exercise" not in text:
-            continue
-        rel = p.relative_to(package_dir.parent).as_posix()
-        for r in parse_markers(text, rel):
-            found.setdefault(r.name, []).append(r)
-    return found
 
 
 def region_text(package_dir: Path, regions: list[Region]) -> str:
@@ -98,7 +33,7 @@ def region_text(package_dir: Path, regions: list[Region]) -> str:
     parts = []
     for r in regions:
         lines = (package_dir.parent / r.path).read_text(encoding="utf-8").split("\n")
-        parts.append("\n".join(lines[r.start + 1:r.end]))
+        parts.append("\n".join(lines[r.body:r.end]))
     return "\n".join(parts)
 
 
@@ -119,8 +54,8 @@ def is_stub(package_dir: Path, regions: list[Region], ex: Exercise) -> bool:
 
 
 def replace_regions(text: str, path: str, replacements: dict[str, str]) -> str:
-    """``text`` with the body of each fence of ``name`` replaced by ``replacements[name]``
-    (one line or several, re-indented to the markers' indentation)."""
+    """``text`` with each fence of ``name`` (declaration and code) replaced by
+    ``replacements[name]`` (one line or several, re-indented to the markers' indentation)."""
     lines = text.split("\n")
     for r in reversed(parse_markers(text, path)):
         if r.name in replacements:
@@ -129,12 +64,20 @@ def replace_regions(text: str, path: str, replacements: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def strip_declarations(text: str, path: str) -> str:
+    """``text`` without the declaration lines under its opening markers."""
+    lines = text.split("\n")
+    for r in reversed(parse_markers(text, path)):
+        del lines[r.start + 1:r.body]
+    return "\n".join(lines)
+
+
 def apply_mistake(text: str, path: str, ex: Exercise) -> str:
     """``text`` with ``ex``'s planted mistake applied inside its fences (exactly one occurrence)."""
     old, new = ex.mistake
     lines = text.split("\n")
     regions = [r for r in parse_markers(text, path) if r.name == ex.name]
-    hits = [(r, i) for r in regions for i in range(r.start + 1, r.end) if old in lines[i]]
+    hits = [(r, i) for r in regions for i in range(r.body, r.end) if old in lines[i]]
     if len(hits) != 1 or lines[hits[0][1]].count(old) != 1:
         raise MarkerError(f"{ex.name}: the planted mistake's text {old!r} occurs {len(hits)} times "
                           f"in its fenced code in {path}, expected once")
@@ -215,15 +158,15 @@ def make_workspace(exercises: list[Exercise], out: Path, *, force: bool = False,
             by_path.setdefault(r.path, [])
             if ex not in by_path[r.path]:
                 by_path[r.path].append(ex)
-    for path, exs in by_path.items():
-        p = out / path
+    for path in dict.fromkeys(r.path for rs in regions.values() for r in rs):
+        p, exs = out / path, by_path.get(path, [])
         text = p.read_text(encoding="utf-8")
         if mistakes:
             for ex in exs:
                 text = apply_mistake(text, path, ex)
         else:
             text = replace_regions(text, path, {ex.name: stub_line(ex) for ex in exs})
-        p.write_text(text, encoding="utf-8")
+        p.write_text(strip_declarations(text, path), encoding="utf-8")
     src = tests_dir()
     (out / "tests").mkdir(exist_ok=True)
     shutil.copy2(src / "conftest.py", out / "tests" / "conftest.py")

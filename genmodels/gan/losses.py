@@ -43,6 +43,10 @@ def gan_value(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Ten
     _check_logits("fake_logits", fake_logits)
     check_same_dtype(("real_logits", "fake_logits"), real_logits, fake_logits)
     # >>> exercise gan.value: eq. 2.9
+    # what: the minimax value V(D, G) = mean log D(x) + mean log(1 − D(G(z)))
+    # hint: D = σ(logit): log D = logsigmoid(l) and log(1 − D) = logsigmoid(−l); average each batch
+    #   separately.
+    # mistake: `F.logsigmoid(-fake_logits)    # log(1 − D(G(z)))` -> `F.logsigmoid(fake_logits)    # log(1 − D(G(z)))`
     log_d_real = F.logsigmoid(real_logits)               # log D(x)
     log_one_minus_d_fake = F.logsigmoid(-fake_logits)    # log(1 − D(G(z)))
     return log_d_real.mean() + log_one_minus_d_fake.mean()
@@ -56,6 +60,10 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     over its own batch and the two added. Shapes as :func:`gan_value`; returns a 0-dim tensor ≥ 0.
     """
     # >>> exercise gan.discriminator_loss: eq. 2.10
+    # what: the discriminator's loss −V(D, G)
+    # hint: the discriminator ASCENDS V; as a loss to descend, return −V.
+    # mistake: `return -gan_value(real_logits, fake_logits)` -> `return gan_value(real_logits, fake_logits)`
+    # uses: gan.value
     return -gan_value(real_logits, fake_logits)
     # <<< exercise gan.discriminator_loss
 
@@ -79,6 +87,9 @@ def generator_loss(fake_logits: torch.Tensor, saturating: bool = True) -> torch.
     if not isinstance(saturating, bool):
         raise ValueError(f"saturating: expected a bool, got {type(saturating).__name__}")
     # >>> exercise gan.generator_loss: eq. 2.11
+    # what: the generator's loss, saturating mean log(1 − D(G(z))) or non-saturating −mean log D(G(z))
+    # hint: saturating: mean logsigmoid(−l); non-saturating: −mean logsigmoid(l).
+    # mistake: `return -log_d_fake.mean()` -> `return log_d_fake.mean()`
     if saturating:
         log_one_minus_d_fake = F.logsigmoid(-fake_logits)   # log(1 − D(G(z)))
         return log_one_minus_d_fake.mean()

@@ -21,6 +21,9 @@ def probability_ratio(logp_new: torch.Tensor, logp_old: torch.Tensor) -> torch.T
     """
     _check_logps(logp_new, logp_old)
     # >>> exercise rl.probability_ratio: eq. 2.4
+    # what: the PPO ratio r_t = π_new / π_old from log-probabilities
+    # hint: exp of the DIFFERENCE of the log-probabilities (new minus old).
+    # mistake: `torch.exp(logp_new - logp_old)` -> `torch.exp(logp_old - logp_new)`
     r_t = torch.exp(logp_new - logp_old)
     return r_t
     # <<< exercise rl.probability_ratio
@@ -43,6 +46,9 @@ def ppo_clip_objective(logp_new: torch.Tensor, logp_old: torch.Tensor, advantage
     check_same_dtype(("advantages", "logp_new"), advantages, logp_new)
     check_positive("clip_eps", clip_eps)
     # >>> exercise rl.ppo_clip: eq. 2.4
+    # what: the clipped surrogate mean min(r Â, clip(r, 1−ε, 1+ε) Â)
+    # hint: take the MINIMUM of the unclipped and the clipped term (a pessimistic bound), then average.
+    # mistake: `torch.minimum(unclipped, clipped)` -> `torch.maximum(unclipped, clipped)`
     r_t = torch.exp(logp_new - logp_old)
     unclipped = r_t * advantages
     clipped = torch.clamp(r_t, 1.0 - clip_eps, 1.0 + clip_eps) * advantages

@@ -27,6 +27,9 @@ def discounted_return(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor
     check_tensor("rewards", rewards, min_ndim=1)
     check_range("gamma", gamma, 0.0, 1.0)
     # >>> exercise rl.discounted_return: eq. 2.1
+    # what: the discounted return R(τ) = Σ_t γ^t r_t over the last axis
+    # hint: time is the LAST axis; γ^t starts at γ^0 = 1 for the first reward.
+    # mistake: `(rewards * gamma_t).sum(dim=-1)` -> `(rewards * gamma_t).sum(dim=0)`
     gamma_t = _discounts(gamma, rewards.shape[-1], rewards)  # [T]
     R_tau = (rewards * gamma_t).sum(dim=-1)  # [...]
     return R_tau
@@ -45,6 +48,9 @@ def rewards_to_go(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
     if T == 0:
         return rewards.clone()  # nothing to sum: an empty [..., 0]
     # >>> exercise rl.rewards_to_go: eq. 2.1
+    # what: the rewards-to-go G_t = Σ_{k≥t} γ^{k−t} r_k
+    # hint: run backwards: G_t = r_t + γ G_{t+1} with G_T = 0; the discount applies to the FUTURE sum.
+    # mistake: `rewards[..., t] + gamma * G_next` -> `gamma * rewards[..., t] + G_next`
     G_next = torch.zeros_like(rewards[..., 0])  # G_T = 0, [...]
     G = [None] * T
     for t in reversed(range(T)):
@@ -87,6 +93,9 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
         raise ValueError("rewards: expected at least one time step, got shape "
                          f"{list(rewards.shape)}")
     # >>> exercise rl.gae: eq. 2.4 (Â_t)
+    # what: generalized advantage estimation Â_t and the returns Â_t + V(s_t)
+    # hint: δ_t = r_t + γ(1−d_t)V(s_{t+1}) − V(s_t); Â_t = δ_t + γλ(1−d_t)Â_{t+1}, run backwards in time.
+    # mistake: `delta_t + gamma * lam * not_done[t] * A_next` -> `delta_t + gamma * not_done[t] * A_next`
     advantages = [None] * T
     A_next = torch.zeros_like(last_value)  # Â_T = 0
     V_next = last_value  # V(s_T)

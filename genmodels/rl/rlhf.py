@@ -31,6 +31,9 @@ def preference_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.T
     if r_chosen.numel() == 0:
         raise ValueError("r_chosen: cannot average over an empty batch")
     # >>> exercise rl.preference_loss: eq. 2.2
+    # what: the Bradley–Terry loss mean −log σ(r_chosen − r_rejected)
+    # hint: P(chosen ≻ rejected) = σ(r_c − r_r); use logsigmoid so a gap of −200 gives 200, not inf.
+    # mistake: `delta = r_chosen - r_rejected` -> `delta = r_rejected - r_chosen`
     delta = r_chosen - r_rejected
     loss = -F.logsigmoid(delta).mean()
     return loss
@@ -66,6 +69,10 @@ def kl_shaped_rewards(scores: torch.Tensor, logp_policy: torch.Tensor, logp_ref:
     valid = _valid_tokens(mask, lengths, B, T, logp_policy.device)  # [B, T] bool
 
     # >>> exercise rl.kl_shaped_rewards: eq. 2.3
+    # what: per-token reward −β(log π − log π_ref), plus the score at the last valid token
+    # hint: every valid token gets −β·(logp_policy − logp_ref); the reward-model score is added only
+    #   at the LAST valid token of each row; padded tokens get 0.
+    # mistake: `-beta * kl_t` -> `beta * kl_t`
     kl_t = logp_policy - logp_ref  # per-token log-ratio, [B, T]
     kl_reward = torch.where(valid, -beta * kl_t, torch.zeros_like(kl_t))  # [B, T]
     # index of the last valid token of each row: the largest t with valid[b, t]

@@ -57,6 +57,9 @@ def rnn_cell(x_t: torch.Tensor, h_prev: torch.Tensor, W_ih: torch.Tensor, W_hh: 
         raise ValueError(f"activation: expected a callable, got {type(activation).__name__}")
 
     # >>> exercise rnn.rnn_cell: eq. 2.14
+    # what: one Elman step h_t = φ(W_ih x_t + W_hh h_{t−1} + b_h)
+    # hint: row-vector batches: x_t @ W_ih.T + h_prev @ W_hh.T + b_h, then the activation.
+    # mistake: `h_prev @ W_hh.T` -> `h_prev @ W_hh`
     h_t = activation(x_t @ W_ih.T + h_prev @ W_hh.T + b_h)  # (B, H)
     return h_t
     # <<< exercise rnn.rnn_cell
@@ -86,6 +89,9 @@ def rnn_output(h_t: torch.Tensor, W_ho: torch.Tensor, b_o: torch.Tensor) -> torc
     check_same_dtype(["h_t", "W_ho", "b_o"], h_t, W_ho, b_o)
 
     # >>> exercise rnn.rnn_output: eq. 2.15
+    # what: the read-out y_t = W_ho h_t + b_o
+    # hint: a linear map of the hidden state: h_t @ W_ho.T + b_o (no nonlinearity).
+    # mistake: `h_t @ W_ho.T + b_o` -> `torch.tanh(h_t @ W_ho.T + b_o)`
     y_t = h_t @ W_ho.T + b_o  # (B, O)
     return y_t
     # <<< exercise rnn.rnn_output
@@ -130,6 +136,9 @@ def lstm_cell(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Tensor,
     check_same_dtype(["x_t", "h_prev", "c_prev", *names], x_t, h_prev, c_prev, *params)
 
     # >>> exercise rnn.lstm_cell: eqs. 2.16–2.21
+    # what: one LSTM step: forget, input, candidate, cell update, output gate, hidden state
+    # hint: gates act on [h_{t−1}, x_t] in THAT order; C_t = f⊙C_{t−1} + i⊙C̃; h_t = o ⊙ tanh(C_t).
+    # mistake: `h_t = o_t * torch.tanh(C_t)` -> `h_t = o_t * C_t`
     hx = torch.cat([h_prev, x_t], dim=-1)           # [h_{t-1}, x_t]: (B, H + I)
     f_t = torch.sigmoid(hx @ W_f.T + b_f)           # (2.16) forget gate, (B, H)
     i_t = torch.sigmoid(hx @ W_i.T + b_i)           # (2.17) input gate

@@ -72,6 +72,10 @@ def fisher_diagonal(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torc
         for name, g_n in g.items():  # g_n: [B, *θ_name.shape]
             check_finite("nll_fn", g_n)
             # >>> exercise transfer.fisher: eq. Ω
+            # what: the empirical Fisher diagonal: mean over samples of squared per-sample gradients
+            # hint: square each sample's gradient BEFORE summing over the batch, and divide by the
+            #   number of samples.
+            # mistake: `(g_n.detach() ** 2).sum(dim=0)` -> `g_n.detach().sum(dim=0) ** 2`
             sum_sq[name] += (g_n.detach() ** 2).sum(dim=0)
             # <<< exercise transfer.fisher
         n_samples += x.shape[0]
@@ -122,6 +126,9 @@ def ewc_penalty(model: nn.Module, anchor_params: Mapping[str, torch.Tensor],
         if bool((Omega_i.detach() < 0).any()):
             raise ValueError(f"fisher[{name!r}]: Fisher entries must be >= 0")
         # >>> exercise transfer.ewc_penalty: eq. R(θ)
+        # what: the EWC penalty λ Σ_i ½ Ω_i (θ_i − θ*_i)²
+        # hint: each parameter contributes ½ Ω (θ − θ*)² summed over its entries; do not forget the ½ and λ.
+        # mistake: `(0.5 * Omega_i * (theta_i - theta_star) ** 2).sum()` -> `(Omega_i * (theta_i - theta_star) ** 2).sum()`
         terms.append((0.5 * Omega_i * (theta_i - theta_star) ** 2).sum())
         # <<< exercise transfer.ewc_penalty
     if not terms:

@@ -36,6 +36,9 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         check_shape("targets", targets, (N, C))
         y = _label_distribution(targets, logits.dtype)  # [N, C]
     # >>> exercise transfer.cross_entropy: eq. L_T
+    # what: the cross-entropy −(1/N) Σ_i Σ_c y_ic log softmax(z_i)_c
+    # hint: use log_softmax over the CLASS axis (dim=-1), pick / weight the target entries, average over N.
+    # mistake: `torch.log_softmax(logits, dim=-1)` -> `torch.log_softmax(logits, dim=0)`
     log_p = torch.log_softmax(logits, dim=-1)  # [N, C]
     if targets.dim() == 1:
         log_p_target = log_p.gather(1, targets.long()[:, None]).squeeze(1)  # [N]
@@ -91,6 +94,10 @@ def sgd_update(params: Iterable[torch.Tensor] | nn.Module, lr: float) -> None:
         if theta.grad is not None:
             check_finite(f"params[{i}].grad", theta.grad)
     # >>> exercise transfer.sgd_update: eq. θ'
+    # what: one in-place gradient step θ ← θ − α ∇L
+    # hint: update in place under torch.no_grad(), skip parameters whose .grad is None, DESCEND the
+    #   gradient.
+    # mistake: `theta.sub_(lr * theta.grad)` -> `theta.add_(lr * theta.grad)`
     with torch.no_grad():
         for theta in params:
             if theta.grad is None:

@@ -48,6 +48,9 @@ def sinusoidal_positional_encoding(seq_len: int, d_model: int, *, base: float = 
     check_int("d_model", d_model, minimum=1)
     check_range("base", base, 1.0, math.inf, low_open=True, high_open=True)
     # >>> exercise transformer.positional_encoding: eq. 2.22
+    # what: the sinusoidal encoding PE(p, 2i) = sin(p/10000^{2i/d}), PE(p, 2i+1) = cos(…)
+    # hint: even columns hold sines and odd columns cosines of the SAME angle p / 10000^{2i/d}.
+    # mistake: `two_i / d_model` -> `two_i / (2 * d_model)`
     p = torch.arange(seq_len, dtype=torch.float64, device=device).unsqueeze(1)  # (L, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64, device=device)     # (ceil(d/2),)
     angle = p / base ** (two_i / d_model)                                       # (L, ceil(d/2))
@@ -131,6 +134,9 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         _check_mask(mask, torch.Size((*lead, q.shape[-2], k.shape[-2])))
 
     # >>> exercise transformer.attention: eq. 2.23
+    # what: scaled dot-product attention softmax(QKᵀ/√d_k) V with a mask
+    # hint: scale by 1/√d_k, set masked-out scores to −inf, softmax over the KEY axis (the last one).
+    # mistake: `torch.softmax(scores, dim=-1)` -> `torch.softmax(scores, dim=-2)`
     d_k = q.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(d_k)
@@ -200,6 +206,11 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
         mask = mask.unsqueeze(1)  # (B, 1, Lq, Lk): one mask for every head
 
     # >>> exercise transformer.multi_head: eqs. 2.24–2.25
+    # what: multi-head attention: project, split into heads, attend, concatenate, W^O
+    # hint: head i uses columns i·d_h:(i+1)·d_h of each projection: reshape to [B, L, h, d_h] then
+    #   move h before L; undo it before the output projection.
+    # mistake: `heads.transpose(1, 2).reshape(B, Lq, d)` -> `heads.reshape(B, Lq, d)`
+    # uses: transformer.attention
     def project(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         y = x @ w if b is None else x @ w + b          # (B, L, d): every head at once
         return y.view(B, -1, h, d_h).transpose(1, 2)   # (B, h, L, d_h); head i: cols i*d_h..
@@ -236,6 +247,9 @@ def position_wise_ffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: t
     check_shape("b2", b2, [d])
     check_same_dtype(["x", "w1", "b1", "w2", "b2"], x, w1, b1, w2, b2)
     # >>> exercise transformer.ffn: eq. 2.26
+    # what: the position-wise feed-forward network max(0, xW₁ + b₁)W₂ + b₂
+    # hint: ReLU between the two affine maps; weights act as x @ w.
+    # mistake: `torch.relu(x @ w1 + b1)` -> `torch.relu(x @ w1) + b1`
     hidden = torch.relu(x @ w1 + b1)  # (..., f)
     return hidden @ w2 + b2           # (..., d)
     # <<< exercise transformer.ffn
@@ -262,6 +276,9 @@ def next_token_distribution(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -
     check_shape("b", b, [V])
     check_same_dtype(["h", "w", "b"], h, w, b)
     # >>> exercise transformer.next_token: eq. 2.27
+    # what: the next-token distribution softmax(hW + b)
+    # hint: softmax over the vocabulary axis (the last one) of h @ w + b.
+    # mistake: `torch.softmax(logits, dim=-1)` -> `torch.softmax(logits, dim=0)`
     logits = h @ w + b                  # (..., V)
     return torch.softmax(logits, dim=-1)
     # <<< exercise transformer.next_token

@@ -69,6 +69,9 @@ def masked_lm_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
         raise ValueError("mask: no masked position, so the mean over M is undefined")
 
     # >>> exercise transformer.masked_lm_loss: eq. 2.28
+    # what: the masked-LM loss −Σ_{i∈M} log P(w_i | w_\i), mean over |M|
+    # hint: only masked positions count; 'mean' divides the sum by the number of MASKED positions, not B·L.
+    # mistake: `total / mask.sum().to(total.dtype)` -> `total / mask.numel()`
     nll = _token_nll(logits, targets, mask)  # (B, L), 0 outside M
     if reduction == "none":
         return nll
@@ -113,6 +116,9 @@ def task_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mea
         raise ValueError("targets: every target equals ignore_index, so the mean is undefined")
 
     # >>> exercise transformer.task_loss: eq. 2.29
+    # what: the task loss −Σ log P(y|x) (the negative of 2.29 as printed)
+    # hint: sum the per-position negative log-likelihoods; the mean counts only non-ignored targets.
+    # mistake: `total / select.sum().to(total.dtype)` -> `total / select.numel()`
     nll = _token_nll(logits, targets, select)  # (...,)
     if reduction == "none":
         return nll

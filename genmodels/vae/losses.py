@@ -44,6 +44,9 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
     check_same_shape(("z", "mu"), z, mu)
     check_same_dtype(("z", "mu"), z, mu)
     # >>> exercise vae.log_density: eq. 2.5
+    # what: log N(z; μ, σ²I) of a diagonal Gaussian, summed over d
+    # hint: −½ Σ_j [log 2π + log σ_j² + (z_j − μ_j)²/σ_j²]; logvar is log σ², not log σ.
+    # mistake: `(z - mu) ** 2 / sigma_sq` -> `(z - mu) ** 2 / torch.exp(0.5 * logvar)`
     sigma_sq = torch.exp(logvar)
     return -0.5 * (_LOG_2PI + logvar + (z - mu) ** 2 / sigma_sq).sum(dim=-1)
     # <<< exercise vae.log_density
@@ -70,6 +73,9 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
                              f"got {list(eps.shape)}")
         check_same_dtype(("eps", "mu"), eps, mu)
     # >>> exercise vae.reparameterize: eq. 2.6
+    # what: the reparameterisation z = μ + ε ⊙ σ, σ = exp(½ log σ²)
+    # hint: σ = exp(½·logvar): the ½ turns a log-variance into a standard deviation.
+    # mistake: `torch.exp(0.5 * logvar)` -> `torch.exp(logvar)`
     sigma = torch.exp(0.5 * logvar)
     return mu + eps * sigma
     # <<< exercise vae.reparameterize
@@ -82,6 +88,9 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     """
     _check_gaussian(mu, logvar)
     # >>> exercise vae.kl: eq. 2.8
+    # what: the closed-form KL(N(μ, σ²I) ‖ N(0, I)) = ½ Σ (μ² + σ² − log σ² − 1)
+    # hint: ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1), summed over the latent axis; it is 0 at μ = 0, σ = 1.
+    # mistake: `0.5 * (mu ** 2` -> `(mu ** 2`
     # expm1(logvar) - logvar = σ² − 1 − log σ² without cancellation near σ² = 1.
     return 0.5 * (mu ** 2 + torch.expm1(logvar) - logvar).sum(dim=-1)
     # <<< exercise vae.kl
@@ -124,6 +133,10 @@ def elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logvar: torch.
         raise ValueError(f"mu: batch size {mu.shape[0]} does not match x's {x.shape[0]}")
     check_same_dtype(("mu", "x"), mu, x)
     # >>> exercise vae.elbo: eq. 2.7
+    # what: the ELBO −KL + (1/L) Σ_l log p(x|z_l) with a Bernoulli decoder
+    # hint: average log p(x|z_l) over the L samples (dim 0 when logits are [L, B, ...]) and SUBTRACT the KL.
+    # mistake: `log_px - kl_to_standard_normal(mu, logvar)` -> `log_px + kl_to_standard_normal(mu, logvar)`
+    # uses: vae.kl
     log_px = bernoulli_log_likelihood(x, logits)  # [B], or [L, B] for L samples of z
     if log_px.dim() == 2:  # [L, B] → average over the L samples
         log_px = log_px.mean(dim=0)
