@@ -20,8 +20,8 @@ from genmodels._checks import (check_callable, check_choice, check_int, check_ra
                                check_same_dtype, check_same_shape, check_tensor)
 from genmodels.diffusion.schedules import NoiseSchedule, check_timesteps, extract
 
-__all__ = ["q_step", "q_sample", "q_posterior", "p_mean_variance", "ddpm_loss", "ddpm_sample",
-           "ddim_sample"]
+__all__ = ["q_step", "q_sample", "q_posterior", "p_mean_variance", "ddpm_draw", "ddpm_loss",
+           "ddpm_sample", "ddim_sample"]
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -220,6 +220,23 @@ def p_mean_variance(eps_model: EpsModel, x_t: torch.Tensor, t: torch.Tensor, sch
     # <<< exercise ddpm.p_mean_variance
 
 
+def ddpm_draw(x0: torch.Tensor, schedule: NoiseSchedule, generator: torch.Generator | None = None,
+              *, t: torch.Tensor | None = None,
+              noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The random draws of Algorithm 1 for a batch ``x0 [B, ...]``: t ~ Uniform{0, …, T−1}
+    ``[B]``, then ε ~ N(0, I) shaped like ``x0``, each only when not given (``t``, ``noise``).
+
+    :func:`ddpm_loss` draws through it, so a caller that draws first and passes ``t=`` and
+    ``noise=`` (a data-parallel trainer draws the global batch's, then splits them) gets the
+    numbers of ``ddpm_loss`` drawing them itself.
+    """
+    _check_schedule(schedule)
+    _check_x("x0", x0)
+    if t is None:
+        t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
+    return t, _noise_like(x0, noise, generator, "x0")
+
+
 def ddpm_loss(eps_model: EpsModel, x0: torch.Tensor, schedule: NoiseSchedule,
               generator: torch.Generator | None = None, *, t: torch.Tensor | None = None,
               noise: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
@@ -231,7 +248,7 @@ def ddpm_loss(eps_model: EpsModel, x0: torch.Tensor, schedule: NoiseSchedule,
     Args:
         eps_model: callable ``(x_t, t) -> ε_θ`` shaped like ``x_t``.
         x0: ``[B, ...]`` a data batch.
-        generator: draws t and ε when they are not given.
+        generator: draws t and ε when they are not given (:func:`ddpm_draw`).
         t: optional ``[B]`` integer timesteps (fixes the draw).
         noise: optional ε shaped like ``x0`` (fixes the draw).
         reduction: ``"mean"`` (default) averages the squared error over every element, i.e.
@@ -253,9 +270,7 @@ def ddpm_loss(eps_model: EpsModel, x0: torch.Tensor, schedule: NoiseSchedule,
     # hint: draw t uniformly in {0, …, T−1} and ε ~ N(0, I), noise x_0 with q_sample, regress ε_θ onto ε.
     # mistake: `(eps - eps_theta).pow(2)` -> `(x0 - eps_theta).pow(2)`
     # uses: ddpm.q_sample
-    if t is None:
-        t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
-    eps = _noise_like(x0, noise, generator)
+    t, eps = ddpm_draw(x0, schedule, generator, t=t, noise=noise)     # t ~ U{0..T−1}, ε ~ N(0, I)
     x_t = q_sample(x0, t, schedule, noise=eps)
     eps_theta = _call_eps_model(eps_model, x_t, t)
     sq_err = (eps - eps_theta).pow(2).reshape(x0.shape[0], -1)          # (B, D); D = 1 for x0 [B]

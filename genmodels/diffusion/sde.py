@@ -26,7 +26,8 @@ import torch
 from genmodels._checks import (check_callable, check_choice, check_int, check_positive,
                                check_range, check_same_dtype, check_same_shape, check_tensor)
 
-__all__ = ["vp_sde_beta", "vp_sde_marginal", "score_matching_loss", "euler_maruyama_sample"]
+__all__ = ["vp_sde_beta", "vp_sde_marginal", "score_matching_draw", "score_matching_loss",
+           "euler_maruyama_sample"]
 
 ScoreModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -101,6 +102,22 @@ def vp_sde_marginal(x0: torch.Tensor, t: torch.Tensor, beta_min: float = 0.1, be
     # <<< exercise ddpm.sde_marginal
 
 
+def score_matching_draw(x0: torch.Tensor, *, eps: float = 1e-5, t: torch.Tensor | None = None,
+                        noise: torch.Tensor | None = None,
+                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random draws of :func:`score_matching_loss` for a batch ``x0 [B, ...]``: t ~ U[eps, 1]
+    ``[B]``, then ε ~ N(0, I) shaped like ``x0``, each only when not given. The loss draws
+    through it, so drawing first and passing ``t=`` and ``noise=`` gives the same numbers."""
+    check_tensor("x0", x0, min_ndim=1)
+    check_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
+    if t is None:
+        t = eps + (1 - eps) * torch.rand(x0.shape[0], generator=generator, dtype=x0.dtype,
+                                         device=x0.device)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+    return t, noise
+
+
 def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: float = 0.1,
                         beta_max: float = 20.0, *, eps: float = 1e-5, t: torch.Tensor | None = None,
                         noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
@@ -118,6 +135,7 @@ def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: flo
         x0: ``[B, ...]`` data.
         eps: smallest time drawn, in (0, 1) (σ(0) = 0 would make the target singular).
         t: optional ``[B]`` float times (fixes the draw).  noise: optional ε (fixes the draw).
+        generator: draws t and ε when they are not given (:func:`score_matching_draw`).
         reduction: ``"mean"`` over every element (default), ``"sum"`` over non-batch dims then
             mean over the batch, or ``"none"`` for the per-sample mean ``[B]``.
 
@@ -128,11 +146,7 @@ def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: flo
     check_tensor("x0", x0, min_ndim=1)
     check_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
     check_choice("reduction", reduction, ("mean", "sum", "none"))
-    if t is None:
-        t = eps + (1 - eps) * torch.rand(x0.shape[0], generator=generator, dtype=x0.dtype,
-                                         device=x0.device)
-    if noise is None:
-        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+    t, noise = score_matching_draw(x0, eps=eps, t=t, noise=noise, generator=generator)
     # >>> exercise ddpm.score_matching: Algorithm 1, continuous
     # what: denoising score matching ‖σ(t) s_θ(x_t, t) + ε‖²
     # hint: the score of q(x_t|x_0) is −ε/σ(t), so the weighted error is σ s_θ + ε (a PLUS).
