@@ -1,7 +1,8 @@
 """Data-parallel training (genmodels.train.dist): N processes reproduce one process.
 
 * Every family's training step, played as rank 0 and rank 1 of 2, trains on two different halves
-  of the global batch (and of its noise) whose losses average to the one-process loss.
+  of the global batch (and of its noise) whose losses average to the one-process loss; the halves
+  are cut by the trainer (``dist.take_share`` of ``Task.draw``'s batch), never by a task.
 * Real ``torchrun --nproc_per_node=2`` runs of ``genmodels-train`` (DDP over gloo on this CPU)
   end with the parameters, logged losses and test metrics of a one-process run with the same
   global batch: the GPT straight through, the VAE halted at step 10 and resumed under DDP.
@@ -77,7 +78,8 @@ def _step_losses(overrides, monkeypatch, rank=0, world=1):
     seed_everything(cfg.seed)
     task = build_task(cfg, torch.device("cpu"))
     losses = []
-    task.training_step(0, lambda loss, group="model": losses.append(loss.detach().double()))
+    batch = dist.take_share(task.draw(0), task.batch_key)          # what the trainer passes
+    task.training_step(0, batch, lambda loss, group="model": losses.append(loss.detach().double()))
     return torch.stack(losses)
 
 
@@ -97,7 +99,56 @@ def test_each_rank_trains_on_its_half_of_the_global_batch(family, monkeypatch):
 def test_batch_size_must_split_over_the_processes(monkeypatch):
     monkeypatch.setattr(dist, "world_size", lambda: 2)
     with pytest.raises(ValueError, match="trainer.batch_size: a global batch of 3"):
-        dist.local_share(torch.zeros(3, 2))
+        dist.take_share({"x": torch.zeros(3, 2)})
+    with pytest.raises(ValueError, match="model.ppo_batch: a global batch of 5"):
+        dist.take_share({"prompts": torch.zeros(5, 2)}, "model.ppo_batch")
+
+
+def test_share_is_the_contiguous_slice_of_every_tensor(monkeypatch):
+    x, eps = torch.arange(12.).view(6, 2), torch.randn(6, 3, 4)
+    assert dist.take_share({"x": x}) == {"x": x}                  # one process: the batch itself
+    monkeypatch.setattr(dist, "world_size", lambda: 3)
+    monkeypatch.setattr(dist, "rank", lambda: 1)
+    got = dist.take_share({"x": x, "eps": eps})
+    assert torch.equal(got["x"], x[2:4]) and torch.equal(got["eps"], eps[2:4])
+    assert dist.share_range(6, "model.num_envs") == range(2, 4)
+    assert dist.take_share({}) == {}                              # PPO draws nothing
+    # the batch dimension comes first in every tensor (VAE's noise [L, B, d] must be transposed)
+    with pytest.raises(ValueError, match="batch dimension first"):
+        dist.take_share({"x": x, "eps": eps.transpose(0, 1)})
+    with pytest.raises(TypeError, match=r"batch\['n'\]"):
+        dist.take_share({"x": x, "n": 3})
+
+
+def test_ppo_splits_its_environments_without_knowing_the_processes(monkeypatch):
+    """Rank r of 2 steps environments r·n … (r+1)·n − 1, reset from seed + r·n (Task.share)."""
+    cfg = to_object(compose(["experiment=ppo_cartpole", "model.num_envs=4"]))
+    obs = []
+    for r in range(2):
+        monkeypatch.setattr(dist, "world_size", lambda: 2)
+        monkeypatch.setattr(dist, "rank", lambda r=r: r)
+        task = build_task(cfg, torch.device("cpu"))
+        assert task.num_envs == 2
+        obs.append(task.next_obs)
+    monkeypatch.setattr(dist, "world_size", lambda: 1)
+    monkeypatch.setattr(dist, "rank", lambda: 0)
+    whole = build_task(cfg, torch.device("cpu"))
+    assert whole.num_envs == 4
+    assert not (obs[0] == obs[1]).all()
+    monkeypatch.setattr(dist, "world_size", lambda: 3)
+    from genmodels.train.config import ConfigError
+    with pytest.raises(ConfigError, match="model.num_envs: a global batch of 4"):
+        build_task(cfg, torch.device("cpu"))
+
+
+def test_no_task_shards_or_knows_the_processes():
+    """Only genmodels/train/ knows ranks: tasks get their share from the trainer."""
+    from conftest import REPO
+    offenders = [f"{path.relative_to(REPO)}:{i}" for path in (REPO / "genmodels").rglob("*.py")
+                 if "train" not in path.relative_to(REPO / "genmodels").parts[:1]
+                 for i, line in enumerate(path.read_text().splitlines(), 1)
+                 if any(w in line for w in ("local_share", "world_size", "dist.rank("))]
+    assert not offenders
 
 
 # ------------------------------------------------------------------------------ real torchrun
@@ -172,7 +223,7 @@ LM_TINY = ["model.n_layer=1", "model.n_embd=16", "model.n_head=2", "model.eval_w
 AUDIO_RUN = [*AUDIO, "model.n_examples=1"]
 RLHF_TINY = ["model.lm_steps=20", "model.lm_layers=1", "model.lm_embd=32", "model.block_size=24",
              "model.prompt_len=8", "model.completion_len=10", "model.n_pairs=40",
-             "model.min_gap=0.1"]
+             "model.min_gap=0.1", "data=embedded_text"]    # (RLHF reads its text through data)
 EVERY_FAMILY = {
     "gan_digits": ["model.z_dim=8", "model.width=8", "model.fd_samples=40",
                    "model.n_figure_samples=4", "trainer.batch_size=16"],

@@ -121,6 +121,27 @@ def test_sde_score_parametrisation_is_noise_regression(f64, gen):
     torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("process", ["ddpm", "sde"])
+def test_the_drawn_batch_trains_through_the_spec_loss(process):
+    """``draw`` takes t and ε from the SPEC functions' own draw (ddpm_draw, score_matching_draw):
+    the step's loss on the drawn batch is bit-for-bit the loss that draws them itself."""
+    from genmodels.diffusion.ddpm import ddpm_loss
+    cfg = to_object(compose(["experiment=ddpm_toy2d", f"model.process={process}", *TINY[:9]]))
+    task = build_task(cfg, torch.device("cpu"))
+    torch.manual_seed(5)
+    batch = task.draw(3)
+    assert {k: v.shape[0] for k, v in batch.items()} == {"x0": 16, "t": 16, "noise": 16}
+    got = task.loss(task.model.net, batch["x0"], batch["t"], batch["noise"])
+    torch.manual_seed(5)
+    if process == "ddpm":
+        want = ddpm_loss(task.model.net, batch["x0"], task.schedule)
+    else:
+        m = cfg.model
+        want = score_matching_loss(task._score_fn(task.model.net), batch["x0"], m.beta_min,
+                                   m.beta_max)
+    assert torch.equal(got, want)
+
+
 def test_toy2d_mixture_matches_its_definition():
     d = gaussian_mixture_2d(n_train=40_000, n_val=10, n_test=10, modes=8, radius=2.0, std=0.15, seed=3)
     centers = mixture_centers(8, 2.0)

@@ -51,7 +51,7 @@ def test_alternating_steps_update_only_the_intended_network(arch, d_steps):
     assert set(groups) == {"discriminator", "generator"}
     assert {id(p) for p in groups["discriminator"]} == {id(p) for p in task.model.discriminator.parameters()}
     spy = SpyOptimize(task)
-    task.training_step(0, spy)
+    task.training_step(0, task.draw(0), spy)
     assert [c[0] for c in spy.calls] == ["discriminator"] * d_steps + ["generator"]
     for group, changed, _ in spy.calls:
         own = d_names if group == "discriminator" else g_names
@@ -65,7 +65,7 @@ def test_generator_loss_switch_follows_eq_2_11():
     for kind, sign in (("saturating", -1), ("non_saturating", 1)):
         _, task = _task([f"model.generator_loss={kind}"])
         spy = SpyOptimize(task)
-        task.training_step(0, spy)
+        task.training_step(0, task.draw(0), spy)
         g_loss = spy.calls[-1][2]
         assert sign * g_loss > 0
     with pytest.raises(ValueError, match="model.generator_loss"):

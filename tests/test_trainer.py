@@ -82,11 +82,11 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monke
 
     original = VAETask.training_step
 
-    def poisoned(self, step, optimize):
+    def poisoned(self, step, batch, optimize):
         if step == 16:                           # the 17th update
             with torch.no_grad():
                 self.model.to_stats.bias.fill_(float("nan"))
-        return original(self, step, optimize)
+        return original(self, step, batch, optimize)
 
     monkeypatch.setattr(VAETask, "training_step", poisoned)
     trainer = Trainer(to_object(compose(RUN)), tmp_path)
@@ -178,7 +178,7 @@ def test_cli_resumes_a_killed_run_to_the_same_numbers(tmp_path):
 def test_inf_loss_stops_before_the_update(tmp_path, monkeypatch):
     from genmodels.vae.task import VAETask
 
-    def inf_loss(self, step, optimize):
+    def inf_loss(self, step, batch, optimize):
         if step == 12:
             optimize(torch.tensor(float("inf"), requires_grad=True))
         return {"loss": 0.0}

@@ -28,7 +28,6 @@ from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.separation import MaskNet, WaveUNet, permutation_invariant_si_sdr
 from genmodels.audio.task import AudioTask, step_generator
 from genmodels.train.config import ConfigError
-from genmodels.train.dist import local_share
 
 __all__ = ["EnhancementTask"]
 
@@ -129,12 +128,14 @@ class EnhancementTask(AudioTask):
         best, perm = permutation_invariant_si_sdr(est, refs)
         return best, torch.gather(est, 1, perm[:, :, None].expand_as(est))
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
         items = self.make_items("train", self.cfg.trainer.batch_size,
                                 step_generator(self.cfg.seed, step))
-        # under torchrun every rank makes the global batch's items and trains on its share
-        refs = local_share(items["refs"]).to(self.device)
-        sdr, _ = self.score(self.estimate(local_share(items["input"])), refs)
+        return {"input": items["input"], "refs": items["refs"]}
+
+    def training_step(self, step, batch, optimize):
+        refs = batch["refs"].to(self.device)
+        sdr, _ = self.score(self.estimate(batch["input"]), refs)
         loss = -sdr.mean()
         optimize(loss)
         return {"loss": loss.item(), "si_sdr": sdr.mean().item()}

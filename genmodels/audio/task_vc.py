@@ -20,7 +20,6 @@ from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.task import AudioTask
 from genmodels.audio.voice_conversion import VoiceConverter, mcd_db
 from genmodels.train.config import ConfigError
-from genmodels.train.dist import local_share
 from genmodels.train.task import batch_indices
 
 __all__ = ["VoiceConversionTask"]
@@ -50,11 +49,13 @@ class VoiceConversionTask(AudioTask):
         model.set_statistics(*[f.cpu() for f in self.feats["train"]])
         self.model = model.to(device)
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
         src, tgt = self.feats["train"]
-        idx = local_share(batch_indices(len(src), self.cfg.trainer.batch_size, step, self.cfg.seed,
-                                        self.device))   # this rank's share under torchrun
-        f_a, f_b = src[idx], tgt[idx]
+        idx = batch_indices(len(src), self.cfg.trainer.batch_size, step, self.cfg.seed, self.device)
+        return {"f_a": src[idx], "f_b": tgt[idx]}
+
+    def training_step(self, step, batch, optimize):
+        f_a, f_b = batch["f_a"], batch["f_b"]
         target = self.model.normalize_target(f_b)
         convert_loss = F.mse_loss(self.model.convert_normalized(f_a), target)
         recon_loss = F.mse_loss(self.model.reconstruct_normalized(f_b), target)

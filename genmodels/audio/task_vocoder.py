@@ -18,7 +18,6 @@ from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.task import AudioTask, step_generator
 from genmodels.audio.vocoder import WaveNetVocoder
 from genmodels.audio.voice_conversion import mcd_db
-from genmodels.train.dist import local_share
 
 __all__ = ["VocoderTask"]
 
@@ -67,13 +66,16 @@ class VocoderTask(AudioTask):
         targets = self.targets[split][idx[:, None], samples]
         return targets.to(self.device), feats.to(self.device)
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
+        """The clips and start frames of the step's crops."""
         g = step_generator(self.cfg.seed, step)
         B = self.cfg.trainer.batch_size
         idx = torch.randint(0, len(self.audio["train"]), (B,), generator=g)
         starts = torch.randint(0, self.max_start_frame + 1, (B,), generator=g)
-        idx, starts = local_share(idx), local_share(starts)   # this rank's crops under torchrun
-        targets, feats = self._crops("train", idx, starts)
+        return {"idx": idx, "starts": starts}
+
+    def training_step(self, step, batch, optimize):
+        targets, feats = self._crops("train", batch["idx"], batch["starts"])
         loss = self.model.loss(targets, self.model.condition(feats))
         optimize(loss)
         return {"nll": loss.item()}

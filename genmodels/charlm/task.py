@@ -25,7 +25,6 @@ from genmodels.data.text import decode, fixed_windows, labelled_splits, random_w
 from genmodels.errors import ConfigError
 from genmodels.rnn.lm import CharLSTM
 from genmodels.train.checkpoint import resolve_checkpoint
-from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 from genmodels.transformer.losses import masked_lm_loss, task_loss
 from genmodels.transformer.modules import GPT, MaskedEncoder, mask_tokens
@@ -103,11 +102,14 @@ class CharLMTask(Task):
             self.forward = torch.compile(self.model)
         self._eval = {}
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
         m, t = self.cfg.model, self.cfg.trainer
         x, y = random_windows(self.data.train, m.block_size, t.batch_size, step, self.cfg.seed,
                               self.device)  # (B, T) each
-        x, y = local_share(x), local_share(y)  # this rank's windows under torchrun (else all)
+        return {"x": x, "y": y}
+
+    def training_step(self, step, batch, optimize):
+        x, y = batch["x"], batch["y"]
         _, loss = self.forward(x, y)  # eq. 2.29: mean −log P(x_{t+1} | x_≤t)
         optimize(loss)
         return {"loss": loss.item()}
@@ -192,14 +194,17 @@ class MLMTask(Task):
         return mask_tokens(x.cpu(), self.mask_id, self.data.vocab_size, self.cfg.model.mask_prob,
                            generator=g)  # corrupted, targets, M: (B, L) each
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
         m = self.cfg.model
         x, _ = random_windows(self.data.train, m.max_len, self.cfg.trainer.batch_size, step,
                               self.cfg.seed)
         corrupted, targets, M = self._corrupt(x, self.cfg.seed * 1_000_003 + step + 77)
-        # this rank's windows under torchrun (else all); the loss is a mean over the rank's masked
-        # positions, so N processes weight the ranks' positions alike, not exactly as one would
-        corrupted, targets, M = local_share(corrupted), local_share(targets), local_share(M)
+        return {"corrupted": corrupted, "targets": targets, "M": M}
+
+    def training_step(self, step, batch, optimize):
+        # under torchrun the loss is a mean over this process's masked positions, so N processes
+        # weight the processes' positions alike, not exactly as one would
+        corrupted, targets, M = batch["corrupted"], batch["targets"], batch["M"]
         loss = self.model.mlm_loss(corrupted.to(self.device), targets.to(self.device),
                                    M.to(self.device))  # eq. 2.28, mean over M
         optimize(loss)
@@ -297,9 +302,13 @@ class FinetuneTask(Task):
             missing, unexpected)
         self.pretrained_from = str(ckpt_path)
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
+        _, _, y = self.splits.train
+        return {"idx": batch_indices(len(y), self.cfg.trainer.batch_size, step, self.cfg.seed)}
+
+    def training_step(self, step, batch, optimize):
         ids, mask, y = self.splits.train
-        idx = local_share(batch_indices(len(y), self.cfg.trainer.batch_size, step, self.cfg.seed))
+        idx = batch["idx"]
         loss = self.model.classification_loss(ids[idx].to(self.device), y[idx].to(self.device),
                                               mask[idx].to(self.device))  # eq. 2.29
         optimize(loss)

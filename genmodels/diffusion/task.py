@@ -32,14 +32,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from genmodels.diffusion.ddpm import ddim_sample, ddpm_loss, ddpm_sample, q_sample
+from genmodels.diffusion.ddpm import ddim_sample, ddpm_draw, ddpm_loss, ddpm_sample, q_sample
 from genmodels.diffusion.models import MLPDenoiser, UNet
 from genmodels.diffusion.schedules import NoiseSchedule, cosine_beta_schedule, linear_beta_schedule
-from genmodels.diffusion.sde import euler_maruyama_sample, score_matching_loss, vp_sde_marginal
+from genmodels.diffusion.sde import (euler_maruyama_sample, score_matching_draw,
+                                     score_matching_loss, vp_sde_marginal)
 from genmodels.metrics import frechet_distance_from_features, sample_quality
 from genmodels.metrics.yardstick import class_coverage_entropy
 from genmodels.plotting import save_image_grid
-from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 
 __all__ = ["DiffusionModel", "DiffusionTask", "vp_sde_std"]
@@ -126,14 +126,10 @@ class DiffusionTask(Task):
                                    noise=noise)
 
     def draw_t_noise(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """t and ε for a batch, drawn as :func:`ddpm_loss` / :func:`score_matching_loss` would
-        draw them (same calls, same order, so one process gets the same numbers either way)."""
-        B = x0.shape[0]
+        """t and ε for a batch: the draws of :func:`ddpm_loss` / :func:`score_matching_loss`."""
         if self.cfg.model.process == "ddpm":
-            t = torch.randint(0, self.schedule.T, (B,), device=x0.device)
-        else:
-            t = 1e-5 + (1 - 1e-5) * torch.rand(B, dtype=x0.dtype, device=x0.device)
-        return t, torch.randn(x0.shape, dtype=x0.dtype, device=x0.device)
+            return ddpm_draw(x0, self.schedule)
+        return score_matching_draw(x0)
 
     def sample_raw(self, n: int, net=None, sampler: str | None = None) -> torch.Tensor:
         """``n`` samples in the model's space ([−1, 1] images, unclipped; raw 2-D points)."""
@@ -153,14 +149,15 @@ class DiffusionTask(Task):
         return (x.clamp(-1, 1) + 1) / 2 if self.is_image else x
 
     # ------------------------------------------------------------------ trainer interface
-    def training_step(self, step, optimize):
+    def draw(self, step):
         idx = batch_indices(len(self.train_x), self.cfg.trainer.batch_size, step, self.cfg.seed,
                             self.device)
         x0 = self.train_x[idx]
-        # under torchrun each rank draws the global batch's t and ε and keeps its share
-        # (genmodels.train.dist); in one process the share is everything
         t, noise = self.draw_t_noise(x0)
-        loss = self.loss(self.model.net, local_share(x0), local_share(t), local_share(noise))
+        return {"x0": x0, "t": t, "noise": noise}
+
+    def training_step(self, step, batch, optimize):
+        loss = self.loss(self.model.net, batch["x0"], batch["t"], batch["noise"])
         optimize(loss)
         self.model.update_ema(step)
         return {"loss": loss.item()}

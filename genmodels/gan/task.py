@@ -26,7 +26,6 @@ from genmodels.gan.losses import discriminator_loss, gan_value, generator_loss
 from genmodels.gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from genmodels.metrics import sample_quality
 from genmodels.plotting import save_image_grid
-from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 
 __all__ = ["GAN", "GANTask"]
@@ -83,24 +82,32 @@ class GANTask(Task):
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.model.z_dim, device=self.device)
 
-    def training_step(self, step, optimize):
-        G, D = self.model.generator, self.model.discriminator
+    def draw(self, step):
+        """Data ``x{j}`` and noise ``z{j}`` of the k discriminator steps, noise ``z_g`` of the
+        generator step (drawn in the order the steps use them)."""
         bs, k = self.cfg.trainer.batch_size, self.cfg.model.d_steps
-        # under torchrun each rank draws the global batch and noise and keeps its share
-        # (genmodels.train.dist); in one process the share is everything
-        # --- k discriminator steps: ascend V(D, G) (eq. 2.10) by descending −V
+        batch = {}
         for j in range(k):
             idx = batch_indices(len(self.train_x), bs, step * k + j, self.cfg.seed, self.device)
-            x = local_share(self.train_x[idx])
+            batch[f"x{j}"], batch[f"z{j}"] = self.train_x[idx], self._z(bs)
+        batch["z_g"] = self._z(bs)
+        return batch
+
+    def training_step(self, step, batch, optimize):
+        G, D = self.model.generator, self.model.discriminator
+        k = self.cfg.model.d_steps
+        # --- k discriminator steps: ascend V(D, G) (eq. 2.10) by descending −V
+        for j in range(k):
+            x = batch[f"x{j}"]
             with torch.no_grad():                       # G is fixed during D's step
-                fake = self.model.generate(local_share(self._z(bs)))
+                fake = self.model.generate(batch[f"z{j}"])
             real_logits, fake_logits = D(x), D(fake)
             d_loss = discriminator_loss(real_logits, fake_logits)
             optimize(d_loss, "discriminator")
         # --- one generator step: descend eq. 2.11 (or its non-saturating form); D is fixed
         D.requires_grad_(False)
         try:
-            g_fake_logits = D(self.model.generate(local_share(self._z(bs))))
+            g_fake_logits = D(self.model.generate(batch["z_g"]))
             g_loss = generator_loss(g_fake_logits, saturating=self.saturating)
             optimize(g_loss, "generator")
         finally:

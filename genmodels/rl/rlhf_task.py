@@ -48,7 +48,6 @@ from genmodels.rl.rlhf import AdaptiveKLController, kl_shaped_rewards, preferenc
 from genmodels.train.checkpoint import atomic_write_bytes, load_checkpoint, resolve_checkpoint
 from genmodels.train.config import (Config, OptimConfig, SchedulerConfig, TrainerConfig,
                                     validate)
-from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 from genmodels.train.trainer import Trainer
 
@@ -223,11 +222,12 @@ class RewardModelTask(Task):
         r_r = self.model(self.rejected[idx].to(d), self.rejected_len[idx].to(d))
         return r_c, r_r
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
         tr = self.split_idx["train"]
-        idx = local_share(tr[batch_indices(len(tr), self.cfg.trainer.batch_size, step,
-                                           self.cfg.seed)])    # this rank's share under torchrun
-        r_c, r_r = self._rewards(idx)
+        return {"idx": tr[batch_indices(len(tr), self.cfg.trainer.batch_size, step, self.cfg.seed)]}
+
+    def training_step(self, step, batch, optimize):
+        r_c, r_r = self._rewards(batch["idx"])
         loss = preference_loss(r_c, r_r)  # eq. 2.2
         optimize(loss)
         return {"loss": loss.item(), "accuracy": (r_c > r_r).float().mean().item()}
@@ -262,6 +262,7 @@ class RewardModelTask(Task):
 
 class RLHFPPOTask(Task):
     progress_metric = "rm_score"
+    batch_key = "model.ppo_batch"         # draw's batch: the step's prompts
 
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
@@ -344,12 +345,15 @@ class RLHFPPOTask(Task):
                 for p, c, r in zip(prompts.cpu(), comps.cpu(), scores.cpu())]
 
     # -------------------------------------------------------------- one PPO iteration
-    def training_step(self, step, optimize):
+    def draw(self, step):
         m = self.cfg.model
-        prompts = windows(self.corpus.train, m.prompt_len, m.ppo_batch).to(self.device)
-        # under torchrun each rank rolls out its share of the prompts (ppo_batch is global); the
-        # ranks' completions, advantages and minibatches are their own, gradients are averaged
-        prompts = local_share(prompts, key="model.ppo_batch")
+        return {"prompts": windows(self.corpus.train, m.prompt_len, m.ppo_batch).to(self.device)}
+
+    def training_step(self, step, batch, optimize):
+        m = self.cfg.model
+        # under torchrun each process rolls out its share of the prompts (ppo_batch is global);
+        # the completions, advantages and minibatches are its own, gradients are averaged
+        prompts = batch["prompts"]
         comps, seq, logp_old, v_old, logp_ref, scores = self._rollout(prompts)
         with torch.no_grad():
             beta = self.beta

@@ -78,19 +78,21 @@ class PPOTask(Task):
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
         m = cfg.model
-        # under torchrun, model.num_envs is the global count: each rank steps n = num_envs/N of
-        # them, reset with seed + rank·n, and keeps its own rollout buffer and minibatches; the
-        # gradients are averaged over the ranks (together: num_envs × num_steps per update)
-        n_ranks = dist.world_size()
-        if m.num_envs % n_ranks:
-            raise ConfigError(f"model.num_envs: {m.num_envs} environments do not split evenly "
-                              f"over {n_ranks} processes")
-        self.num_envs = n = m.num_envs // n_ranks
+        # model.num_envs is the global count: this process steps its share of them (all of them
+        # in one process; under torchrun envs i·n … (i+1)·n − 1 of process i), reset with seed +
+        # the index of its first, and keeps its own rollout buffer and minibatches; the gradients
+        # are averaged over the processes (together: num_envs × num_steps per update)
+        try:
+            mine = self.share(m.num_envs, "model.num_envs")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        self.num_envs = n = len(mine)
+        self._first_env = mine.start
         self.envs = make_vec_env(m.env_id, n, m.vectorization)
         obs_dim = int(np.prod(self.envs.single_observation_space.shape))
         n_actions = int(self.envs.single_action_space.n)
         self.model = ActorCritic(obs_dim, n_actions, m.hidden, m.layers, m.activation).to(device)
-        obs, _ = self.envs.reset(seed=cfg.seed + dist.rank() * n)
+        obs, _ = self.envs.reset(seed=cfg.seed + mine.start)
         self.next_obs = np.asarray(obs, dtype=np.float32).reshape(n, obs_dim)
         self.prev_done = np.zeros(n, dtype=bool)   # the next step call is a reset step
         self.ep_return = np.zeros(n)
@@ -142,7 +144,7 @@ class PPOTask(Task):
                                    "time_s": self.elapsed_s + time.perf_counter() - self._t0}
 
     # ------------------------------------------------------------------ one PPO iteration
-    def training_step(self, step, optimize):
+    def training_step(self, step, batch, optimize):
         self._t0 = time.perf_counter()
         m = self.cfg.model
         obs, actions, logp_old, values, rewards, dones, truncs, valid, last_value = self._rollout()
@@ -240,7 +242,7 @@ class PPOTask(Task):
                 "solved": self.solved}
 
     def load_state_dict(self, state):
-        if dist.rank() > 0:   # the checkpoint holds rank 0's environments; the others restart
+        if self._first_env > 0:   # the checkpoint holds the first process's environments only
             warnings.warn("PPOTask: resuming under torchrun: ranks other than 0 restart their "
                           "environments")
             state = {**state, "envs": None}

@@ -9,10 +9,12 @@ trainer runs as a single process.
 
 How N processes reproduce one process:
 
-* **the same random stream everywhere**: every rank is seeded with the same seed, draws the
-  *global* batch (indices, noise, masks: ``trainer.batch_size`` of everything) exactly as a single
-  process would, and keeps its contiguous slice (:func:`local_share`). A step of N processes
-  therefore sees the same global batch, the same noise, as a step of one process;
+* **the same random stream everywhere**: every rank is seeded with the same seed, and the
+  trainer has the task draw the *global* batch (indices, noise, masks: ``trainer.batch_size`` of
+  everything; :meth:`~genmodels.train.task.Task.draw`) exactly as a single process would, then
+  hands the task its contiguous slice (:func:`take_share`). A step of N processes therefore sees
+  the same global batch, the same noise, as a step of one process. Tasks never shard nor see N;
+  what they split themselves (PPO's environments) they split with :func:`share_range`;
 * **gradients averaged by DDP**: the loss of a rank is the mean over its 1/N of the batch; DDP's
   reducer all-reduces and averages the gradients in buckets during ``backward``, so every rank
   holds the gradient of the global-batch mean, and the identical optimiser steps keep the
@@ -51,7 +53,8 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistContext", "env_world_size", "init_from_env", "rank", "world_size",
-           "local_share", "all_mean", "LossSync", "wrap_group", "mean_logs", "broadcast_object"]
+           "share_range", "take_share", "all_mean", "LossSync", "wrap_group", "mean_logs",
+           "broadcast_object"]
 
 
 @dataclass(frozen=True)
@@ -124,22 +127,36 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def local_share(x: torch.Tensor, dim: int = 0, key: str = "trainer.batch_size") -> torch.Tensor:
-    """This rank's contiguous 1/N of ``x`` along ``dim`` (all of it in a single process).
+def share_range(n: int, key: str = "trainer.batch_size") -> range:
+    """This process's contiguous part of ``n`` items split over the processes: rank r of N takes
+    items ``[r·n/N, (r+1)·n/N)`` (all of ``range(n)`` in a single process). ``key`` names the
+    config value that sets ``n``, for the error when it does not split evenly."""
+    size = world_size()
+    if n % size:
+        raise ValueError(f"{key}: a global batch of {n} does not split evenly over {size} "
+                         f"processes; make it a multiple of {size}")
+    k = n // size
+    return range(rank() * k, (rank() + 1) * k)
 
-    Tasks draw the global batch (and its noise) the way one process would and train on their
-    share; rank r takes items ``[r·B/N, (r+1)·B/N)``. ``key`` names the config value that sets
-    the global size, for the error when it does not split evenly.
-    """
-    n = world_size()
-    if n == 1:
-        return x
-    size = x.shape[dim]
-    if size % n:
-        raise ValueError(f"{key}: a global batch of {size} does not split evenly over {n} "
-                         f"processes; make it a multiple of {n}")
-    k = size // n
-    return x.narrow(dim, rank() * k, k)
+
+def take_share(batch: dict[str, torch.Tensor],
+               key: str = "trainer.batch_size") -> dict[str, torch.Tensor]:
+    """This process's share of a global batch (:meth:`Task.draw <genmodels.train.task.Task.draw>`):
+    the same contiguous rows (:func:`share_range`) of every tensor along dim 0, the batch
+    dimension, which all tensors must share. In a single process the batch itself."""
+    sizes = set()
+    for name, x in batch.items():
+        if not isinstance(x, torch.Tensor) or x.dim() == 0:
+            raise TypeError(f"batch[{name!r}]: expected a tensor with the batch dimension first, "
+                            f"got {type(x).__name__ if not isinstance(x, torch.Tensor) else 'a 0-dim tensor'}")
+        sizes.add(x.shape[0])
+    if len(sizes) > 1:
+        raise ValueError(f"batch: every tensor must have the batch dimension first, got dim-0 "
+                         f"sizes {({k: v.shape[0] for k, v in batch.items()})}")
+    if not batch or world_size() == 1:
+        return batch
+    part = share_range(sizes.pop(), key)
+    return {k: v[part.start:part.stop] for k, v in batch.items()}
 
 
 def all_mean(x: torch.Tensor) -> torch.Tensor:

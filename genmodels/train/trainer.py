@@ -10,7 +10,8 @@ What it guarantees, whatever the family:
 - **observable**: a tqdm bar with the live loss, ``metrics.jsonl`` (one JSON object a line, with
   ``split`` = train / val / test), ``results.json``, and matplotlib figures, all in the run folder;
 - **data-parallel** under ``torchrun --nproc_per_node=N`` (see :mod:`genmodels.train.dist`):
-  ``trainer.batch_size`` is the global batch, each process trains on its 1/N share with DDP
+  ``trainer.batch_size`` is the global batch (drawn by the task, :meth:`Task.draw`), each process
+  trains on its 1/N share (the trainer hands it to :meth:`Task.training_step`) with DDP
   averaging the gradients, and N processes reproduce the parameters of one (up to the rounding
   of the all-reduce). Only rank 0 writes: logs, metrics, checkpoints, figures, the progress bar;
   it also runs the evaluations (on the full split, so the numbers are those of one process).
@@ -340,7 +341,9 @@ class Trainer:
             checked = t.input_checks == "always" or self.step == first_step
             try:
                 with input_checks(checked):
-                    logs = self.task.training_step(self.step, self.optimize)
+                    # the global batch, drawn alike on every rank; this rank computes its share
+                    batch = dist.take_share(self.task.draw(self.step), self.task.batch_key)
+                    logs = self.task.training_step(self.step, batch, self.optimize)
             except NonFiniteError as e:        # NaN/inf reached an equation function's input
                 self._non_finite(f"a NaN/inf value appeared ({e})", "model")
             self.train_time_s += time.perf_counter() - t0

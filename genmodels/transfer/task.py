@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 from genmodels.transfer.ewc import ewc_penalty, fisher_diagonal
 from genmodels.transfer.finetune import cross_entropy
@@ -128,12 +127,21 @@ class EWCTask(Task):
         """Ω = 1 on every shared parameter: the L2 pull of the baseline."""
         return {k: torch.ones_like(v) for k, v in self.anchor.items()}
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
+        """The batch of task A (steps before ``steps_a``) or of task B."""
         m, bs = self.cfg.model, self.cfg.trainer.batch_size
         if step < m.steps_a:
             x_all, y_all = self.tasks["A"]["train"]
-            idx = local_share(batch_indices(len(x_all), bs, step, self.cfg.seed, self.device))
-            x, y = x_all[idx], y_all[idx]
+            idx = batch_indices(len(x_all), bs, step, self.cfg.seed, self.device)
+        else:
+            x_all, y_all = self.tasks["B"]["train"]
+            idx = batch_indices(len(x_all), bs, step - m.steps_a, self.cfg.seed + 1, self.device)
+        return {"x": x_all[idx], "y": y_all[idx]}
+
+    def training_step(self, step, batch, optimize):
+        m = self.cfg.model
+        x, y = batch["x"], batch["y"]
+        if step < m.steps_a:
             for k in METHODS:
                 loss = cross_entropy(self.model[k](x, self.head["A"]), y)  # L_A
                 optimize(loss, k)
@@ -141,10 +149,6 @@ class EWCTask(Task):
 
         if self.anchor is None:
             self._consolidate()
-        x_all, y_all = self.tasks["B"]["train"]
-        idx = local_share(batch_indices(len(x_all), bs, step - m.steps_a, self.cfg.seed + 1,
-                                        self.device))
-        x, y = x_all[idx], y_all[idx]
         logs = {}
         for k in METHODS:
             net = self.model[k]

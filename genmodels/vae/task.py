@@ -8,7 +8,6 @@ import torch
 
 from genmodels.metrics import sample_quality
 from genmodels.plotting import save_image_grid
-from genmodels.train.dist import local_share
 from genmodels.train.task import Task, batch_indices
 from genmodels.vae.models import ConvVAE, MLPVAE
 
@@ -27,15 +26,16 @@ class VAETask(Task):
         self.model = model.to(device)
         self.train_x = data.train.to(device)
 
-    def training_step(self, step, optimize):
+    def draw(self, step):
         idx = batch_indices(len(self.train_x), self.cfg.trainer.batch_size, step, self.cfg.seed,
                             self.device)
         x = self.train_x[idx]
-        # the global batch's noise, drawn alike on every rank; each trains on its share of both
-        # (under torchrun; in one process the share is everything, see genmodels.train.dist)
         eps = torch.randn((self.cfg.model.elbo_samples, len(x), self.cfg.model.latent_dim),
-                          dtype=x.dtype, device=x.device)
-        x, eps = local_share(x), local_share(eps, dim=1)
+                          dtype=x.dtype, device=x.device)          # [L, B, d]
+        return {"x": x, "eps": eps.transpose(0, 1)}                 # batch first: [B, L, d]
+
+    def training_step(self, step, batch, optimize):
+        x, eps = batch["x"], batch["eps"].transpose(0, 1)           # eps back to [L, B, d]
         elbo, _, mu, logvar = self.model(x, eps=eps)
         loss = -elbo.mean()                    # maximise the ELBO (2.7)
         optimize(loss)
