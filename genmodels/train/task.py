@@ -28,8 +28,8 @@ class Optimize(Protocol):
 class Task:
     """Base class of a family's training code. Subclasses set ``self.model`` in ``__init__``.
 
-    A training step is two calls: ``batch = draw(step)``, the *global* batch (``trainer.batch_size``
-    items, or ``batch_key``'s count), and ``training_step(step, share, optimize)``. ``draw`` makes
+    A training step is two calls: ``draw(step)``, the *global* batch (``trainer.batch_size``
+    items, or ``batch_key``'s count), then ``training_step(step, batch, optimize)``. ``draw`` makes
     every random or per-item choice of the step — indices, windows, noise, masks, timesteps —
     exactly as one process would, and returns them as tensors with the batch dimension first.
     The trainer passes ``training_step`` this process's contiguous share of every tensor (all of
