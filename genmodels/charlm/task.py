@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from genmodels.charlm.lstm import CharLSTM
 from genmodels.data.text import decode, fixed_windows, labelled_splits, random_windows
 from genmodels.errors import ConfigError
-from genmodels.rnn.lm import CharLSTM
 from genmodels.train.checkpoint import resolve_checkpoint
 from genmodels.train.task import Task, batch_indices
 from genmodels.transformer.losses import masked_lm_loss, task_loss

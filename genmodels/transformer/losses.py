@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from genmodels._checks import check_choice, check_tensor
+from genmodels._checks import check_choice, check_tensor, checks_enabled
 
 __all__ = ["masked_lm_loss", "task_loss"]
 
@@ -25,7 +25,8 @@ def _check_targets(targets, logits: torch.Tensor, select: torch.Tensor | None) -
                          f"the vocabulary dimension), got {list(targets.shape)}")
     V = logits.shape[-1]
     chosen = targets if select is None else targets[select]
-    if chosen.numel() and (bool((chosen < 0).any()) or bool((chosen >= V).any())):
+    if checks_enabled() and chosen.numel() and (bool((chosen < 0).any())
+                                                or bool((chosen >= V).any())):
         raise ValueError(f"targets: class ids must lie in [0, {V}), got values in "
                          f"[{int(chosen.min())}, {int(chosen.max())}]")
 
@@ -65,7 +66,7 @@ def masked_lm_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tens
     if mask.shape != logits.shape[:-1]:
         raise ValueError(f"mask: expected shape {list(logits.shape[:-1])}, got {list(mask.shape)}")
     _check_targets(targets, logits, mask)
-    if reduction == "mean" and not bool(mask.any()):
+    if checks_enabled() and reduction == "mean" and not bool(mask.any()):
         raise ValueError("mask: no masked position, so the mean over M is undefined")
 
     # >>> exercise transformer.masked_lm_loss: eq. 2.28
@@ -112,7 +113,7 @@ def task_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mea
     _check_targets(targets, logits, select)
     if select is None:
         select = torch.ones_like(targets, dtype=torch.bool)
-    if reduction == "mean" and not bool(select.any()):
+    if checks_enabled() and reduction == "mean" and not bool(select.any()):
         raise ValueError("targets: every target equals ignore_index, so the mean is undefined")
 
     # >>> exercise transformer.task_loss: eq. 2.29
