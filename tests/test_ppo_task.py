@@ -10,7 +10,7 @@ from torch.distributions import Categorical
 from conftest import compose
 from genmodels.rl.agent import ActorCritic
 from genmodels.rl.envs import evaluate_policy, make_vec_env
-from genmodels.rl.task import bootstrap_truncated
+from genmodels.rl.task_ppo import bootstrap_truncated
 from genmodels.train.config import ConfigError, to_object
 from genmodels.train.trainer import Trainer
 

@@ -170,7 +170,7 @@ def test_adaptive_kl_beta_follows_the_controller_and_survives_resume(tmp_path):
 
 @pytest.mark.parametrize("detach", [True, False])
 def test_value_loss_reaches_the_policy_trunk_only_when_not_detached(tmp_path, detach):
-    from genmodels.rl.rlhf_task import RLHFPPOTask
+    from genmodels.rl.task_rlhf import RLHFPPOTask
     cfg = to_object(compose(["experiment=rlhf_ppo", "model.reward_source=human",
                              f"model.workdir={tmp_path}", f"model.detach_value_trunk={str(detach).lower()}"]
                             + TINY))
@@ -190,7 +190,7 @@ def test_value_loss_reaches_the_policy_trunk_only_when_not_detached(tmp_path, de
 def test_preference_file_is_rebuilt_when_its_settings_change(tmp_path):
     """A JSONL made with other settings (n_pairs 40) is not reused for a run asking for 60; a
     JSONL without the settings sidecar (the user's own labels) is used as it is."""
-    from genmodels.rl.rlhf_task import RewardModelTask
+    from genmodels.rl.task_rlhf import RewardModelTask
     work = tmp_path / "assets"
 
     def task(n_pairs):
@@ -232,7 +232,7 @@ def test_bad_rlhf_config_values_name_the_key(override, key):
 
 
 def test_held_out_splits_keep_each_prompt_in_one_split():
-    from genmodels.rl.rlhf_task import split_by_group
+    from genmodels.rl.task_rlhf import split_by_group
     recs = [{"prompt": f"p{g}", "chosen": "a", "rejected": "b", "group": g}
             for g in range(50) for _ in range(3)] + [{"prompt": "x", "chosen": "a", "rejected": "b"}]
     parts = split_by_group(recs)

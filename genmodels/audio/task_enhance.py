@@ -26,7 +26,7 @@ from genmodels.audio.enhancement import spectral_subtraction
 from genmodels.audio.measures import si_sdr
 from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.separation import MaskNet, WaveUNet, permutation_invariant_si_sdr
-from genmodels.audio.task import AudioTask, step_generator
+from genmodels.audio.task_base import AudioTask, step_generator
 from genmodels.train.config import ConfigError
 
 __all__ = ["EnhancementTask"]

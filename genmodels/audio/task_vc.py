@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from genmodels.audio.plots import plot_audio_panels, write_wav
-from genmodels.audio.task import AudioTask
+from genmodels.audio.task_base import AudioTask
 from genmodels.audio.voice_conversion import VoiceConverter, mcd_db
 from genmodels.train.config import ConfigError
 from genmodels.train.task import batch_indices

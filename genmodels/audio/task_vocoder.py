@@ -15,7 +15,7 @@ import torch
 
 from genmodels.audio.measures import log_spectral_distance
 from genmodels.audio.plots import plot_audio_panels, write_wav
-from genmodels.audio.task import AudioTask, step_generator
+from genmodels.audio.task_base import AudioTask, step_generator
 from genmodels.audio.vocoder import WaveNetVocoder
 from genmodels.audio.voice_conversion import mcd_db
 

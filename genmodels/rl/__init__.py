@@ -5,9 +5,9 @@
 - ``ppo``:     eq. 2.4 (:func:`probability_ratio`, :func:`ppo_clip_objective`) and the usual
   diagnostics / companions (:func:`approx_kl`, :func:`clip_fraction`, :func:`value_loss`).
 
-Built on them: :class:`ActorCritic` and the PPO task (``genmodels.rl.task``, experiment
+Built on them: :class:`ActorCritic` and the PPO task (``genmodels.rl.task_ppo``, experiment
 ``ppo_cartpole``), :func:`make_vec_env` / :func:`evaluate_policy` (gymnasium vector envs), and
-RLHF in miniature (``genmodels.rl.rlhf_task``, experiments ``rlhf_reward_model`` and
+RLHF in miniature (``genmodels.rl.task_rlhf``, experiments ``rlhf_reward_model`` and
 ``rlhf_ppo``; ``genmodels.rl.preferences``: the scripted human and the preference JSONL file,
 ``genmodels.rl.reward_model``: R_θ — not imported here, they need the transformer family).
 """

@@ -163,8 +163,8 @@ class RLHFPPOConfig(RLHFRewardConfig):
             yield "ppo_minibatches", f"must divide ppo_batch={self.ppo_batch}"
 
 
-register_model("ppo_schema", PPOConfig, family="ppo", task="genmodels.rl.task:PPOTask")
+register_model("ppo_schema", PPOConfig, family="ppo", task="genmodels.rl.task_ppo:PPOTask")
 register_model("rlhf_reward_schema", RLHFRewardConfig, family="rlhf_reward",
-               task="genmodels.rl.rlhf_task:RewardModelTask")
+               task="genmodels.rl.task_rlhf:RewardModelTask")
 register_model("rlhf_ppo_schema", RLHFPPOConfig, family="rlhf_ppo",
-               task="genmodels.rl.rlhf_task:RLHFPPOTask")
+               task="genmodels.rl.task_rlhf:RLHFPPOTask")

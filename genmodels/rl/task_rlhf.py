@@ -166,15 +166,24 @@ def split_by_group(records: list[dict], seed: int = 0) -> dict[str, torch.Tensor
             for name, ks in parts.items()}
 
 
-class RewardModelTask(Task):
+class _RLHFTask(Task):
+    """What both RLHF stages start from: the corpus, the pretrained policy (``self.policy``, its
+    checkpoint ``self.policy_path``) and the scripted human."""
+
+    def __init__(self, cfg, data, device):
+        super().__init__(cfg, data, device)
+        self.corpus = data
+        self.policy, self.policy_path = prepare_policy(cfg, data, device)
+        self.human = ScriptedHuman(cfg.model.keywords, corpus_words(data.text))
+
+
+class RewardModelTask(_RLHFTask):
     progress_metric = "loss"
 
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
         m = cfg.model
-        self.corpus = data
-        policy, policy_path = prepare_policy(cfg, data, device)
-        self.human = ScriptedHuman(m.keywords, corpus_words(data.text))
+        policy, policy_path = self.policy, self.policy_path
         path = Path(m.workdir) / "preferences.jsonl"
         # the settings the scripted labeller used, stored beside the JSONL: a file made with other
         # settings (say a smaller n_pairs) is rebuilt, not silently reused; a JSONL without this
@@ -260,16 +269,14 @@ class RewardModelTask(Task):
         return [p]
 
 
-class RLHFPPOTask(Task):
+class RLHFPPOTask(_RLHFTask):
     progress_metric = "rm_score"
     batch_key = "model.ppo_batch"         # draw's batch: the step's prompts
 
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
         m = cfg.model
-        self.corpus = data
-        policy, _ = prepare_policy(cfg, data, device)
-        self.human = ScriptedHuman(m.keywords, corpus_words(data.text))
+        policy = self.policy
         self.ref = copy.deepcopy(policy).eval().requires_grad_(False)   # π_ref, frozen
         if m.reward_source == "model":
             rm_path = m.reward_ckpt or str(Path(m.workdir) / "reward_model.pt")
