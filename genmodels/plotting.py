@@ -15,6 +15,18 @@ import torch  # noqa: E402
 __all__ = ["plot_metrics", "image_grid", "save_image_grid"]
 
 
+def save_figure(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:
+    """Write ``fig`` to ``path`` (its folder made if missing), after ``tight_layout`` unless
+    ``tight`` is false, and close it; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def plot_metrics(records: list[dict], path: str | Path) -> Path:
     """One panel per metric: training values (thin) and validation values (dots) against step."""
     path = Path(path)
@@ -43,9 +55,7 @@ def plot_metrics(records: list[dict], path: str | Path) -> Path:
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -78,7 +88,5 @@ def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = N
         ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

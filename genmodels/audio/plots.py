@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genmodels.plotting import plt  # Agg backend, set once there
+from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
 __all__ = ["write_wav", "plot_audio_panels", "log_spectrogram_db"]
 
@@ -66,7 +66,5 @@ def plot_audio_panels(columns: dict[str, torch.Tensor], sample_rate: int, path: 
         ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.task_base import AudioTask
+from genmodels.plotting import save_figure
 from genmodels.audio.voice_conversion import VoiceConverter, mcd_db
 from genmodels.train.config import ConfigError
 from genmodels.train.task import batch_indices
@@ -124,7 +125,6 @@ class VoiceConversionTask(AudioTask):
             axes[0].set_ylabel("MFCC coefficient (c0 left out)")
             fig.colorbar(im, ax=axes, shrink=0.8, label="dB-scale MFCC (2–98% range)")
             path = out_dir / "vc_mfcc.png"
-            fig.savefig(path, dpi=100)
-            plt.close(fig)
+            save_figure(fig, path, dpi=100, tight=False)
             paths.append(path)
         return paths

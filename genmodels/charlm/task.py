@@ -43,7 +43,7 @@ def _check_vocab(state: dict, chars: list[str], what: str) -> None:
 def write_samples(texts: list[str], title: str, out_dir: Path, stem: str = "samples"
                   ) -> list[Path]:
     """``<stem>.txt`` in the run folder and ``figures/<stem>.png`` (the text, typeset)."""
-    from genmodels.plotting import plt  # Agg backend, set once there
+    from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
     out_dir.mkdir(parents=True, exist_ok=True)
     txt = out_dir.parent / f"{stem}.txt"
@@ -62,8 +62,7 @@ def write_samples(texts: list[str], title: str, out_dir: Path, stem: str = "samp
     fig.text(0.02, 0.985 - 0.5 / (0.19 * n_lines + 0.6), body, va="top", ha="left",
              family="monospace", fontsize=8)
     png = out_dir / f"{stem}.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png, dpi=110, tight=False)
     return [png]
 
 
@@ -334,7 +333,7 @@ class FinetuneTask(Task):
         _check_vocab(state, self.chars, "the checkpoint")
 
     def figures(self, out_dir: Path):
-        from genmodels.plotting import plt  # Agg backend, set once there
+        from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
         logits, y = self._logits("test")
         K = self.cfg.model.num_classes
@@ -354,9 +353,6 @@ class FinetuneTask(Task):
         ax.set_ylabel("true")
         src = "MLM-pretrained encoder" if self.pretrained_from else "from scratch"
         ax.set_title(f"{self.cfg.run_name} ({src}): test accuracy {acc:.1%}", fontsize=9)
-        fig.tight_layout()
-        out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "confusion.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
         return [path]

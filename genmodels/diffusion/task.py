@@ -39,7 +39,7 @@ from genmodels.diffusion.sde import (euler_maruyama_sample, score_matching_draw,
                                      score_matching_loss, vp_sde_marginal)
 from genmodels.metrics import frechet_distance_from_features, sample_quality
 from genmodels.metrics.yardstick import class_coverage_entropy
-from genmodels.plotting import save_image_grid
+from genmodels.plotting import save_figure, save_image_grid
 from genmodels.train.task import Task, batch_indices
 
 __all__ = ["DiffusionModel", "DiffusionTask", "vp_sde_std"]
@@ -269,9 +269,6 @@ class DiffusionTask(Task):
         ax.set_aspect("equal")
         ax.legend(fontsize=7, loc="upper right")
         ax.set_title("reverse trajectories x_T → x_0", fontsize=9)
-        fig.tight_layout()
         path = out_dir / "toy2d_diffusion.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
         return path

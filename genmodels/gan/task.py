@@ -25,7 +25,7 @@ from torch import nn
 from genmodels.gan.losses import discriminator_loss, gan_value, generator_loss
 from genmodels.gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from genmodels.metrics import sample_quality
-from genmodels.plotting import save_image_grid
+from genmodels.plotting import save_figure, save_image_grid
 from genmodels.train.task import Task, batch_indices
 
 __all__ = ["GAN", "GANTask"]
@@ -157,8 +157,5 @@ def plot_discriminator_probs(metrics_path: Path, path: Path) -> Path | None:
     ax.set_ylabel("discriminator probability")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

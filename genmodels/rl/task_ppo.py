@@ -289,7 +289,7 @@ def load_vector_env_state(envs, state: dict) -> None:
 def plot_episodic_returns(episodes, path, window: int = 100, target: float | None = None,
                           solved: dict | None = None, title: str = "PPO") -> Path:
     """Every episode's return (dots) and the mean of the last ``window`` (line) vs env steps."""
-    from genmodels.plotting import plt  # Agg backend, set once there
+    from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -312,7 +312,5 @@ def plot_episodic_returns(episodes, path, window: int = 100, target: float | Non
     ax.set_ylabel("return")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

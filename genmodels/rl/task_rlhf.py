@@ -250,7 +250,7 @@ class RewardModelTask(_RLHFTask):
                 "margin": (r_c - r_r).mean().item(), "pairs": float(len(idx))}
 
     def figures(self, out_dir: Path):
-        from genmodels.plotting import plt  # Agg backend, set once there
+        from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
         idx = self.split_idx["test"]
         r_c, r_r = zip(*(self._rewards(chunk) for chunk in idx.split(256)))
@@ -262,10 +262,8 @@ class RewardModelTask(_RLHFTask):
         ax.set_xlabel("R_θ(chosen) − R_θ(rejected) on held-out comparisons")
         ax.set_ylabel("pairs")
         ax.set_title(f"reward model: held-out accuracy {(gap > 0).mean():.1%}")
-        fig.tight_layout()
         p = out_dir / "reward_margins.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
+        save_figure(fig, p, dpi=110)
         return [p]
 
 
@@ -413,7 +411,7 @@ class RLHFPPOTask(_RLHFTask):
         return out
 
     def figures(self, out_dir: Path):
-        from genmodels.plotting import plt  # Agg backend, set once there
+        from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
         m = self.cfg.model
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -441,10 +439,8 @@ class RLHFPPOTask(_RLHFTask):
             axes[1].set_title("the hidden preference, measured directly")
             axes[1].legend(fontsize=8)
             axes[1].grid(alpha=0.3)
-            fig.tight_layout()
             p = out_dir / "reward_vs_kl.png"
-            fig.savefig(p, dpi=110)
-            plt.close(fig)
+            save_figure(fig, p, dpi=110)
             paths.append(p)
         after = self._samples()
         lines = ["# RLHF samples: the same prompts and sampling seed, before and after PPO", "",

@@ -59,6 +59,25 @@ class _Recurrent(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
+    _torch_class: type = nn.RNNBase
+
+    @staticmethod
+    def _torch_options(module: nn.RNNBase) -> dict:
+        """Constructor arguments beyond the sizes and dropout that the torch module fixes."""
+        return {}
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase) -> "_Recurrent":
+        """A new module with the sizes, dtype and weights of a ``torch.nn.RNN`` (for
+        :class:`RNN`) or ``torch.nn.LSTM`` (for :class:`LSTM`)."""
+        if not isinstance(module, cls._torch_class):
+            raise ValueError(f"module: expected torch.nn.{cls._torch_class.__name__}, got "
+                             f"{type(module).__name__}")
+        new = cls(module.input_size, module.hidden_size, module.num_layers,
+                  dropout=module.dropout, **cls._torch_options(module))
+        new = new.to(dtype=module.weight_ih_l0.dtype, device=module.weight_ih_l0.device)
+        return new.load_torch_weights(module)
+
     # -- state helpers -------------------------------------------------------------------------
     def _unpack_state(self, name: str, s, x: torch.Tensor) -> list[torch.Tensor]:
         """One ``[B, H]`` tensor per layer, zeros when ``s`` is None."""
@@ -167,15 +186,11 @@ class RNN(_Recurrent):
             b_h.copy_(_torch_bias(module, l))
         return self
 
-    @classmethod
-    def from_torch(cls, module: nn.RNN) -> "RNN":
-        """A new :class:`RNN` with the sizes, dtype and weights of a ``torch.nn.RNN``."""
-        if not isinstance(module, nn.RNN):
-            raise ValueError(f"module: expected torch.nn.RNN, got {type(module).__name__}")
-        new = cls(module.input_size, module.hidden_size, module.num_layers,
-                  nonlinearity=module.nonlinearity, dropout=module.dropout)
-        new = new.to(dtype=module.weight_ih_l0.dtype, device=module.weight_ih_l0.device)
-        return new.load_torch_weights(module)
+    _torch_class = nn.RNN
+
+    @staticmethod
+    def _torch_options(module: nn.RNN) -> dict:
+        return {"nonlinearity": module.nonlinearity}
 
 
 class LSTM(_Recurrent):
@@ -262,15 +277,7 @@ class LSTM(_Recurrent):
                 b[dst].copy_(b_torch[src])
         return self
 
-    @classmethod
-    def from_torch(cls, module: nn.LSTM) -> "LSTM":
-        """A new :class:`LSTM` with the sizes, dtype and weights of a ``torch.nn.LSTM``."""
-        if not isinstance(module, nn.LSTM):
-            raise ValueError(f"module: expected torch.nn.LSTM, got {type(module).__name__}")
-        new = cls(module.input_size, module.hidden_size, module.num_layers,
-                  dropout=module.dropout)
-        new = new.to(dtype=module.weight_ih_l0.dtype, device=module.weight_ih_l0.device)
-        return new.load_torch_weights(module)
+    _torch_class = nn.LSTM
 
 
 def _check_torch_rnn(module: nn.RNNBase, ours: _Recurrent) -> None:

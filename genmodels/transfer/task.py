@@ -183,7 +183,7 @@ class EWCTask(Task):
         return out
 
     def figures(self, out_dir: Path):
-        from genmodels.plotting import plt  # Agg backend, set once there
+        from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
         m = self.cfg.model
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -204,10 +204,8 @@ class EWCTask(Task):
             ax.set_ylim(0, 1.02)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, ncol=3, loc="lower center")
-            fig.tight_layout()
             p = out_dir / "forgetting.png"
-            fig.savefig(p, dpi=110)
-            plt.close(fig)
+            save_figure(fig, p, dpi=110)
             paths.append(p)
         return paths
 
