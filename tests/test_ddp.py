@@ -280,3 +280,22 @@ def test_rlhf_pipeline_under_torchrun(tmp_path):
                             f"model.reward_ckpt={tmp_path / 'rm/checkpoints/last.pt'}", *common],
          nproc=2)
     assert json.loads((tmp_path / "ppo" / "results.json").read_text())["test"]["rm_score"] is not None
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (TINY_VAE + ["trainer.batch_size=33"], "trainer.batch_size"),
+    (["experiment=rlhf_ppo", "model.ppo_batch=9", "model.ppo_minibatches=1", "trainer.batch_size=8"],
+     "model.ppo_batch"),
+])
+def test_uneven_global_batch_is_refused_naming_the_task_batch_key(overrides, key, monkeypatch,
+                                                                   tmp_path):
+    """Before any data is loaded, a global batch that two processes cannot split is refused with
+    the key that sets it: trainer.batch_size, or the task's own (RLHF-PPO's model.ppo_batch)."""
+    from genmodels.train.config import ConfigError
+    from genmodels.train.trainer import Trainer
+
+    monkeypatch.setattr(dist, "env_world_size", lambda: 2)
+    monkeypatch.setattr(dist, "init_from_env", lambda use_cuda: dist.DistContext(0, 2))
+    trainer = Trainer(to_object(compose(overrides)), tmp_path)
+    with pytest.raises(ConfigError, match=rf"^{key.replace('.', '[.]')}: \d+ is the global batch"):
+        trainer._setup()

@@ -21,6 +21,7 @@ What it guarantees, whatever the family:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -43,7 +44,7 @@ from genmodels.train.config import DATASETS, MODEL_FAMILIES, Config, ConfigError
 from genmodels.train.task import Task
 
 __all__ = ["Trainer", "NonFiniteLossError", "seed_everything", "resolve_device", "lr_factor",
-           "build_task"]
+           "build_task", "task_class"]
 
 #: keys that may differ between a run and its resume (they do not change the numbers)
 RESUME_MUTABLE = ("trainer.max_steps", "trainer.resume", "trainer.halt_after", "trainer.progress",
@@ -89,11 +90,16 @@ def lr_factor(step: int, max_steps: int, name: str, warmup_steps: int, min_lr_ra
     return min_lr_ratio + (1 - min_lr_ratio) * decay
 
 
-def build_task(cfg: Config, device: torch.device) -> Task:
+def task_class(cfg: Config) -> type[Task]:
+    """The Task class registered for ``cfg.model.family``."""
     register_all()
-    data = DATASETS[cfg.data.name](cfg.data)
     module, cls = MODEL_FAMILIES[cfg.model.family].split(":")
-    return getattr(importlib.import_module(module), cls)(cfg, data, device)
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_task(cfg: Config, device: torch.device) -> Task:
+    cls = task_class(cfg)
+    return cls(cfg, DATASETS[cfg.data.name](cfg.data), device)
 
 
 def _make_optimizer(params, o) -> torch.optim.Optimizer:
@@ -178,9 +184,11 @@ class Trainer:
         if dist.env_world_size() > 1:       # launched by torchrun: join the process group
             use_cuda = resolve_device(t.device).type == "cuda"
             self.dist = dist.init_from_env(use_cuda)
-            if t.batch_size % self.dist.world_size:
-                raise ConfigError(f"trainer.batch_size: {t.batch_size} is the global batch and "
-                                  f"must be a multiple of the {self.dist.world_size} processes")
+            key = task_class(self.cfg).batch_key     # the config value that sizes draw's batch
+            size = functools.reduce(getattr, key.split("."), self.cfg)
+            if size % self.dist.world_size:
+                raise ConfigError(f"{key}: {size} is the global batch and must be a multiple "
+                                  f"of the {self.dist.world_size} processes")
             # every rank writes into rank 0's run folder (Hydra may name folders by the second)
             self.out_dir = Path(dist.broadcast_object(str(self.out_dir)))
             self.ckpt_path = self.out_dir / "checkpoints" / "last.pt"
