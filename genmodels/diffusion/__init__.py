@@ -4,16 +4,17 @@ processes (plus DDIM), the VP score-SDE path, and the U-Net / MLP noise networks
 Discrete timesteps are integer tensors ``t`` in {0, …, T−1}; index t is the paper's step t+1.
 """
 
-from genmodels.diffusion.ddpm import (ddim_sample, ddpm_loss, ddpm_sample, p_mean_variance,
-                                      q_posterior, q_sample, q_step)
+from genmodels.diffusion.ddpm import (ddim_sample, ddpm_draw, ddpm_loss, ddpm_sample,
+                                      p_mean_variance, q_posterior, q_sample, q_step)
 from genmodels.diffusion.models import MLPDenoiser, SinusoidalTimeEmbedding, UNet
 from genmodels.diffusion.schedules import NoiseSchedule, cosine_beta_schedule, linear_beta_schedule
-from genmodels.diffusion.sde import (euler_maruyama_sample, score_matching_loss, vp_sde_beta,
-                                     vp_sde_marginal)
+from genmodels.diffusion.sde import (euler_maruyama_sample, score_matching_draw,
+                                     score_matching_loss, vp_sde_beta, vp_sde_marginal)
 
 __all__ = [
     "linear_beta_schedule", "cosine_beta_schedule", "NoiseSchedule",
-    "q_step", "q_sample", "q_posterior", "p_mean_variance", "ddpm_loss", "ddpm_sample", "ddim_sample",
-    "vp_sde_beta", "vp_sde_marginal", "score_matching_loss", "euler_maruyama_sample",
+    "q_step", "q_sample", "q_posterior", "p_mean_variance", "ddpm_draw", "ddpm_loss", "ddpm_sample",
+    "ddim_sample", "vp_sde_beta", "vp_sde_marginal", "score_matching_draw", "score_matching_loss",
+    "euler_maruyama_sample",
     "SinusoidalTimeEmbedding", "UNet", "MLPDenoiser",
 ]
