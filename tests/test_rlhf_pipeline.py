@@ -242,3 +242,32 @@ def test_held_out_splits_keep_each_prompt_in_one_split():
             assert seen.setdefault(recs[i]["prompt"], name) == name or recs[i]["prompt"] == "x"
     assert sorted(torch.cat(list(parts.values())).tolist()) == list(range(len(recs)))
     assert len(parts["test"]) >= 3 and len(parts["train"]) > len(parts["val"])
+
+
+def test_policy_run_is_reused_checked_and_can_be_named(tmp_path):
+    """The policy is an ordinary trainer run: a second task reuses it (no retraining), one asking
+    for another architecture is refused naming model.policy, and model.policy=<run folder> takes
+    any gpt run as the policy."""
+    from genmodels.rl.task_rlhf import RewardModelTask
+    work = tmp_path / "assets"
+
+    def task(*extra):
+        cfg = to_object(compose(["experiment=rlhf_reward_model", "trainer.batch_size=8"] + TINY
+                                + [f"model.workdir={work}", *extra]))
+        return build_task(cfg, torch.device("cpu"))
+
+    first = task()
+    assert isinstance(first, RewardModelTask)
+    ckpt = work / "policy" / "checkpoints" / "last.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    second = task()
+    assert ckpt.stat().st_mtime_ns == stamp                       # reused, not retrained
+    for p, q in zip(first.policy.parameters(), second.policy.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(ConfigError, match=r"^model\.policy: .*n_embd"):
+        task("model.lm_embd=16", "model.n_pairs=40")
+    named = task(f"model.policy={work / 'policy'}", f"model.workdir={tmp_path / 'other'}")
+    for p, q in zip(first.policy.parameters(), named.policy.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(ConfigError, match=r"^model\.policy: no checkpoint"):
+        task(f"model.policy={tmp_path / 'nothing'}")

@@ -103,17 +103,18 @@ def prepare_policy(cfg, corpus, device) -> tuple[GPT, Path]:
             path = resolve_checkpoint(m.policy)
         except FileNotFoundError as e:
             raise ConfigError(f"model.policy: {e}") from None
+        ck = load_checkpoint(path)                         # weights_only: runs no code
     else:
         run_dir = Path(m.workdir) / "policy"
         path = run_dir / "checkpoints" / "last.pt"
-        done = path.exists() and load_checkpoint(path)["step"] >= m.lm_steps
-        if m.regenerate or not done:
+        ck = load_checkpoint(path) if path.exists() else None
+        if m.regenerate or ck is None or ck["step"] < m.lm_steps:
             if m.lm_steps == 0:
                 raise ConfigError(f"model.lm_steps: is 0 but there is no policy run at {run_dir}")
             _log(f"pretraining the char-LM policy ({m.lm_steps} steps) in {run_dir}")
             with _rng_kept():
                 Trainer(policy_config(cfg), run_dir).fit()
-    ck = load_checkpoint(path)                             # weights_only: runs no code
+            ck = load_checkpoint(path)
     saved = ck["config"]["model"]
     want = dict(zip(_POLICY_ARCH, (m.block_size, m.lm_layers, m.lm_heads, m.lm_embd)))
     if saved.get("family") != "gpt" or any(saved[k] != v for k, v in want.items()):
