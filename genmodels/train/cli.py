@@ -8,8 +8,9 @@
 
 A run writes into its Hydra folder (outputs/<run_name>/<time>/): metrics.jsonl, results.json,
 checkpoints/last.pt and figures/. Re-running with ``hydra.run.dir=<that folder>`` resumes it.
-Exit codes: 0 done, 2 bad config, 3 NaN/inf loss, 4 dataset missing, 5 unreadable checkpoint
-(both ``last.pt`` and ``last.prev.pt``).
+Exit codes (the README's "Failures" lists the same): 0 done, 1 crash (an unexpected error), 2 bad
+config, 3 NaN/inf loss, 4 dataset missing, 5 unreadable checkpoint (both ``last.pt`` and
+``last.prev.pt``), 6 run folder not writable. Codes 2 and 6 are given before Hydra writes anything.
 
 Under torchrun every process runs this command; only rank 0 writes the run folder, and the
 others are told (by overrides appended here) to write no Hydra files of their own.
@@ -82,24 +83,66 @@ SILENT_RANK_OVERRIDES = ("hydra.output_subdir=null", "hydra/job_logging=disabled
                          "hydra/hydra_logging=disabled", "hydra.run.dir=.")
 
 
+def _bad_config(message: str) -> None:
+    print(f"genmodels-train: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why the run folder ``folder`` cannot be created or written (None when it can): the nearest
+    part of the path that exists must be a folder this process may write into."""
+    folder = Path(os.path.abspath(folder))
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder, so {folder} cannot be created in it"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable by this user (permission denied)"
+    return None
+
+
 def _check_composes(argv: list[str]) -> None:
-    """Compose the command line's overrides once before Hydra runs, and exit with code 2 on a
-    composition error (an unknown key, a wrong type, an unknown option): Hydra itself reports
-    those with exit code 1, the code of any crash. Flags (``-m``, ``--cfg``, ...) and sweeps are
-    left to Hydra."""
+    """Compose the command line's overrides once before Hydra runs (Hydra writes the run folder
+    and its .hydra/ files before any code of ours): exit with code 2 on a composition error (an
+    unknown key, a wrong type, an unknown option; Hydra itself reports those with exit code 1,
+    the code of any crash) or an impossible value, and with code 6 when the run folder cannot be
+    written. With flags (``-m``, ``--cfg``, ...) only the run names given are checked; the rest
+    is left to Hydra and to the check in :func:`run`."""
+    from genmodels.train.config import run_name_problem
+
     if any(a.startswith("-") for a in argv):
+        for a in argv:
+            if a.lstrip("+").startswith("run_name="):
+                for name in a.split("=", 1)[1].split(","):
+                    if run_name_problem(name):
+                        _bad_config(f"invalid config:\n  run_name: {run_name_problem(name)}")
         return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
     overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    run_dirs = [a for a in argv if a.startswith("hydra.run.dir=")]
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            compose(config_name="config", overrides=overrides)
+            cfg = compose(config_name="config", overrides=overrides + run_dirs,
+                          return_hydra_config=True)
+        with open_dict(cfg):
+            hydra_cfg = cfg.pop("hydra")
+        run_dir = OmegaConf.select(OmegaConf.merge({"hydra": hydra_cfg}, cfg), "hydra.run.dir")
     except (HydraException, OmegaConfBaseException) as e:
-        print(f"genmodels-train: bad config: {e}", file=sys.stderr)
-        sys.exit(2)
+        _bad_config(f"bad config: {e}")
+    try:
+        to_object(cfg)
+    except ConfigError as e:
+        _bad_config(str(e))
+    why = _unwritable(Path(run_dir))
+    if why:
+        print(f"genmodels-train: cannot write the run folder {run_dir}: {why}. Nothing was "
+              f"trained; set hydra.run.dir=<a writable folder>", file=sys.stderr)
+        sys.exit(6)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
@@ -29,7 +30,7 @@ from genmodels.schema import (DATASETS, MODEL_FAMILIES, MODEL_SCHEMAS, Checked, 
 __all__ = ["ConfigError", "Checked", "DataConfig", "ModelConfig", "OptimConfig",
            "SchedulerConfig", "TrainerConfig", "Config", "register_model", "register_data",
            "register_all", "to_object", "validate", "MODEL_FAMILIES", "DATASETS",
-           "positive", "choice", "unit"]
+           "positive", "choice", "unit", "number_problem", "run_name_problem"]
 
 
 @dataclass
@@ -105,8 +106,20 @@ class Config(Checked):
 
     def problems(self):
         yield from positive(self, "seed", allow_zero=True)
-        if not self.run_name or "/" in self.run_name:
-            yield "run_name", f"must be a non-empty name without '/', got {self.run_name!r}"
+        bad = run_name_problem(self.run_name)
+        if bad:
+            yield "run_name", bad
+
+
+def run_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a folder inside outputs/ (None when it can): the run folder is
+    outputs/<run_name>/<time>, so a name that is empty, ``.``, ``..``, or holds a path separator
+    would put the run (checkpoints, Hydra files) elsewhere."""
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+            or name != name.strip()):
+        return (f"must be a plain folder name (not empty, '.' or '..', no '/' or '\\', no "
+                f"leading or trailing spaces), got {name!r}")
+    return None
 
 
 _REGISTERED = False
@@ -126,10 +139,44 @@ def register_all() -> None:
 
 
 # ------------------------------------------------------------------------------ checking
+#: every integer value must fit a signed 64-bit integer: the code hands them to torch (tensors,
+#: ``torch.manual_seed``) and numpy, which refuse larger ones deep inside training
+INT_LIMIT = 2**63
+
+
+def number_problem(v) -> str | None:
+    """Why the number ``v`` is unusable in any config key (None when usable, or not a number):
+    a float must be finite (a NaN or inf learning rate, beta, eps, clip or ratio passes every
+    range check, since comparisons with NaN are false, and ends in a crash or a NaN loss), an
+    integer must fit 64 bits."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"must be a finite number, got {v}"
+    if isinstance(v, int) and not -INT_LIMIT <= v < INT_LIMIT:
+        return f"must fit a 64-bit integer (|value| < 2**63), got {v}"
+    return None
+
+
 def _walk(obj, path) -> Iterator[tuple[str, str]]:
+    bad: set[str] = set()
+    if dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            items = enumerate(v) if isinstance(v, (list, tuple)) else [(None, v)]
+            for i, x in items:
+                msg = number_problem(x)
+                if msg:
+                    bad.add(f.name)
+                    yield f"{path}{f.name}" + ("" if i is None else f"[{i}]"), msg
     if isinstance(obj, Checked):
-        for key, msg in obj.problems():
-            yield f"{path}{key}", msg
+        try:
+            for key, msg in obj.problems():
+                if key not in bad:       # a non-finite value is already reported once
+                    yield f"{path}{key}", msg
+        except (TypeError, ValueError, OverflowError):
+            if not bad:
+                raise
     if dataclasses.is_dataclass(obj):
         for f in dataclasses.fields(obj):
             yield from _walk(getattr(obj, f.name), f"{path}{f.name}.")
