@@ -107,10 +107,13 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         SI-SDR   = 10·log10( ‖s_target‖² / ‖e‖² ).
 
     Scaling ``estimate`` by any c ≠ 0 leaves it unchanged. To keep identical signals finite
-    (‖e‖ = 0 would give +∞), ε·‖ŝ‖² with ε the dtype's machine epsilon is added to both
-    energies: identical signals give ≈ −10·log10 ε (156 dB in float64, 69 dB in float32), other
-    values move by less than a rounding error, and scale invariance stays exact. A silent
-    reference gives the floor (≈ −156 dB); a silent estimate gives 0 dB (no direction).
+    (‖e‖ = 0 would give +∞), ε·‖ŝ‖² is added to both energies, with ε = 2.2e-16 (float64's
+    machine epsilon) in every dtype: identical signals give ≈ −10·log10 ε = 156 dB (in float32
+    too, or a value of the order of 140 dB where rounding leaves ‖e‖ ≠ 0), scale invariance stays
+    exact, and other values move by less than 1e-5 dB up to 100 dB. (The dtype's own epsilon
+    would bias float32 results low: 0.5 dB at 60 dB, 11 dB at 80 dB.) float32 results agree with
+    float64 to 0.001 dB from −20 to 85 dB (tests/test_audio_measures.py). A silent reference
+    gives the floor (≈ −156 dB); a silent estimate gives 0 dB (no direction).
 
     Args: ``estimate, reference [..., N]`` float32/float64 of one shape. Returns ``[...]`` dB.
     """
@@ -123,6 +126,7 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     # hint: remove the means, project the estimate on the reference (s_target), e = estimate − s_target.
     # mistake: `e = s_hat - s_target` -> `e = s - s_target`
     finfo = torch.finfo(estimate.dtype)
+    eps = torch.finfo(torch.float64).eps                       # the floor's ε, in every dtype
     s_hat = estimate - estimate.mean(dim=-1, keepdim=True)
     s = reference - reference.mean(dim=-1, keepdim=True)
     alpha = (s_hat * s).sum(-1, keepdim=True) / ((s * s).sum(-1, keepdim=True) + finfo.tiny)
@@ -130,7 +134,7 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     e = s_hat - s_target                                       # what the projection misses
     target_energy = (s_target ** 2).sum(-1)
     error_energy = (e ** 2).sum(-1)
-    floor = finfo.eps * (s_hat ** 2).sum(-1) + finfo.tiny
+    floor = eps * (s_hat ** 2).sum(-1) + finfo.tiny
     return 10.0 * torch.log10((target_energy + floor) / (error_energy + floor))
     # <<< exercise audio.si_sdr
 
