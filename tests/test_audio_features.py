@@ -319,3 +319,31 @@ def test_mfcc_small_case(small_case):
                 "(vs librosa.feature.mfcc)",
                 librosa.feature.mfcc(y=y, sr=8000, n_mfcc=4, n_fft=128, hop_length=64, n_mels=16)[:, :4],
                 lambda: mfcc(torch.from_numpy(y), 8000, 4, 128, 64, 16)[:, :4]), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("sr, n_fft, n_mels, fmin, fmax", [
+    (22050, 512, 128, 0.0, None), (16000, 256, 128, 0.0, None), (8000, 512, 64, 0.0, None),
+    (22050, 2048, 128, 0.0, None), (16000, 400, 80, 0.0, None), (8000, 256, 40, 300.0, 3400.0),
+    (44100, 1024, 256, 20.0, 8000.0),
+])
+def test_mel_filterbank_warns_about_empty_filters_as_librosa_does(sr, n_fft, n_mels, fmin, fmax):
+    """More mel bands than the FFT resolves leave filters with no weight; librosa warns, so do
+    we, naming n_mels and the count of empty filters (librosa's own basis, counted here)."""
+    import warnings as _w
+    import librosa
+    import numpy as np
+
+    with _w.catch_warnings(record=True) as theirs:
+        _w.simplefilter("always")
+        basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    librosa_warns = any("Empty filters" in str(w.message) for w in theirs)
+    mel_f = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax or sr / 2)
+    n_empty = int(np.sum((mel_f[:-2] != 0) & (basis.max(axis=1) <= 0)))
+    with _w.catch_warnings(record=True) as ours:
+        _w.simplefilter("always")
+        fb = mel_filterbank(sr, n_fft, n_mels, fmin, fmax)
+    messages = [str(w.message) for w in ours if issubclass(w.category, UserWarning)]
+    assert bool(messages) == librosa_warns == (n_empty > 0)
+    if n_empty:
+        assert messages[0].startswith(f"n_mels: {n_empty} of {n_mels} mel filters hold no FFT bin")
+        assert int((fb.abs().amax(dim=1) == 0).sum()) >= n_empty

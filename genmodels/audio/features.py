@@ -20,10 +20,11 @@ Shapes: ``signal [..., N]`` → ``[..., n_mfcc, frames]`` with ``frames = 1 + N 
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
-from genmodels._checks import check_int, check_positive, check_range
+from genmodels._checks import check_int, check_positive, check_range, checks_enabled
 from genmodels.audio.stft import check_audio, check_stft_args, frame_signal, hann_window
 
 __all__ = ["hz_to_mel", "mel_to_hz", "mel_frequencies", "fft_frequencies", "mel_filterbank",
@@ -80,6 +81,24 @@ def _check_mel_args(sample_rate, n_fft, n_mels, fmin, fmax) -> float:
     return float(fmax)
 
 
+def _warn_empty_filters(sample_rate, n_fft, n_mels, fmin, fmax) -> None:
+    """Warn when some mel filters hold no FFT bin (more bands than the FFT resolves between fmin
+    and fmax): their rows of the filterbank are all zero, so their mel bands carry no energy.
+    Same condition as ``librosa.filters.mel``'s warning: filter i (lower edge above 0 Hz) has no
+    bin frequency strictly between its edges f_i and f_{i+2}."""
+    fft_f = fft_frequencies(sample_rate, n_fft)
+    mel_f = mel_frequencies(n_mels + 2, fmin, fmax)
+    first_above = torch.searchsorted(fft_f, mel_f[:-2], right=True)      # first bin > f_i
+    empty = (mel_f[:-2] != 0) & ((first_above >= len(fft_f))
+                                 | (fft_f[first_above.clamp(max=len(fft_f) - 1)] >= mel_f[2:]))
+    n_empty = int(empty.sum())
+    if n_empty:
+        warnings.warn(f"n_mels: {n_empty} of {n_mels} mel filters hold no FFT bin (n_fft={n_fft} at "
+                      f"{sample_rate} Hz resolves {sample_rate / n_fft:.1f} Hz between {fmin} and "
+                      f"{fmax} Hz): their bands stay empty; use fewer mel bands, a larger n_fft or "
+                      f"a wider fmin..fmax", UserWarning, stacklevel=3)
+
+
 def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int = 128, fmin: float = 0.0,
                    fmax: float | None = None, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     r"""Eq. 2.30 (mel projection): triangular Slaney filters with Slaney area normalisation.
@@ -97,6 +116,8 @@ def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int = 128, fmin: floa
     Returns ``[n_mels, 1 + n_fft//2]``.
     """
     fmax = _check_mel_args(sample_rate, n_fft, n_mels, fmin, fmax)
+    if checks_enabled():
+        _warn_empty_filters(sample_rate, n_fft, n_mels, fmin, fmax)
     # >>> exercise audio.mel_filterbank: eq. 2.30
     # what: the Slaney mel filterbank (triangles with area normalisation)
     # hint: filter i rises from edge f_i to f_{i+1} and falls to f_{i+2}; scale it by 2/(f_{i+2} − f_i).
