@@ -208,3 +208,24 @@ def test_readme_lists_exactly_the_exit_codes_the_cli_produces():
     assert produced >= {2, 3, 4, 5, 6}
     assert set(documented) == produced, (sorted(documented), sorted(produced))
     assert "NaN" in documented[3] and "dataset" in documented[4] and "written" in documented[6]
+
+
+# ------------------------------------------------------------------ 5. a batch larger than the data
+#: the families whose batches are epochs without replacement (genmodels.train.task.batch_indices):
+#: a batch of more items than the training split is refused by name, exit 2, before any update.
+#: The char LMs (gpt, lstm, mlm) and the WaveNet/enhancement tasks draw random windows or clips
+#: with replacement, so any batch size is a valid batch there and nothing is refused.
+BATCH_FAMILIES = ["vae_digits", "gan_digits", "ddpm_digits", "sde_digits", "ewc_split",
+                  "vc_synthetic"]
+
+
+@pytest.mark.train
+@pytest.mark.parametrize("experiment", BATCH_FAMILIES)
+def test_cli_refuses_a_batch_larger_than_the_training_data(tmp_path, experiment):
+    run = tmp_path / "run"
+    extra = ["model.steps_a=1"] if experiment.startswith("ewc") else []   # task A: step 0 only
+    proc = _train(tmp_path, f"experiment={experiment}", "trainer.batch_size=100000",
+                  f"hydra.run.dir={run}", *SHORT, *extra)
+    _refused(proc, 2, "trainer.batch_size: 100000 exceeds the ")
+    assert re.search(r"exceeds the \d+ training items", proc.stderr)
+    assert not (run / "checkpoints").exists() and not (run / "results.json").exists()
