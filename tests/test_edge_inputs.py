@@ -167,6 +167,15 @@ def test_cli_run_folder_through_a_file_exits_6(tmp_path):
 
 
 @pytest.mark.train
+def test_cli_run_folder_that_is_a_file_exits_6(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = _train(tmp_path, f"hydra.run.dir={blocker}", *SHORT)
+    _refused(proc, 6, f"{blocker} is a file, not a folder")
+    assert _files(tmp_path) == {"a_file"} and blocker.read_text() == "not a folder"
+
+
+@pytest.mark.train
 def test_cli_default_outputs_being_a_file_exits_6(tmp_path):
     (tmp_path / "outputs").write_text("")
     proc = _train(tmp_path, *SHORT)
@@ -229,3 +238,14 @@ def test_cli_refuses_a_batch_larger_than_the_training_data(tmp_path, experiment)
     _refused(proc, 2, "trainer.batch_size: 100000 exceeds the ")
     assert re.search(r"exceeds the \d+ training items", proc.stderr)
     assert not (run / "checkpoints").exists() and not (run / "results.json").exists()
+
+
+def test_unwritable_names_a_folder_without_write_permission(tmp_path, monkeypatch):
+    """The read-only branch of the check, in-process (the CLI test above is skipped as root, who
+    may write anywhere): os.access saying no is reported with the folder that refused."""
+    from genmodels.train import cli
+
+    assert cli._unwritable(tmp_path / "new" / "run") is None
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
+    why = cli._unwritable(tmp_path / "new" / "run")
+    assert why == f"{tmp_path} is not writable by this user (permission denied)"

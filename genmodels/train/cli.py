@@ -96,6 +96,8 @@ def _unwritable(folder: Path) -> str | None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
+        if existing == folder:
+            return f"{folder} is a file, not a folder"
         return f"{existing} is a file, not a folder, so {folder} cannot be created in it"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable by this user (permission denied)"
