@@ -10,7 +10,8 @@ A run writes into its Hydra folder (outputs/<run_name>/<time>/): metrics.jsonl, 
 checkpoints/last.pt and figures/. Re-running with ``hydra.run.dir=<that folder>`` resumes it.
 Exit codes (the README's "Failures" lists the same): 0 done, 1 crash (an unexpected error), 2 bad
 config, 3 NaN/inf loss, 4 dataset missing, 5 unreadable checkpoint (both ``last.pt`` and
-``last.prev.pt``), 6 run folder not writable. Codes 2 and 6 are given before Hydra writes anything.
+``last.prev.pt``), 6 run folder not writable. The schema's config errors (2) and an unwritable
+run folder (6) are found before Hydra writes anything (:func:`_check_composes`).
 
 Under torchrun every process runs this command; only rank 0 writes the run folder, and the
 others are told (by overrides appended here) to write no Hydra files of their own.
