@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
+from genmodels.errors import ConfigError
 from genmodels.train import dist
 
 __all__ = ["Task", "Optimize", "batch_indices"]
@@ -89,16 +90,20 @@ class Task:
 
 
 def batch_indices(n: int, batch_size: int, step: int, seed: int,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+                  device: torch.device | str = "cpu", key: str = "trainer.batch_size"
+                  ) -> torch.Tensor:
     """Indices of the minibatch used at ``step``: epochs of shuffled data, without replacement.
 
     A pure function of ``(n, batch_size, step, seed)``: the permutation of epoch e comes from a
     generator seeded with (seed, e), so a resumed run draws exactly the batches an uninterrupted
     one would, with no sampler state to save. A batch never straddles two epochs: the last
-    ``n % batch_size`` items of each permutation are skipped that epoch.
+    ``n % batch_size`` items of each permutation are skipped that epoch. A batch larger than the
+    data is a config error naming ``key`` (exit 2 from ``genmodels-train``); tasks that draw
+    random windows or clips with replacement accept any batch size.
     """
     if batch_size > n:
-        raise ValueError(f"batch_size: {batch_size} exceeds the {n} training items")
+        raise ConfigError(f"{key}: {batch_size} exceeds the {n} training items; use a batch of "
+                          f"at most that many")
     per_epoch = n // batch_size
     epoch, pos = divmod(step, per_epoch)
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)

@@ -324,19 +324,6 @@ class Trainer:
             self.ddp.clear()                    # the DDP reducers go before their process group
             self.dist.close()
 
-    def _draw(self) -> dict[str, torch.Tensor]:
-        """The task's global batch of this step. A batch of more items than the training data
-        holds (``batch_indices`` draws epochs without replacement) is a config error naming the
-        batch key, exit 2, raised by the first draw, before any update (EWC: by the first draw
-        of each task); tasks that draw random windows or clips with replacement accept any size."""
-        try:
-            return self.task.draw(self.step)
-        except ValueError as e:
-            if isinstance(e, ConfigError) or not str(e).startswith("batch_size: "):
-                raise
-            raise ConfigError(f"{self.task.batch_key}: {str(e).removeprefix('batch_size: ')}; "
-                              f"use a batch of at most that many") from None
-
     def _fit(self) -> dict[str, Any] | None:
         t = self.cfg.trainer
         self._setup()
@@ -363,7 +350,7 @@ class Trainer:
             try:
                 with input_checks(checked):
                     # the global batch, drawn alike on every rank; this rank computes its share
-                    batch = dist.take_share(self._draw(), self.task.batch_key)
+                    batch = dist.take_share(self.task.draw(self.step), self.task.batch_key)
                     logs = self.task.training_step(self.step, batch, self.optimize)
             except NonFiniteError as e:        # NaN/inf reached an equation function's input
                 self._non_finite(f"a NaN/inf value appeared ({e})", "model")
