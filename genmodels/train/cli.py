@@ -118,8 +118,9 @@ def _check_composes(argv: list[str]) -> None:
         for a in argv:
             if a.lstrip("+").startswith("run_name="):
                 for name in a.split("=", 1)[1].split(","):
-                    if run_name_problem(name):
-                        _bad_config(f"invalid config:\n  run_name: {run_name_problem(name)}")
+                    bad = run_name_problem(name)
+                    if bad:
+                        _bad_config(f"invalid config:\n  run_name: {bad}")
         return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
