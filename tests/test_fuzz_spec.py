@@ -900,7 +900,8 @@ def _(rng, g):
 @case("genmodels.metrics.class_coverage_entropy", labels=T(kind="int", upper=5, free=(0,)),
       num_classes=H(bad_int(1)))
 def _(rng, g):
-    return dict(labels=torch.randint(0, 5, (rng.randrange(2, 20),), generator=g), num_classes=5)
+    B = sizes(rng)[0]   # the empty-batch walk's batch axis; `free` grows it in the fuzz
+    return dict(labels=torch.randint(0, 5, (B,), generator=g), num_classes=5)
 
 
 # ============================================================================== the harness
@@ -1050,6 +1051,120 @@ def test_valid_call_returns_finite_output(name):
 @given(data=st.data())
 def test_bad_input_fails_clearly_and_names_the_argument(name, data):
     _check_perturbed_call(CASES[name], data)
+
+
+# ============================================================================== empty batches
+# A batch of zero items, given to every function of the table: each argument that carries the
+# batch loses all of its items at once (a consistent empty call, unlike the per-argument
+# ``shape:empty`` perturbation above). The outcome must be the one docs/equations.md documents
+# in its "Empty batches" table: "empty" (outputs with a batch of 0 and nothing else), "raises
+# `arg`" (a ValueError naming that argument), or "no batch" (the function has no batch axis).
+class _ForcedBatch(random.Random):
+    """A ``random.Random`` whose first draw of B (``choice((2, 3))``, see :func:`sizes`) is
+    forced: two factories run with B = 2 and B = 3 and otherwise the same draws differ exactly in
+    the batch axes."""
+
+    def __init__(self, seed: int, batch: int):
+        super().__init__(seed)
+        self.batch, self.forced = batch, False
+
+    def choice(self, seq):
+        drawn = super().choice(seq)
+        if not self.forced and tuple(seq) == (2, 3):
+            self.forced = True
+            return self.batch
+        return drawn
+
+
+def _emptied(a, b):
+    """``a`` (a B = 2 value) with every axis that is 2 in ``a`` and 3 in ``b`` cut to 0 items;
+    tensors, tuples of ints (a ``shape`` argument) and lists / tuples / dicts of them. Returns
+    ``(value, whether anything was cut)``."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dim() == b.dim():
+        axes = [i for i in range(a.dim()) if (a.shape[i], b.shape[i]) == (2, 3)]
+        return (a.narrow(axes[0], 0, 0), True) if axes else (a, False)
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) \
+            and all(type(v) is int for v in a + b):
+        cut = [0 if (x, y) == (2, 3) else x for x, y in zip(a, b)]
+        return tuple(cut), tuple(cut) != a
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        pairs = [_emptied(x, y) for x, y in zip(a, b)]
+        return type(a)(v for v, _ in pairs), any(c for _, c in pairs)
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        pairs = {k: _emptied(a[k], b[k]) for k in a}
+        return {k: v for k, (v, _) in pairs.items()}, any(c for _, c in pairs.values())
+    return a, False
+
+
+def _empty_batch_call(c: Case) -> tuple[dict, list[str]]:
+    """The valid call of ``c`` with a batch of zero items, and the arguments that were cut."""
+    def make(batch):
+        return c.make(_ForcedBatch(0, batch), torch.Generator().manual_seed(0))
+    two, three = make(2), make(3)
+    kwargs, cut = {}, []
+    for k, v in two.items():
+        kwargs[k], changed = _emptied(v, three.get(k))
+        if changed:
+            cut.append(k)
+    return kwargs, cut
+
+
+def empty_batch_outcome(name: str) -> str:
+    """What ``CASES[name]`` does with a batch of zero items: "empty", "raises `arg`", "no batch"."""
+    c = CASES[name]
+    kwargs, cut = _empty_batch_call(c)
+    if not cut:
+        return "no batch"
+    try:
+        out = _call(c, kwargs)
+    except ValueError as e:
+        named = [a for a in cut if _names(str(e), a)]
+        assert named, f"{name}: the ValueError for an empty batch names none of {cut}: {e}"
+        return f"raises `{named[0]}`"
+    except Exception as e:  # noqa: BLE001 - a RuntimeError from inside torch is the defect
+        raise AssertionError(f"{name}: an empty batch crashed with {type(e).__name__}: {e}") from e
+    tensors = list(_tensors(out))
+    assert tensors and all(t.numel() == 0 for t in tensors), \
+        f"{name}: an empty batch returned {_short(out)}, not empty outputs"
+    return "empty"
+
+
+def _documented_empty_batches() -> dict[str, str]:
+    from conftest import REPO
+    text = (REPO / "docs/equations.md").read_text().split("## Empty batches", 1)[1]
+    rows = {}
+    for line in text.splitlines():
+        cells = [x.strip() for x in line.strip().strip("|").split("|")]
+        if line.startswith("| `genmodels.") and len(cells) == 2:
+            rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+def test_every_function_has_a_documented_empty_batch_behaviour():
+    documented = _documented_empty_batches()
+    assert set(documented) == set(CASES), (
+        f"docs/equations.md 'Empty batches' lacks {sorted(set(CASES) - set(documented))}, "
+        f"lists unknown {sorted(set(documented) - set(CASES))}")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_empty_batch_gives_the_documented_outcome(name):
+    """Issue 20: a zero-item batch never crashes inside torch; it returns empty outputs or raises
+    ValueError naming the batch argument, as documented, for every function of the table."""
+    assert empty_batch_outcome(name) == _documented_empty_batches().get(name)
+
+
+def test_empty_batch_walk_cuts_the_batch_of_known_cases():
+    """The walk finds the batch axes (else every function would be "no batch" and prove nothing):
+    a hand-checked sample of cases and the axes it must cut."""
+    cut = {n: _empty_batch_call(CASES[n])[1] for n in
+           ("genmodels.vae.elbo", "genmodels.rl.gae", "genmodels.diffusion.ddpm_sample",
+            "genmodels.transformer.multi_head_attention", "genmodels.metrics.sqrtm_psd")}
+    assert cut["genmodels.vae.elbo"] == ["x", "logits", "mu", "logvar"]
+    assert set(cut["genmodels.rl.gae"]) == {"rewards", "values", "dones", "last_value"}
+    assert cut["genmodels.diffusion.ddpm_sample"] == ["shape"]
+    assert set(cut["genmodels.transformer.multi_head_attention"]) >= {"query", "key", "value"}
+    assert cut["genmodels.metrics.sqrtm_psd"] == []
 
 
 @pytest.mark.slow

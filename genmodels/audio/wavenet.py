@@ -59,7 +59,9 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     """
     check_tensor("x", x, ndim=3)
     check_tensor("weight", weight, ndim=3)
-    if weight.shape[1] != x.shape[1] or 0 in weight.shape or 0 in x.shape:
+    if 0 in x.shape:
+        raise ValueError(f"x: expected a non-empty [B, C_in, N] signal, got {list(x.shape)}")
+    if weight.shape[1] != x.shape[1] or 0 in weight.shape:
         raise ValueError(f"weight: expected [C_out, C_in={x.shape[1]}, k] (non-empty) for x "
                          f"{list(x.shape)}, got {list(weight.shape)}")
     if bias is not None:

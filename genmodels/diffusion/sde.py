@@ -144,6 +144,8 @@ def score_matching_loss(score_model: ScoreModel, x0: torch.Tensor, beta_min: flo
     """
     check_callable("score_model", score_model)
     check_tensor("x0", x0, min_ndim=1)
+    if x0.numel() == 0:  # as ddpm_loss: an empty batch has no mean
+        raise ValueError(f"x0: expected a non-empty tensor, got shape {list(x0.shape)}")
     check_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
     check_choice("reduction", reduction, ("mean", "sum", "none"))
     t, noise = score_matching_draw(x0, eps=eps, t=t, noise=noise, generator=generator)

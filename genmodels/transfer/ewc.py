@@ -59,6 +59,8 @@ def fisher_diagonal(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torc
     use_vmap = method in ("auto", "vmap")
     for k, batch in enumerate(batches):
         x, y = _unpack(batch, k)
+        if x.shape[0] == 0:  # an empty batch adds no sample (all empty: refused below)
+            continue
         if use_vmap:
             try:
                 g = _per_sample_grads_vmap(model, params, nll_fn, x, y)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from genmodels._checks import (check_int, check_range, check_same_dtype, check_shape, check_tensor,
                                checks_enabled)
+from genmodels.transformer.rotary import rotary_embedding
 
 __all__ = [
     "sinusoidal_positional_encoding",
@@ -156,7 +157,10 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
                          b_q: torch.Tensor | None = None, b_k: torch.Tensor | None = None,
                          b_v: torch.Tensor | None = None, b_o: torch.Tensor | None = None,
                          dropout_p: float = 0.0, training: bool = True,
-                         return_weights: bool = False):
+                         return_weights: bool = False,
+                         rotary_positions: torch.Tensor | None = None,
+                         past_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
+                         return_key_value: bool = False):
     r"""Eqs. 2.24–2.25, multi-head attention.
 
     .. math::
@@ -176,9 +180,20 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
         dropout_p, training: dropout on the attention weights (see
             :func:`scaled_dot_product_attention`).
         return_weights: also return the attention weights ``[B, h, Lq, Lk]``.
+        rotary_positions: ``[Lq]`` positions; when given, each head's queries and keys are
+            rotated by :func:`~genmodels.transformer.rotary.rotary_embedding` after the
+            projection (RoPE, self-attention: ``key`` must have the query's length, its rows
+            sit at the same positions).
+        past_key_value: ``(K_past, V_past)``, each ``[B, h, Lp, d_h]``: the projected (and
+            rotated) keys and values of earlier tokens (a KV cache); the new keys and values
+            are appended after them, so the queries attend to ``Lp + Lk`` keys and ``mask``,
+            if given, must broadcast to ``[B, h, Lq, Lp + Lk]``.
+        return_key_value: also return ``(K, V)``, each ``[B, h, Lp + Lk, d_h]``, the cache for
+            the next call.
 
     Returns:
-        ``[B, Lq, d]`` (and the weights when ``return_weights``).
+        ``[B, Lq, d]``, followed by the weights when ``return_weights`` and by ``(K, V)``
+        when ``return_key_value``.
     """
     check_tensor("query", query, ndim=3)
     check_tensor("key", key, ndim=3)
@@ -202,6 +217,7 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     if d % num_heads != 0:
         raise ValueError(f"num_heads: must divide the model width d={d}, got {num_heads}")
     h, d_h = num_heads, d // num_heads
+    _check_rope_and_cache(rotary_positions, past_key_value, B, Lq, Lk, h, d_h, query.dtype)
     if mask is not None and isinstance(mask, torch.Tensor) and mask.dim() == 3:
         mask = mask.unsqueeze(1)  # (B, 1, Lq, Lk): one mask for every head
 
@@ -213,15 +229,60 @@ def multi_head_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     # uses: transformer.attention
     def project(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         y = x @ w if b is None else x @ w + b          # (B, L, d): every head at once
-        return y.view(B, -1, h, d_h).transpose(1, 2)   # (B, h, L, d_h); head i: cols i*d_h..
+        return y.view(B, y.shape[1], h, d_h).transpose(1, 2)  # (B, h, L, d_h); head i: cols i*d_h..
 
     Q, K, V = project(query, w_q, b_q), project(key, w_k, b_k), project(value, w_v, b_v)
+    # <<< exercise transformer.multi_head
+    Q, K, V = rotate_and_extend(Q, K, V, rotary_positions, past_key_value)  # RoPE, KV cache
+    # >>> exercise transformer.multi_head: eqs. 2.24–2.25
     heads, weights = scaled_dot_product_attention(Q, K, V, mask, dropout_p=dropout_p,
                                                   training=training)  # (B, h, Lq, d_h)  eq. 2.24
     concat = heads.transpose(1, 2).reshape(B, Lq, d)   # (B, Lq, h*d_h): Concat(head_1..head_h)
     out = concat @ w_o if b_o is None else concat @ w_o + b_o  # (B, Lq, d)  eq. 2.25
-    return (out, weights) if return_weights else out
+    extra = ((weights,) if return_weights else ()) + (((K, V),) if return_key_value else ())
+    return (out, *extra) if extra else out
     # <<< exercise transformer.multi_head
+
+
+def _check_rope_and_cache(rotary_positions, past_key_value, B: int, Lq: int, Lk: int, h: int,
+                          d_h: int, dtype: torch.dtype) -> None:
+    """Check :func:`multi_head_attention`'s RoPE positions and KV cache."""
+    if rotary_positions is not None:
+        if Lk != Lq:
+            raise ValueError(f"rotary_positions: RoPE needs self-attention (key and query of one "
+                             f"length), got Lq={Lq}, Lk={Lk}")
+        if d_h % 2:
+            raise ValueError(f"rotary_positions: RoPE rotates pairs, the head width "
+                             f"d/num_heads={d_h} must be even")
+    if past_key_value is None:
+        return
+    if not isinstance(past_key_value, (tuple, list)) or len(past_key_value) != 2:
+        raise ValueError("past_key_value: expected a pair (K_past, V_past)")
+    for name, t in zip(("past_key_value[0]", "past_key_value[1]"), past_key_value):
+        check_tensor(name, t, ndim=4)
+        check_shape(name, t, [B, h, None, d_h])
+        if t.dtype != dtype:
+            raise ValueError(f"{name}: dtype {t.dtype} differs from query's {dtype}")
+    if past_key_value[0].shape != past_key_value[1].shape:
+        raise ValueError(f"past_key_value[1]: shape {list(past_key_value[1].shape)} differs from "
+                         f"the keys' {list(past_key_value[0].shape)}")
+
+
+def rotate_and_extend(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
+                      rotary_positions: torch.Tensor | None,
+                      past_key_value: tuple[torch.Tensor, torch.Tensor] | None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-head ``Q [B, h, Lq, d_h]``, ``K``, ``V [B, h, Lk, d_h]`` after RoPE (queries and keys
+    rotated by ``rotary_positions`` when given) and the KV cache (``past_key_value``'s keys and
+    values put before the new ones). Used by :func:`multi_head_attention` and by the fused path
+    of :class:`~genmodels.transformer.modules.MultiHeadAttention`."""
+    if rotary_positions is not None:
+        Q = rotary_embedding(Q, rotary_positions)
+        K = rotary_embedding(K, rotary_positions)
+    if past_key_value is not None:
+        K = torch.cat([past_key_value[0], K], dim=-2)  # (B, h, Lp + Lk, d_h)
+        V = torch.cat([past_key_value[1], V], dim=-2)
+    return Q, K, V
 
 
 def position_wise_ffn(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,

@@ -113,7 +113,8 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     # log σ(ℓ) = −softplus(−ℓ) and log(1 − σ(ℓ)) = −softplus(ℓ)
     log_p = x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)
     batch_dims = logits.dim() - x.dim() + 1                          # 1 ([B]) or 2 ([L, B])
-    return log_p.reshape(*log_p.shape[:batch_dims], -1).sum(dim=-1)  # x of shape [B] works too
+    lead = log_p.shape[:batch_dims]                                 # an empty batch gives [0]
+    return log_p.reshape(*lead, math.prod(log_p.shape[batch_dims:])).sum(dim=-1)  # x [B] works too
 
 
 def elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
