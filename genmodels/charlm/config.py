@@ -13,7 +13,7 @@ from genmodels.schema import ModelConfig, choice, positive, register_model, unit
 
 # ------------------------------------------------------------------------------ models
 
-def _transformer_problems(cfg, arch: str):
+def _transformer_problems(cfg, arch: str, positions=("learned", "sinusoidal")):
     """The checks every Transformer schema shares: its arch, sizes, heads, dropout, positions."""
     yield from choice(cfg, "arch", (arch,))
     for name in ("n_layer", "n_head", "n_embd", "d_ff"):
@@ -21,7 +21,11 @@ def _transformer_problems(cfg, arch: str):
     if cfg.n_head > 0 and cfg.n_embd % cfg.n_head:       # (n_head <= 0: reported above)
         yield "n_head", f"must divide n_embd={cfg.n_embd}, got {cfg.n_head}"
     yield from unit(cfg, "dropout", high_open=True)
-    yield from choice(cfg, "pos_encoding", ("learned", "sinusoidal"))
+    yield from choice(cfg, "pos_encoding", positions)
+    if ("rope" == cfg.pos_encoding and cfg.n_head > 0 and cfg.n_embd % cfg.n_head == 0
+            and (cfg.n_embd // cfg.n_head) % 2):
+        yield "pos_encoding", (f"rope rotates pairs: the head width n_embd/n_head = "
+                               f"{cfg.n_embd // cfg.n_head} must be even")
 
 
 @dataclass
@@ -51,7 +55,7 @@ class GPTConfig(CharLMEval):
     n_embd: int = 128
     d_ff: Optional[int] = None       # FFN width; null: 4 * n_embd
     dropout: float = 0.0
-    pos_encoding: str = "learned"    # learned | sinusoidal (eq. 2.22)
+    pos_encoding: str = "learned"    # learned | sinusoidal (eq. 2.22) | rope (rotary positions on each head's queries and keys)
     tie_weights: bool = True         # share the token embedding with the output layer
     bias: bool = True                # biases in the attention projections
     use_sdpa: bool = False           # false: attention through multi_head_attention / scaled_dot_product_attention (eqs. 2.23-2.25) | true: opt-in fused kernel F.scaled_dot_product_attention
@@ -59,7 +63,7 @@ class GPTConfig(CharLMEval):
 
     def problems(self):
         yield from super().problems()
-        yield from _transformer_problems(self, "gpt")
+        yield from _transformer_problems(self, "gpt", ("learned", "sinusoidal", "rope"))
 
 
 @dataclass

@@ -25,8 +25,9 @@ from torch import nn
 
 from genmodels._checks import (check_choice, check_int, check_positive, check_range, check_tensor,
                                checks_enabled)
-from genmodels.transformer.attention import (multi_head_attention, next_token_distribution,
-                                             position_wise_ffn, sinusoidal_positional_encoding)
+from genmodels.transformer.attention import (_check_rope_and_cache, multi_head_attention,
+                                             next_token_distribution, position_wise_ffn,
+                                             rotate_and_extend, sinusoidal_positional_encoding)
 from genmodels.transformer.losses import masked_lm_loss, task_loss
 
 __all__ = ["MultiHeadAttention", "PositionWiseFFN", "TransformerBlock", "DecoderBlock",
@@ -72,6 +73,12 @@ class MultiHeadAttention(nn.Module):
     (self-attention). ``mask`` (bool, True = may attend) is ``[Lq, Lk]``, ``[B, Lq, Lk]`` or
     ``[B, h, Lq, Lk]``; ``is_causal`` lets query i see keys ``<= i``; ``key_mask`` ``[B, Lk]``
     (True = real token) hides padding. All given masks are combined with AND.
+
+    Keyword options (both paths): ``rotary_positions[Lq]`` rotates each head's queries and keys
+    (RoPE); ``past_key_value=(K_past, V_past)`` ``[B, h, Lp, d_h]`` are the cached keys and values
+    of the ``Lp`` earlier tokens (then ``is_causal`` lets new query i see keys ``<= Lp + i`` and
+    ``mask``/``key_mask`` cover all ``Lp + Lk`` keys); ``use_cache=True`` returns
+    ``(out, (K, V))`` with the keys and values of all ``Lp + Lk`` tokens.
     """
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True, dropout: float = 0.0,
@@ -98,8 +105,10 @@ class MultiHeadAttention(nn.Module):
                 nn.init.zeros_(b)
 
     def _combined_mask(self, mask, is_causal: bool, key_mask, B: int, Lq: int, Lk: int,
-                       device) -> torch.Tensor | None:
-        """AND of all given masks, broadcastable to ``(B, h, Lq, Lk)``; None if none given."""
+                       device, past: int = 0) -> torch.Tensor | None:
+        """AND of all given masks, broadcastable to ``(B, h, Lq, Lk)``; None if none given.
+        With ``past`` cached keys in front (``Lk`` counts them), query i is token ``past + i``
+        and the causal mask lets it see keys ``<= past + i``."""
         out = None
         if mask is not None:
             if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
@@ -108,8 +117,8 @@ class MultiHeadAttention(nn.Module):
             if mask.dim() not in (2, 3, 4):
                 raise ValueError(f"mask: expected 2, 3 or 4 dimensions, got {list(mask.shape)}")
             out = mask.unsqueeze(1) if mask.dim() == 3 else mask  # (B, 1, Lq, Lk) for 3-d
-        if is_causal:
-            causal = torch.ones(Lq, Lk, dtype=torch.bool, device=device).tril()  # (Lq, Lk)
+        if is_causal and not (past and Lq == 1):  # one new token after the cache sees all keys
+            causal = torch.ones(Lq, Lk, dtype=torch.bool, device=device).tril(past)  # (Lq, Lk)
             out = causal if out is None else out & causal
         if key_mask is not None:
             if not isinstance(key_mask, torch.Tensor) or key_mask.dtype != torch.bool:
@@ -123,27 +132,37 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, key: torch.Tensor | None = None,
                 value: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                is_causal: bool = False, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+                is_causal: bool = False, key_mask: torch.Tensor | None = None, *,
+                rotary_positions: torch.Tensor | None = None,
+                past_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
+                use_cache: bool = False):
         key = query if key is None else key
         value = key if value is None else value
         check_tensor("query", query, ndim=3, finite=False)
         B, Lq, d = query.shape
         Lk = key.shape[1]
+        Lp = 0
+        if past_key_value is not None and isinstance(past_key_value, (tuple, list)) \
+                and len(past_key_value) == 2 and isinstance(past_key_value[0], torch.Tensor) \
+                and past_key_value[0].dim() == 4:
+            Lp = past_key_value[0].shape[2]
         p = self.dropout if self.training else 0.0
         if not self.use_sdpa:
-            m = self._combined_mask(mask, is_causal, key_mask, B, Lq, Lk, query.device)
+            m = self._combined_mask(mask, is_causal, key_mask, B, Lq, Lp + Lk, query.device, Lp)
             return multi_head_attention(query, key, value, self.w_q, self.w_k, self.w_v, self.w_o,
                                         self.num_heads, m, b_q=self.b_q, b_k=self.b_k,
                                         b_v=self.b_v, b_o=self.b_o, dropout_p=p,
-                                        training=self.training)
+                                        training=self.training, rotary_positions=rotary_positions,
+                                        past_key_value=past_key_value, return_key_value=use_cache)
         if query.shape[-1] != self.d_model or key.shape != (B, Lk, d) or value.shape != key.shape:
             raise ValueError(f"query: expected [B, Lq, {self.d_model}] with key/value "
                              f"[B, Lk, {self.d_model}], got {list(query.shape)}, "
                              f"{list(key.shape)}, {list(value.shape)}")
         h, d_h = self.num_heads, d // self.num_heads
-        only_causal = is_causal and mask is None and key_mask is None and Lq == Lk
-        m = None if only_causal else self._combined_mask(mask, is_causal, key_mask, B, Lq, Lk,
-                                                         query.device)
+        _check_rope_and_cache(rotary_positions, past_key_value, B, Lq, Lk, h, d_h, query.dtype)
+        only_causal = is_causal and mask is None and key_mask is None and Lq == Lk and Lp == 0
+        m = None if only_causal else self._combined_mask(mask, is_causal, key_mask, B, Lq,
+                                                         Lp + Lk, query.device, Lp)
 
         def project(x, w, b):
             y = x @ w if b is None else x @ w + b        # (B, L, d)
@@ -152,10 +171,12 @@ class MultiHeadAttention(nn.Module):
         q = project(query, self.w_q, self.b_q)
         k = project(key, self.w_k, self.b_k)
         v = project(value, self.w_v, self.b_v)
+        q, k, v = rotate_and_extend(q, k, v, rotary_positions, past_key_value)  # RoPE, cache
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=m, dropout_p=p,
                                            is_causal=only_causal)  # (B, h, Lq, d_h)
         y = y.transpose(1, 2).reshape(B, Lq, d)  # (B, Lq, d): Concat(heads)
-        return y @ self.w_o if self.b_o is None else y @ self.w_o + self.b_o
+        out = y @ self.w_o if self.b_o is None else y @ self.w_o + self.b_o
+        return (out, (k, v)) if use_cache else out
 
     @torch.no_grad()
     def load_torch_weights(self, module: nn.MultiheadAttention) -> "MultiHeadAttention":
@@ -222,10 +243,19 @@ class TransformerBlock(nn.Module):
         self.ln2 = nn.LayerNorm(n_embd)
         self.ffn = PositionWiseFFN(n_embd, d_ff, dropout)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), is_causal=self.causal, key_mask=key_mask))
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None, *,
+                rotary_positions: torch.Tensor | None = None,
+                past_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
+                use_cache: bool = False):
+        """``x [B, T, d] -> [B, T, d]``, or ``(x, (K, V))`` with ``use_cache`` (the keyword
+        options are :class:`MultiHeadAttention`'s)."""
+        a = self.attn(self.ln1(x), is_causal=self.causal, key_mask=key_mask,
+                      rotary_positions=rotary_positions, past_key_value=past_key_value,
+                      use_cache=use_cache)
+        a, present = a if use_cache else (a, None)
+        x = x + self.drop(a)
         x = x + self.ffn(self.ln2(x))
-        return x
+        return (x, present) if use_cache else x
 
 
 class DecoderBlock(TransformerBlock):
@@ -241,30 +271,35 @@ class EncoderBlock(TransformerBlock):
 
 
 class _Embedding(nn.Module):
-    """Token embedding plus learned or sinusoidal (eq. 2.22) positions, then dropout."""
+    """Token embedding plus learned or sinusoidal (eq. 2.22) positions, then dropout; with
+    ``"rope"`` no position is added here (the attention heads rotate queries and keys)."""
 
     def __init__(self, vocab_size: int, max_len: int, n_embd: int, dropout: float,
-                 pos_encoding: str):
+                 pos_encoding: str, choices=("learned", "sinusoidal")):
         super().__init__()
-        check_choice("pos_encoding", pos_encoding, ("learned", "sinusoidal"))
+        check_choice("pos_encoding", pos_encoding, choices)
         self.pos_encoding = pos_encoding
         self.tok = nn.Embedding(vocab_size, n_embd)
         if pos_encoding == "learned":
             self.pos = nn.Embedding(max_len, n_embd)
-        else:
+        elif pos_encoding == "sinusoidal":
             self.register_buffer("pe", sinusoidal_positional_encoding(max_len, n_embd),
                                  persistent=False)
         self.drop = nn.Dropout(dropout)
         self.n_embd = n_embd
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Embed ``idx [B, T]`` at positions ``start … start+T−1`` (``start`` > 0 after a KV
+        cache of ``start`` tokens)."""
         T = idx.shape[1]
         x = self.tok(idx)  # (B, T, d)
         if self.pos_encoding == "learned":
-            x = x + self.pos.weight[:T]  # (T, d) broadcast over B
+            x = x + self.pos.weight[start:start + T]  # (T, d) broadcast over B
+        elif self.pos_encoding == "rope":
+            pass                                       # positions enter in attention
         else:
             # Vaswani et al. (3.4) scale the embedding by sqrt(d) so it is not drowned by PE.
-            x = x * math.sqrt(self.n_embd) + self.pe[:T].to(x.dtype)
+            x = x * math.sqrt(self.n_embd) + self.pe[start:start + T].to(x.dtype)
         return self.drop(x)
 
 
@@ -294,14 +329,17 @@ class GPT(nn.Module):
         vocab_size: V. block_size: maximum context length T.
         n_layer, n_head, n_embd: depth, heads and width d.
         dropout: on embeddings, attention weights and residual branches (training only).
-        pos_encoding: ``"learned"`` (GPT) or ``"sinusoidal"`` (eq. 2.22).
+        pos_encoding: ``"learned"`` (GPT), ``"sinusoidal"`` (eq. 2.22) or ``"rope"`` (rotary
+            positions, :func:`~genmodels.transformer.rotary.rotary_embedding`, applied to each
+            head's queries and keys in every layer; nothing is added to the embedding).
         tie_weights: share the token embedding with the output projection (one tensor).
         bias: biases in attention projections. use_sdpa: opt into the fused attention kernel.
         d_ff: FFN width, default ``4 * n_embd``.
 
     ``forward(idx[B, T], targets=None) -> (logits[B, T, V], loss)``; ``loss`` is the mean
     next-token loss (eq. 2.29) when ``targets[B, T]`` is given (ids equal to ``ignore_index``
-    = −100 are skipped), else None.
+    = −100 are skipped), else None. ``step(idx, past)`` is the incremental forward of the KV
+    cache that ``generate`` uses.
     """
 
     ignore_index = -100
@@ -315,7 +353,12 @@ class GPT(nn.Module):
                         ("n_layer", n_layer), ("n_head", n_head), ("n_embd", n_embd)):
             check_int(name, v, minimum=1)
         self.vocab_size, self.block_size = vocab_size, block_size
-        self.embed = _Embedding(vocab_size, block_size, n_embd, dropout, pos_encoding)
+        self.embed = _Embedding(vocab_size, block_size, n_embd, dropout, pos_encoding,
+                                ("learned", "sinusoidal", "rope"))
+        self.rope = pos_encoding == "rope"
+        if self.rope and (n_embd // n_head) % 2:
+            raise ValueError(f"pos_encoding: rope rotates pairs, the head width n_embd/n_head="
+                             f"{n_embd // n_head} must be even")
         self.blocks = nn.ModuleList(DecoderBlock(n_embd, n_head, dropout, bias, use_sdpa, d_ff)
                                     for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd)
@@ -324,13 +367,43 @@ class GPT(nn.Module):
         if tie_weights:
             self.lm_head.weight = self.embed.tok.weight  # one tensor, [V, d]
 
-    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
-        """Final (layer-normed) hidden states ``[B, T, d]``."""
-        _check_ids("idx", idx, self.vocab_size, self.block_size)
-        x = self.embed(idx)
-        for block in self.blocks:
-            x = block(x)
-        return self.ln_f(x)
+    def hidden(self, idx: torch.Tensor, past_key_values: list | None = None,
+               use_cache: bool = False):
+        """Final (layer-normed) hidden states ``[B, T, d]``.
+
+        With a KV cache: ``past_key_values`` holds one ``(K, V)`` pair ``[B, h, Lp, d_h]`` per
+        layer for the ``Lp`` tokens before ``idx`` (which then sit at positions ``Lp … Lp+T−1``;
+        ``Lp + T <= block_size``); ``use_cache=True`` returns ``(hidden, present)`` with the
+        pairs of all ``Lp + T`` tokens.
+        """
+        Lp = 0
+        if past_key_values is not None:
+            if not isinstance(past_key_values, (list, tuple)) or \
+                    len(past_key_values) != len(self.blocks):
+                raise ValueError(f"past_key_values: expected one (K, V) pair per layer "
+                                 f"({len(self.blocks)})")
+            Lp = past_key_values[0][0].shape[2]
+        _check_ids("idx", idx, self.vocab_size, self.block_size - Lp)
+        T = idx.shape[1]
+        positions = torch.arange(Lp, Lp + T, device=idx.device) if self.rope else None
+        x = self.embed(idx, start=Lp)  # (B, T, d)
+        present = []
+        for i, block in enumerate(self.blocks):
+            past = None if past_key_values is None else past_key_values[i]
+            x = block(x, rotary_positions=positions, past_key_value=past, use_cache=use_cache)
+            if use_cache:
+                x, kv = x
+                present.append(kv)
+        x = self.ln_f(x)
+        return (x, present) if use_cache else x
+
+    def step(self, idx: torch.Tensor, past_key_values: list | None = None
+             ) -> tuple[torch.Tensor, list]:
+        """Incremental forward: logits ``[B, T, V]`` of ``idx[B, T]`` placed after the cached
+        tokens, and the cache extended by them (one ``(K, V)`` per layer, ``[B, h, Lp+T, d_h]``).
+        Equal to the last ``T`` rows of ``forward`` on the whole sequence."""
+        h, present = self.hidden(idx, past_key_values, use_cache=True)
+        return self.lm_head(h), present
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -342,14 +415,24 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None
-                 ) -> torch.Tensor:
+                 top_k: int | None = None, generator: torch.Generator | None = None,
+                 use_cache: bool = True) -> torch.Tensor:
         """Sample ``max_new_tokens`` tokens after ``idx[B, T]``; returns ``[B, T + new]``.
 
-        Each step feeds the last ``block_size`` tokens, takes the next-token distribution
-        softmax((h W + b)/τ) (eq. 2.27; dividing h and b by τ divides the logits), keeps the
-        ``top_k`` most likely tokens if given, and draws with ``generator``. Call ``.eval()``
-        first to switch dropout off.
+        Each step takes the next-token distribution softmax((h W + b)/τ) of the last position
+        (eq. 2.27; dividing h and b by τ divides the logits), keeps the ``top_k`` most likely
+        tokens if given, and draws with ``generator``. Call ``.eval()`` first to switch dropout
+        off.
+
+        ``use_cache=False`` feeds the last ``block_size`` tokens at every step. ``use_cache=True``
+        (KV cache) feeds the prompt once and then only the newest token, reusing every layer's
+        keys and values of the tokens before it: the same tokens, in O(T) instead of O(T²) work
+        per step. Past the block size the window slides, and sliding moves every token to a new
+        position (learned and sinusoidal positions change; with RoPE the deeper layers' cached
+        keys were computed from a context the window has dropped), so the cache is no longer
+        valid: from the step where ``T + new`` exceeds ``block_size``, each step recomputes the
+        last ``block_size`` tokens as ``use_cache=False`` does. The tokens are the same either
+        way; only the speed-up ends there.
         """
         check_int("max_new_tokens", max_new_tokens, minimum=0)
         check_positive("temperature", temperature)
@@ -358,9 +441,17 @@ class GPT(nn.Module):
         _check_ids("idx", idx, self.vocab_size)  # longer than block_size is fine: cropped
         W = self.lm_head.weight.T  # (d, V)
         b = self.lm_head.bias if self.lm_head.bias is not None else W.new_zeros(self.vocab_size)
+        cache = None
         for _ in range(max_new_tokens):
-            context = idx[:, -self.block_size:]  # (B, <= block_size)
-            h_last = self.hidden(context)[:, -1]  # (B, d)
+            if use_cache and idx.shape[1] <= self.block_size:
+                if cache is None:                                      # the prompt, once
+                    h, cache = self.hidden(idx, use_cache=True)        # (B, T, d)
+                else:                                                  # the newest token only
+                    h, cache = self.hidden(idx[:, -1:], cache, use_cache=True)  # (B, 1, d)
+            else:
+                cache = None                                           # the window slides
+                h = self.hidden(idx[:, -self.block_size:])             # (B, <= block_size, d)
+            h_last = h[:, -1]  # (B, d)
             probs = next_token_distribution(h_last / temperature, W, b / temperature)  # (B, V)
             if top_k is not None and top_k < self.vocab_size:
                 kth = probs.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
