@@ -25,6 +25,11 @@ class Checked:
     def problems(self) -> Iterator[tuple[str, str]]:
         return iter(())
 
+    def run_problems(self, cfg) -> Iterator[tuple[str, str]]:
+        """``(full key, message)`` for values impossible together with the rest of the run's
+        config ``cfg`` (e.g. a model's phase longer than ``trainer.max_steps``)."""
+        return iter(())
+
 
 def positive(obj, name, *, allow_zero=False):
     v = getattr(obj, name)

@@ -249,3 +249,27 @@ def test_unwritable_names_a_folder_without_write_permission(tmp_path, monkeypatc
     monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
     why = cli._unwritable(tmp_path / "new" / "run")
     assert why == f"{tmp_path} is not writable by this user (permission denied)"
+
+
+# ------------------------------------------------------------------ 5. settings impossible together
+@pytest.mark.train
+@pytest.mark.parametrize("steps_a", ["2", "3"])
+def test_cli_refuses_an_ewc_phase_a_as_long_as_the_run(tmp_path, steps_a):
+    """model.steps_a ≥ trainer.max_steps leaves no step for task B: refused with both keys named,
+    exit 2, before the run folder holds a checkpoint (was a ValueError traceback from the task)."""
+    run = tmp_path / "run"
+    proc = _train(tmp_path, "experiment=ewc_split", f"model.steps_a={steps_a}",
+                  f"hydra.run.dir={run}", *SHORT)
+    _refused(proc, 2, f"model.steps_a: {steps_a} must be below trainer.max_steps (2)")
+    assert not (run / "checkpoints").exists()
+
+
+@pytest.mark.train
+@pytest.mark.parametrize("experiment,override,key", [
+    ("ewc_split", "data=embedded_text model.steps_a=1", "data: the ewc family needs an image dataset"),
+    ("gan_digits", "data=embedded_text", "data: the GAN trains on images"),
+])
+def test_cli_refuses_a_dataset_the_family_cannot_use(tmp_path, experiment, override, key):
+    proc = _train(tmp_path, f"experiment={experiment}", *override.split(),
+                  f"hydra.run.dir={tmp_path / 'run'}", *SHORT)
+    _refused(proc, 2, key)

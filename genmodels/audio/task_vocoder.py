@@ -18,6 +18,7 @@ from genmodels.audio.plots import plot_audio_panels, write_wav
 from genmodels.audio.task_base import AudioTask, step_generator
 from genmodels.audio.vocoder import WaveNetVocoder
 from genmodels.audio.voice_conversion import mcd_db
+from genmodels.errors import ConfigError
 
 __all__ = ["VocoderTask"]
 
@@ -40,7 +41,7 @@ class VocoderTask(AudioTask):
         n_samples = self.audio["train"].shape[-1]
         self.max_start_frame = n_samples // m.hop_length - m.segment_frames
         if self.max_start_frame < 0:
-            raise ValueError(f"model.segment_frames: {m.segment_frames} frames × hop "
+            raise ConfigError(f"model.segment_frames: {m.segment_frames} frames × hop "
                              f"{m.hop_length} exceed the clips' {n_samples} samples")
         model = WaveNetVocoder(m.n_mfcc, m.hop_length, cond_hidden=m.cond_hidden,
                                preemphasis=m.preemphasis, lpc_order=m.lpc_order,

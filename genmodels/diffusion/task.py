@@ -41,6 +41,7 @@ from genmodels.metrics import frechet_distance_from_features, sample_quality
 from genmodels.metrics.yardstick import class_coverage_entropy
 from genmodels.plotting import save_figure, save_image_grid
 from genmodels.train.task import Task, batch_indices
+from genmodels.errors import ConfigError
 
 __all__ = ["DiffusionModel", "DiffusionTask", "vp_sde_std"]
 
@@ -86,7 +87,7 @@ class DiffusionTask(Task):
         m = cfg.model
         self.is_image = hasattr(data, "image_shape")
         if self.is_image != (m.arch == "unet"):
-            raise ValueError(f"model.arch: {m.arch!r} does not fit data {cfg.data.name!r} "
+            raise ConfigError(f"model.arch: {m.arch!r} does not fit data {cfg.data.name!r} "
                              f"(unet is for images, mlp for the 2-D toy data)")
         time_scale = 1000.0 if m.process == "sde" else 1.0     # SDE times in [0, 1] -> [0, 1000]
         if self.is_image:

@@ -27,6 +27,7 @@ from genmodels.gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscrimi
 from genmodels.metrics import sample_quality
 from genmodels.plotting import save_figure, save_image_grid
 from genmodels.train.task import Task, batch_indices
+from genmodels.errors import ConfigError
 
 __all__ = ["GAN", "GANTask"]
 
@@ -58,7 +59,7 @@ def build_gan(m, image_shape) -> GAN:
         d = MLPDiscriminator(c * h * w, m.hidden)
     else:
         if h != w:
-            raise ValueError(f"model.arch: dcgan needs square images, got {h}×{w}")
+            raise ConfigError(f"model.arch: dcgan needs square images, got {h}×{w}")
         g = DCGANGenerator(m.z_dim, image_size=h, channels=c, width=m.width)
         d = DCGANDiscriminator(image_size=h, channels=c, width=m.width)
     return GAN(g, d, image_shape)
@@ -70,7 +71,7 @@ class GANTask(Task):
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
         if not hasattr(data, "image_shape"):
-            raise ValueError(f"data: the GAN trains on images (digits, fashion_mnist), got {cfg.data.name!r}")
+            raise ConfigError(f"data: the GAN trains on images (digits, fashion_mnist), got {cfg.data.name!r}")
         self.model = build_gan(cfg.model, data.image_shape).to(device)
         self.train_x = (data.train * 2 - 1).to(device)                     # [0, 1] -> [−1, 1]
         self.saturating = cfg.model.generator_loss == "saturating"

@@ -217,7 +217,7 @@ class RewardModelTask(_RLHFTask):
             [enc(r["prompt"] + r["rejected"]) for r in records], m.block_size)
         self.split_idx = split_by_group(records)
         if cfg.trainer.batch_size > len(self.split_idx["train"]):
-            raise ValueError(f"trainer.batch_size: {cfg.trainer.batch_size} exceeds the "
+            raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} exceeds the "
                              f"{len(self.split_idx['train'])} training comparisons")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)

@@ -185,6 +185,9 @@ def _walk(obj, path) -> Iterator[tuple[str, str]]:
 def validate(cfg: Config) -> Config:
     """Raise :class:`ConfigError` listing every impossible value, each with its full key."""
     found = list(_walk(cfg, ""))
+    for section in (cfg.model, cfg.data):
+        if isinstance(section, Checked) and not found:   # cross-key checks need sane values
+            found.extend(section.run_problems(cfg))
     if isinstance(cfg.model, ModelConfig) and cfg.model.family not in MODEL_FAMILIES:
         found.append(("model.family", f"unknown family {cfg.model.family!r}; "
                                       f"known: {sorted(MODEL_FAMILIES)}"))

@@ -34,5 +34,10 @@ class EWCConfig(ModelConfig):
         for name in ("ewc_lambda", "l2_lambda", "fisher_samples", "permutation_seed"):
             yield from positive(self, name, allow_zero=True)
 
+    def run_problems(self, cfg):
+        if self.steps_a >= cfg.trainer.max_steps:
+            yield "model.steps_a", (f"{self.steps_a} must be below trainer.max_steps "
+                                    f"({cfg.trainer.max_steps}): the steps after it train task B")
+
 
 register_model("ewc_schema", EWCConfig, family="ewc", task="genmodels.transfer.task:EWCTask")

@@ -35,6 +35,7 @@ from genmodels.train.task import Task, batch_indices
 from genmodels.transfer.ewc import ewc_penalty, fisher_diagonal
 from genmodels.transfer.finetune import cross_entropy
 from genmodels.transfer.models import MultiHeadMLP
+from genmodels.errors import ConfigError
 
 __all__ = ["EWCTask", "make_tasks"]
 
@@ -69,12 +70,10 @@ class EWCTask(Task):
 
     def __init__(self, cfg, data, device):
         super().__init__(cfg, data, device)
-        m, t = cfg.model, cfg.trainer
-        if data is None or not hasattr(data, "split"):
-            raise ValueError("data: the ewc family needs an image dataset (data=digits)")
-        if m.steps_a >= t.max_steps:
-            raise ValueError(f"model.steps_a: ({m.steps_a}) must be below trainer.max_steps "
-                             f"({t.max_steps}); the steps after it train task B")
+        m = cfg.model
+        if not hasattr(data, "image_shape"):
+            raise ConfigError(f"data: the ewc family needs an image dataset (data=digits or "
+                              f"fashion_mnist), got {cfg.data.name!r}")
         self.tasks, self.head, head_sizes = make_tasks(data, m.split, m.permutation_seed)
         self.tasks = {k: {s: (x.to(device), y.to(device)) for s, (x, y) in v.items()}
                       for k, v in self.tasks.items()}
