@@ -54,7 +54,7 @@ class EnhancementTask(AudioTask):
         self.model = model.to(device)
         self.clean = {s: self.clips(s) for s in ("train", "val", "test")}
         if m.mode == "separate" and any(len(c) < 2 for c in self.clean.values()):
-            raise ValueError("data: separation needs at least two clips in every split")
+            raise ConfigError("data: separation needs at least two clips in every split")
         self.fixed = {s: self.make_items(s, m.test_items,
                                          torch.Generator().manual_seed(cfg.seed * 1000 + k))
                       for s, k in _EVAL_SEEDS.items()}
