@@ -81,13 +81,18 @@ class UNet(nn.Module):
         channel_mults: one multiplier per resolution; ``len`` resolutions in all.
         num_groups: GroupNorm groups (reduced to a divisor of each channel count).
         time_scale: multiplies t before the sinusoidal embedding (1000 for SDE times in [0, 1]).
+        num_classes: K > 0 makes the network class-conditional, ``model(x, t, y)`` with labels
+            ``y [B]`` in {0, …, K}: a learned embedding of y is added to the time embedding, and
+            the extra label K (:attr:`null_label`) is the "no label" ∅ of classifier-free guidance
+            (``y=None`` means ∅ for every sample). 0 (default): unconditional.
     """
 
     def __init__(self, in_channels: int = 1, base_channels: int = 16,
                  channel_mults: Sequence[int] = (1, 2, 4), num_groups: int = 8,
-                 time_scale: float = 1.0):
+                 time_scale: float = 1.0, num_classes: int = 0):
         super().__init__()
         check_int("in_channels", in_channels, minimum=1)
+        check_int("num_classes", num_classes, minimum=0)
         check_int("base_channels", base_channels, minimum=1)
         check_int("num_groups", num_groups, minimum=1)
         if len(channel_mults) < 1:
@@ -100,6 +105,9 @@ class UNet(nn.Module):
             SinusoidalTimeEmbedding(base_channels, time_scale),
             nn.Linear(base_channels, temb_dim), nn.SiLU(), nn.Linear(temb_dim, temb_dim),
         )
+        self.num_classes = num_classes
+        # labels 0 … K−1 and the null label K; nothing at all for an unconditional network
+        self.class_embed = nn.Embedding(num_classes + 1, temb_dim) if num_classes else None
         chs = [base_channels * m for m in channel_mults]
         n = len(chs)
         self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
@@ -123,7 +131,12 @@ class UNet(nn.Module):
         self.norm_out = nn.GroupNorm(_groups(num_groups, prev), prev)
         self.conv_out = nn.Conv2d(prev, in_channels, 3, padding=1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    @property
+    def null_label(self) -> int:
+        """The label that means "no label" (∅) in a class-conditional network: ``num_classes``."""
+        return self.num_classes
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         check_tensor("x", x, ndim=4, finite=False)
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x: expected {self.in_channels} channels, got shape {list(x.shape)}")
@@ -131,6 +144,17 @@ class UNet(nn.Module):
             raise ValueError(f"t: expected shape [{x.shape[0]}], got "
                              f"{list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
         temb = self.time_embed(t).to(x.dtype)                           # (B, 4·base)
+        if self.class_embed is not None:
+            if y is None:
+                y = torch.full((x.shape[0],), self.null_label, dtype=torch.long, device=x.device)
+            check_tensor("y", y, ndim=1, floating=False)
+            if y.shape[0] != x.shape[0] or y.is_floating_point() or y.dtype == torch.bool \
+                    or int(y.min()) < 0 or int(y.max()) > self.null_label:
+                raise ValueError(f"y: expected [{x.shape[0]}] integer labels in 0…{self.null_label} "
+                                 f"({self.null_label} = no label), got {y.dtype} {list(y.shape)}")
+            temb = temb + self.class_embed(y).to(x.dtype)              # (B, 4·base)
+        elif y is not None:
+            raise ValueError("y: this U-Net is unconditional (num_classes=0), got labels")
         h = self.conv_in(x)                                             # (B, base, H, W)
         skips = []
         for i, block in enumerate(self.down_blocks):

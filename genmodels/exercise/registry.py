@@ -38,11 +38,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FAMILIES = ("rl", "transfer", "vae", "gan", "ddpm", "rnn", "transformer", "audio")
+FAMILIES = ("rl", "transfer", "vae", "gan", "ddpm", "flow", "rnn", "transformer", "audio")
 
 #: the pytest marker that selects each family's tests (``pytest -m ddpm`` also works)
 FAMILY_MARKER = {"rl": "rl", "transfer": "transfer", "vae": "vae", "gan": "gan",
-                 "ddpm": "diffusion", "rnn": "rnn", "transformer": "transformer", "audio": "audio"}
+                 "ddpm": "diffusion", "flow": "flow", "rnn": "rnn", "transformer": "transformer", "audio": "audio"}
 
 #: within a family, the modules in the order of the methods chapter (other modules follow)
 SYLLABUS = ("rl/returns", "rl/rlhf", "rl/ppo", "transfer/finetune", "transfer/ewc", "diffusion/ddpm",
