@@ -5,8 +5,8 @@ schemas in ``genmodels/data/config.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import List, Optional
 
 from genmodels.schema import ModelConfig, choice, positive, register_model, unit
 
@@ -131,9 +131,21 @@ class FinetuneConfig(EncoderConfig):
     split_seed: int = 0              # the fixed 80/10/10 split of the segments
     pooling: str = "mean"            # mean over real characters | cls (first position)
     freeze_encoder: bool = False     # train only the head (a linear probe)
+    lora_rank: int = 0               # > 0: LoRA (genmodels.transfer.lora): freeze the encoder, train rank-r adapters on lora_targets and the head; 0: full fine-tuning
+    lora_alpha: float = 16.0         # the adapters' alpha (update scaled by alpha / rank)
+    lora_targets: List[str] = field(default_factory=lambda: ["w_q", "w_v"])  # weights adapted in every block (w_q, w_k, w_v, w_o of attention; w1, w2 of the FFN)
 
     def problems(self):
         yield from super().problems()
+        yield from positive(self, "lora_rank", allow_zero=True)
+        if self.lora_rank > 0 and self.freeze_encoder:
+            yield "lora_rank", "LoRA and freeze_encoder exclude each other (set one)"
+        bad = [t for t in self.lora_targets if t not in ("w_q", "w_k", "w_v", "w_o", "w1", "w2")]
+        if bad or not self.lora_targets:
+            yield "lora_targets", (f"must be a non-empty subset of w_q, w_k, w_v, w_o, w1, w2, "
+                                   f"got {list(self.lora_targets)}")
+        if self.lora_alpha != self.lora_alpha or abs(self.lora_alpha) == float("inf"):
+            yield "lora_alpha", f"must be finite, got {self.lora_alpha}"
         yield from positive(self, "num_classes")
         yield from positive(self, "min_chars")
         yield from positive(self, "split_seed", allow_zero=True)

@@ -8,6 +8,8 @@
 * :class:`MLMTask` — masked-language-model pre-training of :class:`MaskedEncoder` (eq. 2.28).
 * :class:`FinetuneTask` — classification of labelled segments (which speaker says a speech) with
   the encoder and a linear head (eq. 2.29), from an MLM checkpoint or from scratch.
+  ``model.lora_rank > 0`` fine-tunes with LoRA instead (:func:`genmodels.transfer.lora.apply_lora`:
+  the encoder frozen, rank-r adapters on ``model.lora_targets``, the head trained).
 
 Special ids of the encoder tasks: the corpus's characters are ``0 … V−1``, ``[MASK] = V`` and
 ``[PAD] = V + 1``, so an MLM checkpoint loads into the fine-tuning model unchanged.
@@ -26,6 +28,7 @@ from genmodels.data.text import decode, fixed_windows, labelled_splits, random_w
 from genmodels.errors import ConfigError
 from genmodels.train.checkpoint import resolve_checkpoint
 from genmodels.train.task import Task, batch_indices
+from genmodels.transfer.lora import apply_lora
 from genmodels.transformer.losses import masked_lm_loss, task_loss
 from genmodels.transformer.modules import GPT, MaskedEncoder, mask_tokens
 
@@ -277,6 +280,12 @@ class FinetuneTask(Task):
         if m.freeze_encoder:
             for name, p in self.model.named_parameters():
                 p.requires_grad_(name.startswith("classifier."))
+        self.lora = None
+        if m.lora_rank > 0:
+            # frozen encoder + rank-r adapters (lora_linear) on lora_targets; the new head trains
+            self.lora = apply_lora(self.model, m.lora_rank, m.lora_alpha, list(m.lora_targets))
+            for p in self.model.classifier.parameters():
+                p.requires_grad_(True)
 
     def _load_pretrained(self, path: str) -> None:
         try:
@@ -319,9 +328,16 @@ class FinetuneTask(Task):
                             for i, k in zip(ids.split(256), mask.split(256))])
         return logits, y
 
+    def trainable_fraction(self) -> tuple[int, int]:
+        """``(trained, total)`` parameter counts of the fine-tuning model."""
+        ps = list(self.model.parameters())
+        return sum(p.numel() for p in ps if p.requires_grad), sum(p.numel() for p in ps)
+
     def evaluate(self, split):
         logits, y = self._logits(split)
+        trained, total = self.trainable_fraction()
         return {"loss": task_loss(logits, y).item(),
+                "trained_fraction": trained / total,
                 "accuracy": (logits.argmax(-1) == y).float().mean().item(),
                 "chance": (torch.bincount(y, minlength=self.cfg.model.num_classes).max()
                            / len(y)).item()}
