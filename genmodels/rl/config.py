@@ -95,6 +95,7 @@ class RLHFRewardConfig(ModelConfig):
     min_gap: float = 0.25             # the scripted human abstains when two scores differ by less
     temperature: float = 1.0
     regenerate: bool = False          # retrain the policy run and rebuild the data set even if <workdir> has them (else they are reused)
+    assets_seed: int | None = None    # seed of the policy run and of the preference sampling (None: the run's seed); fix it to vary only the reward model's / PPO's seed over the same assets
     # the reward model
     rm_layers: int = 2
     rm_heads: int = 4
@@ -113,6 +114,8 @@ class RLHFRewardConfig(ModelConfig):
             yield from positive(self, name)
         yield from positive(self, "lm_steps", allow_zero=True)
         yield from positive(self, "min_gap", allow_zero=True)
+        if self.assets_seed is not None:
+            yield from positive(self, "assets_seed", allow_zero=True)
         if self.samples_per_prompt == 1:
             yield "samples_per_prompt", "must be >= 2 to form a comparison"
         if not self.keywords:

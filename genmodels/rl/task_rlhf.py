@@ -65,6 +65,12 @@ def _log(msg: str) -> None:
 _POLICY_ARCH = ("block_size", "n_layer", "n_head", "n_embd")
 
 
+def assets_seed(cfg) -> int:
+    """The seed of the cached assets (policy run, preference pairs): ``model.assets_seed``, or
+    the run's seed when it is unset."""
+    return cfg.seed if cfg.model.assets_seed is None else cfg.model.assets_seed
+
+
 def policy_config(cfg) -> Config:
     """Stage 1 as an ordinary character-LM run: a GPT of the ``model.lm_*`` sizes trained by the
     trainer on the run's corpus (``data``), AdamW with a cosine learning rate."""
@@ -76,7 +82,7 @@ def policy_config(cfg) -> Config:
                             progress=t.progress, figures=t.figures, resume=not m.regenerate,
                             optim=OptimConfig(name="adamw", lr=m.lm_lr, weight_decay=0.01),
                             scheduler=SchedulerConfig(name="cosine", min_lr_ratio=0.05))
-    return validate(Config(run_name="rlhf_policy", seed=cfg.seed, data=cfg.data, model=gpt,
+    return validate(Config(run_name="rlhf_policy", seed=assets_seed(cfg), data=cfg.data, model=gpt,
                            trainer=trainer))
 
 
@@ -191,7 +197,7 @@ class RewardModelTask(_RLHFTask):
         # sidecar is the user's own (e.g. real human labels) and is used as it is.
         made_with = {"n_pairs": m.n_pairs, "prompt_len": m.prompt_len,
                      "completion_len": m.completion_len, "samples_per_prompt": m.samples_per_prompt,
-                     "temperature": m.temperature, "min_gap": m.min_gap, "seed": cfg.seed,
+                     "temperature": m.temperature, "min_gap": m.min_gap, "seed": assets_seed(cfg),
                      "keywords": list(m.keywords), "policy": str(policy_path)}
         meta = path.with_suffix(".meta.json")
         stale = meta.exists() and json.loads(meta.read_text()) != made_with
@@ -204,7 +210,7 @@ class RewardModelTask(_RLHFTask):
             records = make_preference_pairs(policy, self.corpus, self.human, m.n_pairs,
                                             m.prompt_len, m.completion_len,
                                             samples_per_prompt=m.samples_per_prompt,
-                                            temperature=m.temperature, seed=cfg.seed,
+                                            temperature=m.temperature, seed=assets_seed(cfg),
                                             min_gap=m.min_gap, all_pairs=True,
                                             device=device, log=_log)
             write_preferences(path, records)
