@@ -319,3 +319,14 @@ def test_config_pos_encoding_rope():
                            "model.n_embd=12", "model.n_head=4"]))          # head width 3
     with pytest.raises(ConfigError, match="pos_encoding"):
         to_object(compose(["experiment=mlm_shakespeare", "model.pos_encoding=rope"]))
+
+
+def test_generate_checks_inputs_in_its_first_step_and_restores_the_switch():
+    from genmodels._checks import checks_enabled
+    m = _gpt("rope", block_size=8)
+    with torch.no_grad():
+        m.blocks[0].attn.w_q[0, 0] = float("nan")
+    for use_cache in (True, False):
+        with pytest.raises(ValueError, match="NaN|nan|finite"):
+            m.generate(torch.zeros(1, 2, dtype=torch.long), 3, use_cache=use_cache)
+        assert checks_enabled()

@@ -17,6 +17,7 @@ Masks are boolean with ``True`` = may attend / is a real token, everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genmodels._checks import (check_choice, check_int, check_positive, check_range, check_tensor,
-                               checks_enabled)
+                               checks_enabled, input_checks)
 from genmodels.transformer.attention import (_check_rope_and_cache, multi_head_attention,
                                              next_token_distribution, position_wise_ffn,
                                              rotate_and_extend, sinusoidal_positional_encoding)
@@ -433,6 +434,10 @@ class GPT(nn.Module):
         valid: from the step where ``T + new`` exceeds ``block_size``, each step recomputes the
         last ``block_size`` tokens as ``use_cache=False`` does. The tokens are the same either
         way; only the speed-up ends there.
+
+        The input checks of the formula functions run in the first step only (as the trainer
+        does): later steps feed them the same kinds of tensors, and at one token per step the
+        checks would cost more than the model.
         """
         check_int("max_new_tokens", max_new_tokens, minimum=0)
         check_positive("temperature", temperature)
@@ -442,23 +447,29 @@ class GPT(nn.Module):
         W = self.lm_head.weight.T  # (d, V)
         b = self.lm_head.bias if self.lm_head.bias is not None else W.new_zeros(self.vocab_size)
         cache = None
-        for _ in range(max_new_tokens):
-            if use_cache and idx.shape[1] <= self.block_size:
-                if cache is None:                                      # the prompt, once
-                    h, cache = self.hidden(idx, use_cache=True)        # (B, T, d)
-                else:                                                  # the newest token only
-                    h, cache = self.hidden(idx[:, -1:], cache, use_cache=True)  # (B, 1, d)
-            else:
-                cache = None                                           # the window slides
-                h = self.hidden(idx[:, -self.block_size:])             # (B, <= block_size, d)
-            h_last = h[:, -1]  # (B, d)
-            probs = next_token_distribution(h_last / temperature, W, b / temperature)  # (B, V)
-            if top_k is not None and top_k < self.vocab_size:
-                kth = probs.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
-                probs = probs.masked_fill(probs < kth, 0.0)      # renormalised by multinomial
-            nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
-            idx = torch.cat([idx, nxt], dim=1)
+        for step in range(max_new_tokens):
+            with contextlib.nullcontext() if step == 0 else input_checks(False):
+                idx, cache = self._generate_step(idx, cache, use_cache, W, b, temperature, top_k,
+                                                 generator)
         return idx
+
+    def _generate_step(self, idx, cache, use_cache, W, b, temperature, top_k, generator):
+        """One step of :meth:`generate`: ``(idx with one more token, cache)``."""
+        if use_cache and idx.shape[1] <= self.block_size:
+            if cache is None:                                          # the prompt, once
+                h, cache = self.hidden(idx, use_cache=True)            # (B, T, d)
+            else:                                                      # the newest token only
+                h, cache = self.hidden(idx[:, -1:], cache, use_cache=True)  # (B, 1, d)
+        else:
+            cache = None                                               # the window slides
+            h = self.hidden(idx[:, -self.block_size:])                 # (B, <= block_size, d)
+        h_last = h[:, -1]  # (B, d)
+        probs = next_token_distribution(h_last / temperature, W, b / temperature)  # (B, V)
+        if top_k is not None and top_k < self.vocab_size:
+            kth = probs.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
+            probs = probs.masked_fill(probs < kth, 0.0)      # renormalised by multinomial
+        nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+        return torch.cat([idx, nxt], dim=1), cache
 
 
 class MaskedEncoder(nn.Module):
