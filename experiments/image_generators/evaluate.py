@@ -41,7 +41,7 @@ def _generator(task):
     family = task.cfg.model.family
     if family in ("vae", "gan"):
         return task.model.sample
-    if family == "diffusion":
+    if family in ("diffusion", "flow", "guided_diffusion"):   # guided: balanced classes, model.guidance_scale
         return task.sample
     raise ValueError(f"run: family {family!r} is not an image generator")
 

@@ -62,6 +62,24 @@ class DiffusionConfig(ModelConfig):
 
 
 @dataclass
+class GuidedDiffusionConfig(DiffusionConfig):
+    """A class-conditional DDPM trained for classifier-free guidance (Ho & Salimans, 2022): the
+    U-Net gets a label embedding (the data's classes plus a null label), the label is replaced by
+    the null label with probability ``label_dropout`` in training, and samples mix the two
+    predictions with ``guidance_scale`` (genmodels/diffusion/task_guided.py)."""
+    family: str = "guided_diffusion"
+    label_dropout: float = 0.1    # p_uncond: probability that a training label is replaced by ∅
+    guidance_scale: float = 3.0   # s of ε̃ = ε_∅ + s (ε_y − ε_∅) at evaluation and in figures
+
+    def problems(self):
+        yield from super().problems()
+        yield from choice(self, "arch", ("unet",))
+        yield from choice(self, "process", ("ddpm",))
+        yield from unit(self, "label_dropout", high_open=True)
+        yield from positive(self, "guidance_scale", allow_zero=True)
+
+
+@dataclass
 class Toy2DConfig(DataConfig):
     """A 2-D mixture of Gaussians on a circle (genmodels/data/toy2d.py)."""
     name: str = "toy2d"
@@ -87,4 +105,6 @@ def _toy2d(cfg: Toy2DConfig):
 
 register_model("diffusion_schema", DiffusionConfig, family="diffusion",
                task="genmodels.diffusion.task:DiffusionTask")
+register_model("guided_diffusion_schema", GuidedDiffusionConfig, family="guided_diffusion",
+               task="genmodels.diffusion.task_guided:GuidedDiffusionTask")
 register_data("toy2d_schema", Toy2DConfig, "toy2d", _toy2d)
