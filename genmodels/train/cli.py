@@ -156,6 +156,27 @@ def main() -> None:
         given = {a.split("=", 1)[0] for a in sys.argv[1:]}
         sys.argv += [o for o in SILENT_RANK_OVERRIDES if o.split("=", 1)[0] not in given]
     _hydra_main()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _leave_without_finalization()
+
+
+def _leave_without_finalization() -> None:
+    """End a torchrun process that finished its work (process group destroyed, every file
+    written atomically) without interpreter finalization.
+
+    Twice in about 150 two-process runs of the slow suite (2026-12-06, 2-core machine under load),
+    a rank that had finished and destroyed its gloo group still died at exit ("terminate called without an active exception",
+    exit -6, torchrun then failing the whole run): gloo's worker threads can hold work objects
+    whose tensors are released while the interpreter is torn down (pytorch/pytorch#179291).
+    Nothing is left to do at that point, so the process flushes its streams and logs and leaves
+    with ``os._exit(0)``. Failures never come here: they leave through ``sys.exit(code)``.
+    """
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
