@@ -193,7 +193,7 @@ def _worked_examples(text):
     return re.findall(r"```python\n(.*?)```\s*\n```text\n(.*?)```", text, re.S)
 
 
-@pytest.mark.parametrize("page", ["vae.md", "gan.md", "diffusion.md", "rl.md", "transfer.md"])
+@pytest.mark.parametrize("page", ["vae.md", "gan.md", "diffusion.md", "flow.md", "rl.md", "transfer.md"])
 def test_worked_example_prints_what_the_page_shows(page):
     examples = _worked_examples((ROOT / "docs" / page).read_text())
     assert examples, f"docs/{page} has no worked example (a ```python block followed by ```text)"
@@ -208,7 +208,7 @@ def test_worked_example_prints_what_the_page_shows(page):
             f"docs/{page}: the worked example now prints\n{out.getvalue()}\ninstead of\n{expected}")
 
 
-PAGE_FAMILY = {"vae.md": "vae", "gan.md": "gan", "diffusion.md": "ddpm", "rl.md": "rl",
+PAGE_FAMILY = {"vae.md": "vae", "gan.md": "gan", "diffusion.md": "ddpm", "flow.md": "flow", "rl.md": "rl",
                "transfer.md": "transfer"}
 
 
