@@ -4,11 +4,13 @@ dropout, guided sampling with the yardstick's class accuracy, exact resume, bad 
 
 import json
 import math
+import os
 
 import pytest
 import torch
 
 from conftest import compose
+from genmodels.data.images import FASHION_MNIST_DEFAULT_DIR
 from genmodels.diffusion.ddpm import ddpm_loss
 from genmodels.flow import flow_matching_loss
 from genmodels.train.config import ConfigError, to_object
@@ -35,8 +37,13 @@ def _fit(out, overrides):
 @pytest.mark.parametrize("experiment, extra, figures", [
     ("flow_digits", [], ["samples.png", "flow_chain.png"]),
     ("cfg_digits", GUIDED, ["samples_s0.png", "samples_s1.png", "samples_s3.png"]),
+    ("flow_fashion", ["data.limit=300", "data.val_size=100"], ["samples.png", "flow_chain.png"]),
 ])
-def test_experiments_train_a_few_steps(experiment, extra, figures, tmp_path):
+def test_experiments_train_a_few_steps(experiment, extra, figures, tmp_path, monkeypatch):
+    if experiment == "flow_fashion":
+        if not os.path.isdir(FASHION_MNIST_DEFAULT_DIR):
+            pytest.skip("Fashion-MNIST is not installed")
+        monkeypatch.setenv("GENMODELS_CACHE", str(tmp_path / "cache"))   # a yardstick of 300 images
     _, res = _fit(tmp_path, [f"experiment={experiment}", "trainer.figures=true", *extra])
     test = res["test"]
     assert math.isfinite(test["loss"]) and test["fd"] >= 0 and test["fd_samples"] == 20
