@@ -452,6 +452,20 @@ def _(rng, g):
     return dict(mu=randn(g, B, D), logvar=randn(g, B, D))
 
 
+@case("genmodels.vae.vector_quantize", z_e=T(ndims=(1, 3), free=(0,)), codebook=T(free=(0,)),
+      beta=H(bad_nonnegative()))
+def _(rng, g):
+    B, D, E, _ = sizes(rng)
+    return dict(z_e=randn(g, B, D), codebook=randn(g, E, D), beta=rng.random())
+
+
+@case("genmodels.vae.codebook_usage", indices=T(kind="int", upper=5, ndims=(0, 2), free=ANY),
+      num_codes=H(bad_int(1)))
+def _(rng, g):
+    B = sizes(rng)[0]
+    return dict(indices=torch.randint(0, 5, (B,), generator=g), num_codes=5)
+
+
 _PIXELS = {"above_one": lambda x, r: _set(x, r, 1.5), "negative": lambda x, r: _set(x, r, -0.5)}
 
 

@@ -30,3 +30,27 @@ class VAEConfig(ModelConfig):
 
 
 register_model("vae_schema", VAEConfig, family="vae", task="genmodels.vae.task:VAETask")
+
+
+@dataclass
+class VQVAEConfig(ModelConfig):
+    family: str = "vqvae"
+    arch: str = "conv"
+    channels: int = 64            # conv channels of the encoder and decoder
+    code_dim: int = 16            # d: the length of each latent vector and code
+    num_codes: int = 64           # K: codebook size
+    downsample: int = 1           # stride-2 steps (8×8 → 4×4 latent grid with 1)
+    beta: float = 0.25            # commitment weight β
+    codebook_init: str = "uniform"  # uniform: U(−1/K, 1/K) | data: codes start at encoder outputs
+    n_figure_images: int = 16     # test images in the reconstruction figure
+
+    def problems(self):
+        yield from choice(self, "arch", ("conv",))
+        yield from choice(self, "codebook_init", ("uniform", "data"))
+        for name in ("channels", "code_dim", "num_codes", "downsample", "n_figure_images"):
+            yield from positive(self, name)
+        yield from positive(self, "beta", allow_zero=True)
+
+
+register_model("vqvae_schema", VQVAEConfig, family="vqvae",
+               task="genmodels.vae.task_vqvae:VQVAETask")

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from genmodels.vae.losses import elbo, iwae_bound, reparameterize
+from genmodels.vae.vq import vector_quantize
 
-__all__ = ["VAE", "MLPVAE", "ConvVAE"]
+__all__ = ["VAE", "MLPVAE", "ConvVAE", "VQVAE"]
 
 
 class VAE(nn.Module):
@@ -117,3 +118,55 @@ class ConvVAE(VAE):
         lead = z.shape[:-1]
         h = self.decoder_fc(z.reshape(-1, self.latent_dim)).view(-1, *self.feat)   # (N, 2c, H/4, W/4)
         return self.decoder_conv(h).view(*lead, *self.image_shape)
+
+
+class VQVAE(nn.Module):
+    """VQ-VAE: a conv encoder to a grid of ``code_dim`` vectors (``downsample`` stride-2 steps:
+    8×8 → 4×4 with one), each replaced by its nearest of ``num_codes`` codebook vectors by
+    :func:`~genmodels.vae.vq.vector_quantize`, and a conv decoder to Bernoulli logits."""
+
+    def __init__(self, image_shape=(1, 8, 8), channels: int = 64, code_dim: int = 16,
+                 num_codes: int = 64, downsample: int = 1, beta: float = 0.25):
+        super().__init__()
+        c, h, w = self.image_shape = tuple(image_shape)
+        if h % 2 ** downsample or w % 2 ** downsample:
+            raise ValueError(f"image_shape: {downsample} stride-2 steps need H and W divisible by "
+                             f"{2 ** downsample}, got {image_shape}")
+        self.num_codes, self.beta = num_codes, beta
+        down = [nn.Conv2d(c, channels, 3, 1, 1), nn.SiLU()]
+        up = [nn.Conv2d(code_dim, channels, 3, 1, 1), nn.SiLU()]
+        for _ in range(downsample):
+            down += [nn.Conv2d(channels, channels, 4, 2, 1), nn.SiLU()]
+            up += [nn.ConvTranspose2d(channels, channels, 4, 2, 1), nn.SiLU()]
+        self.encoder = nn.Sequential(*down, nn.Conv2d(channels, code_dim, 1))
+        self.decoder = nn.Sequential(*up, nn.Conv2d(channels, c, 3, 1, 1))
+        self.codebook = nn.Parameter(torch.empty(num_codes, code_dim).uniform_(-1 / num_codes,
+                                                                               1 / num_codes))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``z_e [B, h, w, code_dim]`` (channels last: one vector per latent position)."""
+        return self.encoder(x).permute(0, 2, 3, 1)
+
+    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, C, H, W]`` of a grid of (quantised) vectors ``[B, h, w, code_dim]``."""
+        return self.decoder(z_q.permute(0, 3, 1, 2))
+
+    @torch.no_grad()
+    def init_codebook_from(self, x: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """Set the codes to encoder outputs of ``x`` at random positions (a data-dependent start:
+        codes far from every encoder output are never chosen and never move)."""
+        z = self.encode(x).reshape(-1, self.codebook.shape[1])
+        pick = torch.randperm(len(z), generator=generator)[:self.num_codes]
+        if len(pick) < self.num_codes:
+            raise ValueError(f"x: {len(z)} latent vectors cannot seed {self.num_codes} codes")
+        self.codebook.copy_(z[pick.to(z.device)])
+
+    def forward(self, x: torch.Tensor):
+        """``(logits [B, C, H, W], indices [B, h, w], vq_loss [])``."""
+        z_q, indices, vq_loss = vector_quantize(self.encode(x), self.codebook, self.beta)
+        return self.decode(z_q), indices, vq_loss
+
+    @torch.no_grad()
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Logits of a grid of code indices ``[B, h, w]`` (the discrete latent a prior models)."""
+        return self.decode(self.codebook[indices])
