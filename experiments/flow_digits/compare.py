@@ -2,6 +2,8 @@
 
     python experiments/flow_digits/compare.py FLOW_RUN DDPM_RUN [--steps 10 20 50] [--n 1000]
         [--repeats 3] [--reference val+test] [--alg2-repeats 0] [--out results.json]
+        [--figure fd_vs_nfe.png]
+    python experiments/flow_digits/compare.py - - --from-json results.json --figure fd_vs_nfe.png
 
 FLOW_RUN and DDPM_RUN are folders written by ``genmodels-train experiment=flow_digits`` and
 ``experiment=ddpm_digits``. Each run's task is rebuilt from its own overrides and its final
@@ -56,6 +58,36 @@ def to_images(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(-1, 1) + 1) / 2
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """FD (mean ± sd over the draws) against the number of network evaluations, one line per
+    sampler; the real-data floor as a band."""
+    import matplotlib.pyplot as plt
+
+    from genmodels.plotting import save_figure
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for i, name in enumerate(["flow, Euler", "DDIM, eta=0", "DDIM, eta=1"]):
+        r = sorted((x for x in rows if x["sampler"] == name), key=lambda x: x["nfe"])
+        if r:
+            ax.errorbar([x["nfe"] for x in r], [x["fd"] for x in r], yerr=[x["fd_sd"] for x in r],
+                        marker="o", capsize=3, label=name.replace("eta", "η"), color=f"C{i}")
+    for x in rows:
+        if x["sampler"] == "DDPM, Algorithm 2":
+            ax.axhline(x["fd"], color="C3", ls="--", lw=1,
+                       label=f"DDPM, Algorithm 2 ({x['nfe']} NFE): {x['fd']:.2f}")
+        if x["sampler"] == "real training images":
+            ax.axhspan(x["fd"] - x["fd_sd"], x["fd"] + x["fd_sd"], color="gray", alpha=0.25,
+                       label="real training images (floor)")
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks([10, 20, 50])
+    ax.set_xticklabels(["10", "20", "50"])
+    ax.set_xlabel("network evaluations per image (sampling steps)")
+    ax.set_ylabel("FD on the yardstick (lower is better)")
+    ax.set_title("digits: flow matching vs DDPM/DDIM at equal NFE", fontsize=9)
+    ax.legend(fontsize=7)
+    save_figure(fig, path, dpi=110)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("flow_run", type=Path)
@@ -66,7 +98,13 @@ def main(argv=None) -> int:
     p.add_argument("--reference", default="val+test")
     p.add_argument("--alg2-repeats", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--figure", type=Path, default=None, help="FD against NFE (PNG)")
+    p.add_argument("--from-json", type=Path, nargs="+", default=None,
+                   help="only draw --figure from earlier --out files (the run folders are ignored)")
     args = p.parse_args(argv)
+    if args.from_json:
+        plot([r for f in args.from_json for r in json.loads(f.read_text())], args.figure)
+        return 0
     torch.set_num_threads(1)
     register_all()
     flow, flow_train = load_task(args.flow_run)
@@ -102,6 +140,8 @@ def main(argv=None) -> int:
           **repeated(data, real_images, args.n, args.repeats, args.reference)})
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    if args.figure:
+        plot(rows, args.figure)
     return 0
 
 
