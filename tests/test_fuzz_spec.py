@@ -294,6 +294,14 @@ def _(rng, g):
     return dict(r_chosen=randn(g, B), r_rejected=randn(g, B))
 
 
+@case("genmodels.rl.dpo_loss", logp_chosen=T(), logp_rejected=T(), ref_logp_chosen=T(),
+      ref_logp_rejected=T(), beta=H(bad_positive()))
+def _(rng, g):
+    B = sizes(rng)[0]
+    return dict(logp_chosen=randn(g, B), logp_rejected=randn(g, B), ref_logp_chosen=randn(g, B),
+                ref_logp_rejected=randn(g, B), beta=0.01 + rng.random())
+
+
 @case("genmodels.rl.kl_shaped_rewards", scores=T(), logp_policy=T(), logp_ref=T(),
       beta=H(bad_nonnegative()),
       mask=T(kind="bool", optional=True, int_ok=True,

@@ -1,6 +1,7 @@
 """RLHF in miniature: the scripted human, the preference file, the reward model, both tasks."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -271,3 +272,33 @@ def test_policy_run_is_reused_checked_and_can_be_named(tmp_path):
         assert torch.equal(p, q)
     with pytest.raises(ConfigError, match=r"^model\.policy: no checkpoint"):
         task(f"model.policy={tmp_path / 'nothing'}")
+
+
+def test_dpo_task_trains_the_policy_on_the_comparisons(tmp_path):
+    """The rlhf_dpo experiment, tiny: it reuses the RLHF assets (policy run, preference file),
+    its completion log-probabilities equal a token-by-token recomputation, training moves the
+    policy away from the frozen reference, and evaluation reports rlhf_ppo's measures."""
+    work = tmp_path / "assets"
+    cfg = to_object(compose(["experiment=rlhf_dpo", "trainer.max_steps=6", "trainer.batch_size=8",
+                             "trainer.scheduler.warmup_steps=0", "model.eval_prompts=8",
+                             "trainer.figures=true", f"model.workdir={work}"] + TINY))
+    trainer = Trainer(cfg, tmp_path / "dpo")
+    res = trainer.fit()
+    task = trainer.task
+    for key in ("pairwise_accuracy", "kl_ref", "human_score", "ref_human_score", "fluency"):
+        assert key in res["test"] and math.isfinite(res["test"][key])
+    assert (work / "preferences.jsonl").exists() and (work / "policy/checkpoints/last.pt").exists()
+    assert all(not p.requires_grad for p in task.ref.parameters())
+    pol = task.model["policy"]
+    assert any(not torch.equal(p, q) for p, q in zip(task.ref.parameters(), pol.parameters()))
+    # the completion log-probability, one token at a time (the prompt's tokens are not counted)
+    i = int(task.split_idx["train"][0])
+    row, start, end = task.chosen[i], int(task.chosen_start[i]), int(task.chosen_len[i])
+    with torch.no_grad():
+        want = sum(torch.log_softmax(pol(row[None, :t])[0][0, -1], -1)[row[t]].item()
+                   for t in range(start, end))
+        got = task._completion_logp(pol, row[None], task.chosen_start[i:i + 1],
+                                    task.chosen_len[i:i + 1]).item()
+    assert got == pytest.approx(want, abs=1e-4)
+    assert "before" in (tmp_path / "dpo/figures/samples_before_after.md").read_text()
+    assert json.loads((tmp_path / "dpo/results.json").read_text())["step"] == 6

@@ -2,6 +2,7 @@
 
 - ``returns``: eq. 2.1 (:func:`discounted_return`, :func:`rewards_to_go`) and :func:`gae`.
 - ``rlhf``:    eq. 2.2 (:func:`preference_loss`) and eq. 2.3 (:func:`kl_shaped_rewards`).
+- ``dpo``:     :func:`dpo_loss`, direct preference optimisation (beyond the chapter).
 - ``ppo``:     eq. 2.4 (:func:`probability_ratio`, :func:`ppo_clip_objective`) and the usual
   diagnostics / companions (:func:`approx_kl`, :func:`clip_fraction`, :func:`value_loss`).
 
@@ -12,6 +13,7 @@ RLHF in miniature (``genmodels.rl.task_rlhf``, experiments ``rlhf_reward_model``
 ``genmodels.rl.reward_model``: R_θ — not imported here, they need the transformer family).
 """
 
+from genmodels.rl.dpo import dpo_loss
 from genmodels.rl.ppo import (approx_kl, clip_fraction, ppo_clip_objective, probability_ratio,
                               value_loss)
 from genmodels.rl.returns import discounted_return, gae, rewards_to_go
@@ -27,6 +29,7 @@ __all__ = [
     "gae",
     "preference_loss",
     "kl_shaped_rewards",
+    "dpo_loss",
     "AdaptiveKLController",
     "probability_ratio",
     "ppo_clip_objective",

@@ -166,8 +166,24 @@ class RLHFPPOConfig(RLHFRewardConfig):
             yield "ppo_minibatches", f"must divide ppo_batch={self.ppo_batch}"
 
 
+@dataclass
+class RLHFDPOConfig(RLHFRewardConfig):
+    """DPO (Rafailov et al., 2023) on the same policy and comparisons as rlhf_reward / rlhf_ppo:
+    no reward model, no sampling during training."""
+    family: str = "rlhf_dpo"
+    dpo_beta: float = 0.1             # β of the DPO loss (the implicit KL penalty's strength)
+    eval_prompts: int = 128           # held-out prompts completed and scored at each evaluation (as rlhf_ppo)
+
+    def problems(self):
+        yield from super().problems()
+        yield from positive(self, "dpo_beta")
+        yield from positive(self, "eval_prompts")
+
+
 register_model("ppo_schema", PPOConfig, family="ppo", task="genmodels.rl.task_ppo:PPOTask")
 register_model("rlhf_reward_schema", RLHFRewardConfig, family="rlhf_reward",
                task="genmodels.rl.task_rlhf:RewardModelTask")
 register_model("rlhf_ppo_schema", RLHFPPOConfig, family="rlhf_ppo",
                task="genmodels.rl.task_rlhf:RLHFPPOTask")
+register_model("rlhf_dpo_schema", RLHFDPOConfig, family="rlhf_dpo",
+               task="genmodels.rl.task_dpo:DPOTask")

@@ -173,6 +173,36 @@ def split_by_group(records: list[dict], seed: int = 0) -> dict[str, torch.Tensor
             for name, ks in parts.items()}
 
 
+def preference_records(cfg, policy, policy_path, corpus, human, device) -> list[dict]:
+    """Stage 2: the labelled comparisons of ``<workdir>/preferences.jsonl``, made by sampling
+    the policy and asking the scripted human when the file is missing or was made with other
+    settings (its ``.meta.json`` sidecar), else read back; a JSONL without the sidecar is the
+    user's own (e.g. real human labels) and is used as it is."""
+    m = cfg.model
+    path = Path(m.workdir) / "preferences.jsonl"
+    made_with = {"n_pairs": m.n_pairs, "prompt_len": m.prompt_len,
+                 "completion_len": m.completion_len, "samples_per_prompt": m.samples_per_prompt,
+                 "temperature": m.temperature, "min_gap": m.min_gap, "seed": assets_seed(cfg),
+                 "keywords": list(m.keywords), "policy": str(policy_path)}
+    meta = path.with_suffix(".meta.json")
+    stale = meta.exists() and json.loads(meta.read_text()) != made_with
+    if stale:
+        _log(f"{path} was made with other settings than this run's ({meta}): rebuilding it")
+    if path.exists() and not m.regenerate and not stale:
+        records = read_preferences(path)
+    else:
+        _log(f"sampling and labelling {m.n_pairs} preference pairs -> {path}")
+        records = make_preference_pairs(policy, corpus, human, m.n_pairs,
+                                        m.prompt_len, m.completion_len,
+                                        samples_per_prompt=m.samples_per_prompt,
+                                        temperature=m.temperature, seed=assets_seed(cfg),
+                                        min_gap=m.min_gap, all_pairs=True,
+                                        device=device, log=_log)
+        write_preferences(path, records)
+        atomic_write_bytes(meta, json.dumps(made_with, indent=1).encode())
+    return records
+
+
 class _RLHFTask(Task):
     """What both RLHF stages start from: the corpus, the pretrained policy (``self.policy``, its
     checkpoint ``self.policy_path``) and the scripted human."""
@@ -183,38 +213,12 @@ class _RLHFTask(Task):
         self.policy, self.policy_path = prepare_policy(cfg, data, device)
         self.human = ScriptedHuman(cfg.model.keywords, corpus_words(data.text))
 
-
-class RewardModelTask(_RLHFTask):
-    progress_metric = "loss"
-
-    def __init__(self, cfg, data, device):
-        super().__init__(cfg, data, device)
-        m = cfg.model
-        policy, policy_path = self.policy, self.policy_path
-        path = Path(m.workdir) / "preferences.jsonl"
-        # the settings the scripted labeller used, stored beside the JSONL: a file made with other
-        # settings (say a smaller n_pairs) is rebuilt, not silently reused; a JSONL without this
-        # sidecar is the user's own (e.g. real human labels) and is used as it is.
-        made_with = {"n_pairs": m.n_pairs, "prompt_len": m.prompt_len,
-                     "completion_len": m.completion_len, "samples_per_prompt": m.samples_per_prompt,
-                     "temperature": m.temperature, "min_gap": m.min_gap, "seed": assets_seed(cfg),
-                     "keywords": list(m.keywords), "policy": str(policy_path)}
-        meta = path.with_suffix(".meta.json")
-        stale = meta.exists() and json.loads(meta.read_text()) != made_with
-        if stale:
-            _log(f"{path} was made with other settings than this run's ({meta}): rebuilding it")
-        if path.exists() and not m.regenerate and not stale:
-            records = read_preferences(path)
-        else:
-            _log(f"sampling and labelling {m.n_pairs} preference pairs -> {path}")
-            records = make_preference_pairs(policy, self.corpus, self.human, m.n_pairs,
-                                            m.prompt_len, m.completion_len,
-                                            samples_per_prompt=m.samples_per_prompt,
-                                            temperature=m.temperature, seed=assets_seed(cfg),
-                                            min_gap=m.min_gap, all_pairs=True,
-                                            device=device, log=_log)
-            write_preferences(path, records)
-            atomic_write_bytes(meta, json.dumps(made_with, indent=1).encode())
+    def _load_pairs(self) -> None:
+        """The comparisons (stage 2) as padded token rows ``self.chosen`` / ``self.rejected``
+        (prompt + completion, with their lengths) and the train / val / test split by prompt."""
+        cfg, m = self.cfg, self.cfg.model
+        records = preference_records(cfg, self.policy, self.policy_path, self.corpus, self.human,
+                                     self.device)
         self.records = records
         enc = self.corpus.encode
         self.chosen, self.chosen_len = pad_right([enc(r["prompt"] + r["chosen"]) for r in records],
@@ -224,12 +228,39 @@ class RewardModelTask(_RLHFTask):
         self.split_idx = split_by_group(records)
         if cfg.trainer.batch_size > len(self.split_idx["train"]):
             raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} exceeds the "
-                             f"{len(self.split_idx['train'])} training comparisons")
+                              f"{len(self.split_idx['train'])} training comparisons")
+
+    def _human_scores(self, seq: torch.Tensor) -> torch.Tensor:
+        """The scripted human's score of each completion in ``seq [B, P + C]`` (``[B]``)."""
+        P = self.cfg.model.prompt_len
+        return torch.tensor([self.human.score(self.corpus.decode(s[:P]), self.corpus.decode(s[P:]))
+                             for s in seq.cpu()], device=seq.device)
+
+    @torch.no_grad()
+    def _score_text(self, prompts: torch.Tensor, comps: torch.Tensor) -> dict[str, float]:
+        """The scripted human's mean score, fluency and share of completions with a keyword."""
+        n_kw = fl = s = 0.0
+        for p, c in zip(prompts.cpu(), comps.cpu()):
+            pt, ct = self.corpus.decode(p), self.corpus.decode(c)
+            s += self.human.score(pt, ct)
+            fl += self.human.fluency(pt, ct)
+            n_kw += bool(self.human.keywords_used(pt, ct))
+        n = len(prompts)
+        return {"human_score": s / n, "fluency": fl / n, "keyword_rate": n_kw / n}
+
+
+class RewardModelTask(_RLHFTask):
+    progress_metric = "loss"
+
+    def __init__(self, cfg, data, device):
+        super().__init__(cfg, data, device)
+        m = cfg.model
+        self._load_pairs()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             rm = _build_reward_model(m, self.corpus.vocab_size)
         if m.rm_init_from_policy:  # InstructGPT: R_θ starts from the supervised policy
-            rm.trunk.load_state_dict(policy.state_dict())
+            rm.trunk.load_state_dict(self.policy.state_dict())
         self.model = rm.to(device)
 
     def _rewards(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -306,12 +337,6 @@ class RLHFPPOTask(_RLHFTask):
         return self.kl_ctl.beta if self.kl_ctl is not None else self.cfg.model.kl_beta
 
     # -------------------------------------------------------------- helpers
-    def _human_scores(self, seq: torch.Tensor) -> torch.Tensor:
-        """The scripted human's score of each completion in ``seq [B, P + C]`` (``[B]``)."""
-        P = self.cfg.model.prompt_len
-        return torch.tensor([self.human.score(self.corpus.decode(s[:P]), self.corpus.decode(s[P:]))
-                             for s in seq.cpu()], device=seq.device)
-
     def _logp_values(self, net: nn.Module, seq: torch.Tensor, value_head: nn.Module | None = None):
         """log π(y_t | x, y_<t) of the completion tokens ``[B, C]`` (and V of the state before
         each of them, ``[B, C]``, when ``value_head`` is given)."""
@@ -324,17 +349,6 @@ class RLHFPPOTask(_RLHFTask):
         if self.cfg.model.detach_value_trunk:   # the value loss trains the head only
             h = h.detach()
         return logp, value_head(h).squeeze(-1)
-
-    @torch.no_grad()
-    def _score_text(self, prompts: torch.Tensor, comps: torch.Tensor) -> dict[str, float]:
-        n_kw = fl = s = 0.0
-        for p, c in zip(prompts.cpu(), comps.cpu()):
-            pt, ct = self.corpus.decode(p), self.corpus.decode(c)
-            s += self.human.score(pt, ct)
-            fl += self.human.fluency(pt, ct)
-            n_kw += bool(self.human.keywords_used(pt, ct))
-        n = len(prompts)
-        return {"human_score": s / n, "fluency": fl / n, "keyword_rate": n_kw / n}
 
     @torch.no_grad()
     def _rollout(self, prompts: torch.Tensor, generator=None):
