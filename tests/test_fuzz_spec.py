@@ -926,6 +926,109 @@ def _(rng, g):
     return dict(labels=torch.randint(0, 5, (B,), generator=g), num_classes=5)
 
 
+# ----------------------------------------------------------------------------- beyond the chapter
+def _velocity_model(x, t):
+    return 0.5 * x + t.reshape(-1, *([1] * (x.dim() - 1)))
+
+
+@case("genmodels.flow.flow_interpolant", x0=T(ndims=(1, 3)), x1=T(ndims=(1, 3)), t=T(mixed_ok=True))
+def _(rng, g):
+    B, D, _, _ = sizes(rng)
+    return dict(x0=randn(g, B, D), x1=randn(g, B, D), t=torch.rand(B, generator=g, dtype=F64))
+
+
+@case("genmodels.flow.flow_matching_loss", velocity_model=C(), x1=T(ndims=(1, 3)),
+      t=T(optional=True, mixed_ok=True), x0=T(optional=True))
+def _(rng, g):
+    B, D, _, _ = sizes(rng)
+    return dict(velocity_model=_velocity_model, x1=randn(g, B, D),
+                t=torch.rand(B, generator=g, dtype=F64), x0=randn(g, B, D))
+
+
+@case("genmodels.flow.euler_flow_sample", velocity_model=C(), shape=H(bad_shape_arg()),
+      steps=H(bad_int(1)))
+def _(rng, g):
+    B, D, _, _ = sizes(rng)
+    return dict(velocity_model=_velocity_model, shape=(B, D), steps=rng.randrange(1, 6),
+                dtype=F64)
+
+
+_NOT_A_NUMBER = st.sampled_from([NAN, INF, -INF, "1", None, [1.0], object()])
+
+
+@case("genmodels.diffusion.classifier_free_guidance", eps_cond=T(ndims=(1, 3)),
+      eps_uncond=T(ndims=(1, 3)), guidance_scale=H(bad_nonnegative()))
+def _(rng, g):
+    B, D, _, _ = sizes(rng)
+    return dict(eps_cond=randn(g, B, D), eps_uncond=randn(g, B, D),
+                guidance_scale=rng.choice((0.0, 1.0, 3.0)))
+
+
+def _class_net(x, t, y):
+    return 0.1 * x + 0.01 * y.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+
+
+def _guided(net, y, guidance_scale, null_label, x_t, t):
+    from genmodels.diffusion import guided_eps_model
+    return guided_eps_model(net, y, guidance_scale, null_label)(x_t, t)
+
+
+@case("genmodels.diffusion.guided_eps_model", call=_guided,
+      net=O({"none": lambda kw, r: None, "int": lambda kw, r: 3}),
+      y=T(kind="int", range_ok=True), guidance_scale=H(bad_nonnegative()),
+      null_label=H(st.one_of(bad_int(0), st.sampled_from([2.5, None, "5"]))))
+def _(rng, g):
+    B, D, _, _ = sizes(rng)
+    return dict(net=_class_net, y=torch.randint(0, 5, (B,), generator=g),
+                guidance_scale=rng.choice((0.0, 1.0, 2.5)), null_label=5, x_t=randn(g, B, D),
+                t=torch.randint(0, 10, (B,), generator=g))
+
+
+@case("genmodels.transformer.rotary_embedding", x=T(ndims=(2, 4), free=(0,), empty=(0, 2),
+                                                     bad={"odd_width": lambda x, r: x[..., :-1]}),
+      positions=O({"wrong_length": lambda kw, r: torch.arange(kw["x"].shape[-2] + 1),
+                   "two_dims": lambda kw, r: kw["positions"][None], "nan": lambda kw, r:
+                   kw["positions"].double().index_fill(0, torch.tensor([0]), NAN),
+                   "bool": lambda kw, r: kw["positions"] > 0, "list": lambda kw, r: [0, 1],
+                   "str": lambda kw, r: "0"}),
+      base=H(bad_positive()))
+def _(rng, g):
+    B, _, E, _ = sizes(rng)
+    return dict(x=randn(g, B, E, 4), positions=torch.arange(E), base=10000.0)
+
+
+@case("genmodels.transfer.lora_linear", x=T(ndims=(1, 3), free=(0,), empty=(0,)),
+      weight=T(), bias=T(optional=True), A=T(free=(0,)), B=T(), alpha=H(_NOT_A_NUMBER))
+def _(rng, g):
+    B_, D, E, F_ = sizes(rng)
+    r = rng.choice((1, 2))
+    return dict(x=randn(g, B_, D), weight=randn(g, E, D), bias=randn(g, E), A=randn(g, r, D),
+                B=randn(g, E, r), alpha=rng.choice((1.0, 8.0)))
+
+
+def _lora_model(rng, g):
+    from genmodels.transformer.modules import MultiHeadAttention
+    torch.manual_seed(rng.randrange(1000))
+    return MultiHeadAttention(8, 2).double()
+
+
+def _apply_lora(model, rank, alpha, targets):
+    from genmodels.transfer import apply_lora
+    names = apply_lora(model, rank, alpha, targets)
+    x = torch.randn(2, 3, 8, dtype=F64)
+    return names, model(x)
+
+
+@case("genmodels.transfer.apply_lora", call=_apply_lora,
+      model=O({"none": lambda kw, r: None, "function": lambda kw, r: _apply_lora}),
+      rank=H(bad_int(1)), alpha=H(_NOT_A_NUMBER),
+      targets=O({"no_match": lambda kw, r: ("nothing_here",), "str": lambda kw, r: 3,
+                 "empty": lambda kw, r: ()}))
+def _(rng, g):
+    return dict(model=_lora_model(rng, g), rank=rng.choice((1, 2, 4)), alpha=rng.choice((1.0, 4.0)),
+                targets=("w_q", "w_v"))
+
+
 # ============================================================================== the harness
 @contextlib.contextmanager
 def _time_limit(seconds):

@@ -65,9 +65,14 @@ def guided_eps_model(net: Callable[..., torch.Tensor], y: torch.Tensor, guidance
         raise ValueError(f"y: expected integer labels, got dtype {y.dtype}")
     check_positive("guidance_scale", guidance_scale, allow_zero=True)
     check_int("null_label", null_label, minimum=0)
+    if y.numel() == 0:
+        raise ValueError("y: expected at least one label")
     null = torch.full_like(y, null_label)
 
     def eps_model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x_t, torch.Tensor) or x_t.dim() == 0 or x_t.shape[0] != len(y):
+            raise ValueError(f"y: {len(y)} labels for a batch x_t of shape "
+                             f"{list(getattr(x_t, 'shape', []))}")
         if guidance_scale == 0:
             return net(x_t, t, null)
         if guidance_scale == 1:

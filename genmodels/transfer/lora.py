@@ -196,9 +196,11 @@ def apply_lora(model: nn.Module, rank: int, alpha: float,
     a 2-D parameter with that name (``x @ w`` layout, e.g. MultiHeadAttention's ``w_q``) gets a
     :class:`LoRAWeight` parametrization. Returns the adapted names (``"blocks.0.attn.w_q"``, …);
     raises ValueError naming ``targets`` if none matched. Unfreeze a new head yourself."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected an nn.Module, got {type(model).__name__}")
     check_int("rank", rank, minimum=1)
     _check_number("alpha", alpha)
-    if isinstance(targets, str) or not targets:
+    if not isinstance(targets, (list, tuple)) or not targets:
         raise ValueError(f"targets: expected a non-empty list of attribute names, got {targets!r}")
     for p in model.parameters():
         p.requires_grad_(False)
