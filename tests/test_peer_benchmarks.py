@@ -21,9 +21,11 @@ def _load(rel: str, name: str):
     return module
 
 
+_path = list(sys.path)
 gpt_bench = _load("experiments/gpt_shakespeare/benchmark.py", "gpt_shakespeare_benchmark")
 ppo_bench = _load("benchmarks/ppo_cartpole_vs_cleanrl.py", "ppo_cartpole_vs_cleanrl")
 peers = sys.modules["peers"]
+sys.path[:] = _path          # the scripts put benchmarks/ first on sys.path: not for other tests
 
 
 def _fake_checkout(root: Path, files) -> Path:
