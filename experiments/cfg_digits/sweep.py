@@ -2,6 +2,7 @@
 
     python experiments/cfg_digits/sweep.py RUN_DIR [--scales 0 1 2 3 5] [--n 1000] [--repeats 3]
         [--reference val+test] [--out results.json] [--figure guidance_curve.png]
+    python experiments/cfg_digits/sweep.py - --from-json results.json [more.json] --figure guidance_curve.png
 
 RUN_DIR is a folder written by ``genmodels-train experiment=cfg_digits``. Its task is rebuilt from
 the run's overrides and its final checkpoint (EMA weights) loaded; for every scale s, ``--repeats``
@@ -32,6 +33,29 @@ from genmodels.metrics.yardstick import get_yardstick  # noqa: E402
 from genmodels.train.config import register_all  # noqa: E402
 
 
+def plot(rows: list[dict], path: Path, reference: str, n: int) -> None:
+    """Class accuracy and FD (mean ± sd over the draws) against the guidance scale."""
+    import matplotlib.pyplot as plt
+
+    from genmodels.plotting import save_figure
+    rows = sorted(rows, key=lambda r: r["guidance_scale"])
+    scales = [r["guidance_scale"] for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a1.errorbar(scales, [100 * r["class_accuracy"] for r in rows],
+                yerr=[100 * r["class_accuracy_sd"] for r in rows], marker="o", capsize=3)
+    a1.axhline(95, color="gray", ls="--", lw=0.8, label="95 %")
+    a1.set_xlabel("guidance scale s")
+    a1.set_ylabel("class accuracy (%)")
+    a1.set_title("yardstick assigns the class asked for", fontsize=9)
+    a1.legend(fontsize=8)
+    a2.errorbar(scales, [r["fd"] for r in rows], yerr=[r["fd_sd"] for r in rows], marker="o",
+                capsize=3, color="C1")
+    a2.set_xlabel("guidance scale s")
+    a2.set_ylabel(f"FD vs {reference} (lower is better)")
+    a2.set_title(f"FD of {n} class-balanced samples", fontsize=9)
+    save_figure(fig, path, dpi=110)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", type=Path)
@@ -41,7 +65,13 @@ def main(argv=None) -> int:
     p.add_argument("--reference", default="val+test")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--figure", type=Path, default=None)
+    p.add_argument("--from-json", type=Path, nargs="+", default=None,
+                   help="only draw --figure from earlier --out files (RUN_DIR is ignored)")
     args = p.parse_args(argv)
+    if args.from_json:
+        plot([r for f in args.from_json for r in json.loads(f.read_text())], args.figure,
+             args.reference, args.n)
+        return 0
     torch.set_num_threads(1)
     register_all()
     task, train = load_task(args.run)
@@ -73,24 +103,7 @@ def main(argv=None) -> int:
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1) + "\n")
     if args.figure:
-        import matplotlib.pyplot as plt
-
-        from genmodels.plotting import save_figure
-        scales = [r["guidance_scale"] for r in rows]
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
-        a1.errorbar(scales, [100 * r["class_accuracy"] for r in rows],
-                    yerr=[100 * r["class_accuracy_sd"] for r in rows], marker="o", capsize=3)
-        a1.axhline(95, color="gray", ls="--", lw=0.8, label="95 %")
-        a1.set_xlabel("guidance scale s")
-        a1.set_ylabel("class accuracy (%)")
-        a1.set_title("yardstick assigns the class asked for", fontsize=9)
-        a1.legend(fontsize=8)
-        a2.errorbar(scales, [r["fd"] for r in rows], yerr=[r["fd_sd"] for r in rows], marker="o",
-                    capsize=3, color="C1")
-        a2.set_xlabel("guidance scale s")
-        a2.set_ylabel(f"FD vs {args.reference} (lower is better)")
-        a2.set_title(f"FD of {args.n} class-balanced samples", fontsize=9)
-        save_figure(fig, args.figure, dpi=110)
+        plot(rows, args.figure, args.reference, args.n)
     return 0
 
 
