@@ -13,6 +13,8 @@ the family test markers and the course page.
 """
 
 import ast
+import csv
+import json
 import functools
 import re
 import shutil
@@ -374,3 +376,174 @@ def test_whole_course_mode_prints_a_table_and_list_shows_statuses(tmp_path):
     assert status == {"gan.value": "passing", "gan.discriminator_loss": "failing",
                       "gan.generator_loss": "stub"}
     assert run_cli("check", "gan.value", "--workspace", str(tmp_path))[0] == 0
+
+
+# ------------------------------------------------------------------ grades for an LMS
+#: the fields of Gradescope's autograder results.json (its "Autograder Specifications" page):
+#: top level score / output / visibility / stdout_visibility / tests; per test score, max_score,
+#: status, name, number, output, visibility
+GRADESCOPE_TOP = {"score": (int, float), "output": str, "visibility": str,
+                  "stdout_visibility": str, "tests": list}
+GRADESCOPE_TEST = {"score": (int, float), "max_score": (int, float), "status": str, "name": str,
+                   "number": str, "output": str, "visibility": str}
+
+
+def validate_gradescope(doc: dict) -> None:
+    """results.json against Gradescope's documented fields, types and values."""
+    from genmodels.exercise.lms import VISIBILITIES
+    assert set(doc) <= set(GRADESCOPE_TOP), set(doc) - set(GRADESCOPE_TOP)
+    for k, t in GRADESCOPE_TOP.items():
+        assert isinstance(doc[k], t), (k, doc[k])
+    assert doc["visibility"] in VISIBILITIES and doc["stdout_visibility"] in VISIBILITIES
+    for test in doc["tests"]:
+        assert set(test) <= set(GRADESCOPE_TEST), set(test) - set(GRADESCOPE_TEST)
+        for k, t in GRADESCOPE_TEST.items():
+            assert isinstance(test[k], t), (k, test[k])
+        assert test["status"] in ("passed", "failed") and test["visibility"] in VISIBILITIES
+        assert 0 <= test["score"] <= test["max_score"]
+    assert doc["score"] == pytest.approx(sum(t["score"] for t in doc["tests"]))
+    assert len({t["name"] for t in doc["tests"]}) == len(doc["tests"])
+
+
+def test_points_are_declared_once_with_a_default():
+    assert all(e.points == registry.DEFAULT_POINTS for e in EXERCISES if "points" not in dict(
+        next(r for r in ws.find_regions()[e.name] if r.declaration).declaration))
+    text = ("def f():\n    # >>> exercise gan.x: eq. 1\n    # what: w\n    # hint: h\n"
+            "    # mistake: `1` -> `2`\n    # points: 2.5\n    return 1\n    # <<< exercise gan.x\n")
+    region = registry.parse_markers(text, "genmodels/gan/x.py")[0]
+    assert dict(region.declaration)["points"] == "2.5"
+
+
+def test_course_grades_stub_reference_copied_and_mistakes(course):
+    """The whole course, graded for an LMS from the session's three workspaces: stubs earn 0;
+    the reference bodies earn every point when the teacher accepts them and nothing (COPIED)
+    otherwise; each planted mistake loses exactly its exercise's points."""
+    from genmodels.exercise import lms
+    stub = lms.grade([course["stub"][n] for n in NAMES], course["paths"]["stub"])
+    assert {g.status for g in stub} == {"STUB"} and sum(g.score for g in stub) == 0
+    ref = [course["reference"][n] for n in NAMES]
+    full = lms.grade(ref, course["paths"]["reference"], accept_reference=True)
+    top = sum(e.points for e in EXERCISES)
+    assert {g.status for g in full} == {"PASS"} and sum(g.score for g in full) == top
+    copied = lms.grade(ref, course["paths"]["reference"])
+    assert {g.status for g in copied} == {"COPIED"} and sum(g.score for g in copied) == 0
+    assert "byte for byte" in copied[0].output
+    doc = lms.gradescope(full)
+    validate_gradescope(doc)
+    assert doc["score"] == top and len(doc["tests"]) == len(NAMES)
+    for name in NAMES:        # a planted mistake in `name` alone: the total loses its points
+        results = [course["mistake"][n] if n == name else course["reference"][n] for n in NAMES]
+        graded = lms.grade(results, course["paths"]["reference"], accept_reference=True)
+        assert sum(g.score for g in graded) == top - BY_NAME[name].points, name
+        assert [g.exercise for g in graded if g.status != "PASS"] == [name]
+
+
+def test_grade_refuses_checks_that_imported_another_genmodels(course, tmp_path):
+    """A result whose checks ran on the installed library (not the workspace) earns nothing."""
+    from genmodels.exercise import lms
+    r = course["reference"][NAMES[0]]
+    g = lms.grade([r], tmp_path, accept_reference=True)[0]    # tmp_path: not where it imported from
+    assert g.status == "ERROR" and g.score == 0 and "not the workspace's genmodels" in g.output
+
+
+def test_summaries_and_points_file(course, tmp_path):
+    from genmodels.exercise import lms
+    names = NAMES[:3]
+    points_file = tmp_path / "points.json"
+    points_file.write_text(json.dumps({names[0]: 4, names[1]: 0.5}))
+    points = lms.load_points(points_file)
+    graded = lms.grade([course["reference"][n] for n in names], course["paths"]["reference"],
+                       points, accept_reference=True)
+    assert [g.max_score for g in graded] == [4.0, 0.5, BY_NAME[names[2]].points]
+    s = lms.summary(graded)
+    assert s["score"] == s["max_score"] == 4.5 + BY_NAME[names[2]].points
+    rows = list(csv.DictReader(StringIO(lms.summary_csv(graded))))
+    assert [r["exercise"] for r in rows] == names and rows[0]["score"] == "4.0"
+    for bad in ({"nope.x": 1}, {names[0]: -1}, {names[0]: "2"}, [1]):
+        points_file.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match="points file"):
+            lms.load_points(points_file)
+
+
+def test_classroom_workflow_has_a_graded_step_per_exercise_and_the_reporter():
+    import yaml
+
+    from genmodels.exercise import lms
+    exercises = [BY_NAME[n] for n in NAMES[:4]]
+    doc = yaml.safe_load(lms.classroom_workflow(exercises, {NAMES[0]: 3}))
+    steps = doc["jobs"]["run-autograding-tests"]["steps"]
+    graded = [s for s in steps if s.get("uses", "").startswith(
+        "classroom-resources/autograding-command-grader")]
+    assert [s["with"]["test-name"] for s in graded] == NAMES[:4]
+    assert graded[0]["with"]["max-score"] == 3 and graded[1]["with"]["max-score"] == 1
+    assert all(s["with"]["command"] == f"genmodels-exercise check {s['with']['test-name']} "
+                                       "--workspace ." for s in graded)
+    reporter = steps[-1]
+    assert reporter["uses"].startswith("classroom-resources/autograding-grading-reporter")
+    ids = [s["id"] for s in graded]
+    assert reporter["with"]["runners"] == ",".join(ids)
+    assert set(reporter["env"]) == {f"{i.upper()}_RESULTS" for i in ids}
+
+
+@pytest.mark.slow
+def test_lms_grading_end_to_end_through_the_command_line(tmp_path):
+    """make gan → Gradescope results.json with 0 points → the reference bodies back: COPIED
+    (0) unless the teacher accepts them (3 of 3) → one planted mistake: 2 of 3 → a teacher's
+    hidden tests with a stricter check decide instead of the workspace's → the classroom
+    workflow is written."""
+    work = tmp_path / "ws"
+    assert run_cli("make", "gan", "--out", str(work))[0] == 0
+    out = tmp_path / "results.json"
+
+    def gradescope(*extra):
+        code, text, err = run_cli("check", "--all", "--workspace", str(work), "--format",
+                                  "gradescope", "--output", str(out), *extra)
+        doc = json.loads(out.read_text())
+        validate_gradescope(doc)
+        return code, doc
+
+    code, doc = gradescope()
+    assert code == 1 and doc["score"] == 0 and len(doc["tests"]) == 3
+    fill_in_reference(work, [BY_NAME[n] for n in ("gan.value", "gan.discriminator_loss",
+                                                  "gan.generator_loss")])
+    code, doc = gradescope()
+    assert code == 1 and doc["score"] == 0 and "byte for byte" in doc["tests"][0]["output"]
+    code, doc = gradescope("--accept-reference")
+    assert code == 0 and doc["score"] == 3
+    path = BY_NAME["gan.value"].module
+    (work / path).write_text(ws.apply_mistake((work / path).read_text(), path, BY_NAME["gan.value"]))
+    code, doc = gradescope("--accept-reference")
+    assert code == 1 and doc["score"] == 2
+    assert [t["status"] for t in doc["tests"] if t["name"].startswith("gan.value")] == ["failed"]
+    # hidden tests: the teacher's copy of the tests, one of them made to fail for everyone
+    hidden = tmp_path / "teacher" / "tests"
+    shutil.copytree(ws.REPO_DIR / "tests", hidden, ignore=shutil.ignore_patterns("__pycache__"))
+    (hidden / "test_gan_equations.py").write_text(
+        (hidden / "test_gan_equations.py").read_text() +
+        '\n\n@pytest.mark.exercise("gan.generator_loss")\ndef test_hidden_extra():\n'
+        '    assert False, "the teacher\'s hidden check"\n')
+    code, doc = gradescope("--accept-reference", "--tests", str(hidden))
+    assert doc["score"] == 1 and not (work / cli.HIDDEN).exists()
+    assert "hidden check" in next(t["output"] for t in doc["tests"]
+                                  if t["name"].startswith("gan.generator_loss"))
+    code, text, _ = run_cli("classroom", "--workspace", str(work))
+    assert code == 0 and (work / ".github/workflows/classroom.yml").exists()
+
+
+@pytest.mark.slow
+def test_a_mistake_costs_only_its_own_exercise_not_those_that_call_it(tmp_path):
+    """vae.elbo calls vae.kl: with a planted mistake in vae.kl, the elbo is graded again on the
+    library's kl (isolation) and keeps its points; without isolation it would fail too."""
+    work = tmp_path / "ws"
+    vae = [e for e in EXERCISES if e.family == "vae"]
+    ws.make_workspace(vae, work)
+    fill_in_reference(work, vae)
+    path = BY_NAME["vae.kl"].module
+    (work / path).write_text(ws.apply_mistake((work / path).read_text(), path, BY_NAME["vae.kl"]))
+    plain = {r.exercise.name: r.passed for r in grader.check(work, vae, isolate=False)}
+    assert not plain["vae.kl"] and not plain["vae.elbo"]          # the mistake propagates
+    code, text, _ = run_cli("check", "--all", "--workspace", str(work), "--format", "json",
+                            "--accept-reference")
+    rows = {g["exercise"]: g["status"] for g in json.loads(text)["exercises"]}
+    assert rows["vae.kl"] == "FAIL" and rows["vae.elbo"] == "PASS", rows
+    assert [n for n, s in rows.items() if s != "PASS"] == ["vae.kl"]

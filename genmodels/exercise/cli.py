@@ -3,7 +3,9 @@
     genmodels-exercise list [--workspace DIR]
     genmodels-exercise make NAME... --out DIR        (NAME: an exercise, a family, or "all")
     genmodels-exercise check NAME... --workspace DIR
-    genmodels-exercise check --all --workspace DIR
+    genmodels-exercise check --all --workspace DIR [--format gradescope|json|csv] [--output PATH]
+                              [--points FILE] [--tests TEACHER_TESTS_DIR] [--accept-reference]
+    genmodels-exercise classroom --workspace DIR      (writes .github/workflows/classroom.yml)
 
 Exit codes: 0 all checked exercises pass, 1 some fail, 2 usage error (unknown name, not a
 workspace, ...).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -108,7 +111,32 @@ def cmd_make(args) -> int:
     return EXIT_OK
 
 
+#: where a teacher's hidden tests are copied inside the workspace while it is graded
+HIDDEN = ".genmodels-hidden-tests"
+
+
+def _with_teacher_tests(exercises, tests: Path):
+    """The exercises with their tests taken from a teacher's tests folder instead of the
+    workspace's ``tests/``; node ids point into its copy at ``<workspace>/HIDDEN/``."""
+    import dataclasses
+
+    from genmodels.exercise.registry import tagged_tests
+    if not (tests / "conftest.py").exists():
+        raise UsageError(f"--tests {tests}: expected a tests folder with the course's conftest.py")
+    found = tagged_tests(tests)
+    out = []
+    for e in exercises:
+        formula, small = found.get(e.name, ([], []))
+        if not formula and not small:
+            raise UsageError(f"--tests {tests}: no test there is tagged "
+                             f"@pytest.mark.exercise({e.name!r})")
+        moved = lambda ids: tuple(f"{HIDDEN}/{i}" for i in ids)   # noqa: E731
+        out.append(dataclasses.replace(e, tests=moved(formula), cases=moved(small)))
+    return out
+
+
 def cmd_check(args) -> int:
+    from genmodels.exercise import lms
     from genmodels.exercise.grader import check, report
     workspace = Path(args.workspace)
     try:
@@ -121,14 +149,67 @@ def cmd_check(args) -> int:
         exercises = _resolve(args.names)
     else:
         raise UsageError("check: name an exercise, or pass --all")
-    missing = [e.name for e in exercises if not all(
-        (workspace / f).exists() for f in e.test_files)]
-    if missing:
-        raise UsageError(f"check: the workspace has no tests for {', '.join(missing)}; make a "
-                         f"workspace for it: genmodels-exercise make {missing[0]} --out NEW_DIR")
-    results = check(workspace, exercises, timeout=args.timeout)
-    print(report(results, table=args.all or len(exercises) > 1, verbose=not args.all or args.verbose))
-    return EXIT_OK if all(r.passed for r in results) else EXIT_FAIL
+    try:
+        points = lms.load_points(args.points)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.tests:
+        exercises = _with_teacher_tests(exercises, Path(args.tests).resolve())
+    else:
+        missing = [e.name for e in exercises if not all(
+            (workspace / f).exists() for f in e.test_files)]
+        if missing:
+            raise UsageError(f"check: the workspace has no tests for {', '.join(missing)}; make "
+                             f"a workspace for it: genmodels-exercise make {missing[0]} --out NEW_DIR")
+    hidden = workspace / HIDDEN
+    try:
+        if args.tests:       # the teacher's tests, inside the workspace for the grading only
+            shutil.rmtree(hidden, ignore_errors=True)
+            src = Path(args.tests).resolve()
+            shutil.copytree(src, hidden / src.name, ignore=shutil.ignore_patterns("__pycache__"))
+        results = check(workspace, exercises, timeout=args.timeout)
+    finally:
+        shutil.rmtree(hidden, ignore_errors=True)
+    grades = lms.grade(results, workspace, points, accept_reference=args.accept_reference)
+    if args.format == "text":
+        text = report(results, table=args.all or len(exercises) > 1,
+                      verbose=not args.all or args.verbose)
+        flagged = [g for g in grades if g.status in ("COPIED", "ERROR")]
+        text += "".join(f"\nnote: {g.output} (graded {g.status}, 0 points, in the LMS "
+                        f"formats)" for g in flagged)
+    elif args.format == "gradescope":
+        text = json.dumps(lms.gradescope(grades, visibility=args.visibility), indent=1)
+    elif args.format == "json":
+        text = json.dumps(lms.summary(grades), indent=1)
+    else:
+        text = lms.summary_csv(grades)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text + ("" if text.endswith("\n") else "\n"))
+        print(f"wrote {args.output}: {sum(g.score for g in grades):g} of "
+              f"{sum(g.max_score for g in grades):g} points")
+    else:
+        print(text)
+    if args.format == "text":     # the student's own check: did the checks pass
+        return EXIT_OK if all(r.passed for r in results) else EXIT_FAIL
+    return EXIT_OK if all(g.status == "PASS" for g in grades) else EXIT_FAIL
+
+
+def cmd_classroom(args) -> int:
+    from genmodels.exercise import lms
+    workspace = Path(args.workspace)
+    try:
+        manifest = ws.read_manifest(workspace)
+        points = lms.load_points(args.points)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    exercises = ws.resolve(manifest["exercises"])
+    out = workspace / ".github" / "workflows" / "classroom.yml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(lms.classroom_workflow(exercises, points, install=args.install))
+    print(f"wrote {out}: {len(exercises)} graded step(s), "
+          f"{sum(points.get(e.name, e.points) for e in exercises):g} points")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,7 +231,26 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--workspace", required=True)
     pc.add_argument("--verbose", action="store_true", help="with --all: details of every failure")
     pc.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    pc.add_argument("--format", choices=("text", "gradescope", "json", "csv"), default="text",
+                    help="text (default), Gradescope's results.json, a JSON or CSV summary")
+    pc.add_argument("--output", help="write the grades to this file (default: print them)")
+    pc.add_argument("--points", help="a JSON file {exercise: points} overriding the declared points")
+    pc.add_argument("--tests", help="grade with this tests folder (a teacher's, hidden from the "
+                                    "workspace) instead of the workspace's tests/")
+    pc.add_argument("--visibility", default="visible",
+                    choices=("hidden", "after_due_date", "after_published", "visible"),
+                    help="Gradescope visibility of each exercise's result (default visible)")
+    pc.add_argument("--accept-reference", action="store_true",
+                    help="do not flag fenced code identical to the library's (grading the "
+                         "reference solutions themselves)")
     pc.set_defaults(func=cmd_check)
+    pg = sub.add_parser("classroom", help="write a GitHub Classroom autograding workflow into a "
+                                          "workspace (.github/workflows/classroom.yml)")
+    pg.add_argument("--workspace", required=True)
+    pg.add_argument("--points", help="a JSON file {exercise: points}")
+    pg.add_argument("--install", default='pip install "genmodels[dev]"',
+                    help="the command that installs the grader on the runner")
+    pg.set_defaults(func=cmd_classroom)
     return p
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,14 +82,67 @@ def run_runner(workspace: Path, nodeids: list[str], timeout: float) -> dict:
         return json.loads(out.read_text())
 
 
-def check(workspace: Path, exercises: list[Exercise], timeout: float = 600.0) -> list[ExerciseResult]:
-    """Grade ``exercises`` in ``workspace``; records the outcome for ``genmodels-exercise list``."""
+def check(workspace: Path, exercises: list[Exercise], timeout: float = 600.0,
+          isolate: bool = True) -> list[ExerciseResult]:
+    """Grade ``exercises`` in ``workspace``; records the outcome for ``genmodels-exercise list``.
+
+    With ``isolate`` (the default) each exercise is graded on its own code: one that fails and
+    calls other exercises (``uses``, transitively) is checked again in a copy of the workspace
+    whose used exercises' fenced code is the library's, so that a mistake (or a stub) in
+    ``vae.kl`` costs ``vae.kl`` and not also ``vae.elbo``, which calls it."""
     workspace = Path(workspace)
     nodeids = list(dict.fromkeys(t for e in exercises for t in e.tests + e.cases))
     report = run_runner(workspace, nodeids, timeout)
     results = [interpret(e, report) for e in exercises]
+    if isolate:
+        results = _isolated(workspace, results, timeout)
     _record(workspace, results)
     return results
+
+
+def uses_closure(ex: Exercise) -> set[str]:
+    """The exercises ``ex`` calls, directly or through others (``uses``, transitively)."""
+    seen: set[str] = set()
+    todo = list(ex.uses)
+    while todo:
+        n = todo.pop()
+        if n not in seen and n in BY_NAME:
+            seen.add(n)
+            todo += BY_NAME[n].uses
+    return seen
+
+
+def _with_library_code(workspace: Path, names: set[str]) -> None:
+    """Replace the fenced code of the exercises ``names`` in ``workspace`` by the library's."""
+    mine, lib = ws.find_regions(workspace / "genmodels"), ws.find_regions()
+    for path in {r.path for n in names for r in mine.get(n, [])}:
+        target = workspace / path
+        lines = target.read_text(encoding="utf-8").split("\n")
+        src = (ws.PACKAGE_DIR.parent / path).read_text(encoding="utf-8").split("\n")
+        pairs = [(a, b) for n in names for a, b in zip(mine.get(n, []), lib.get(n, []))
+                 if a.path == path]
+        for a, b in sorted(pairs, key=lambda ab: -ab[0].start):     # bottom up: lines shift
+            lines[a.body:a.end] = src[b.body:b.end]
+        target.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _isolated(workspace: Path, results: list[ExerciseResult], timeout: float) -> list[ExerciseResult]:
+    redo = [r for r in results if not r.passed and not r.error and uses_closure(r.exercise)
+            and r.exercise.name not in r.stubs]       # its own stub stays a stub
+    if not redo:
+        return results
+    deps = set().union(*(uses_closure(r.exercise) for r in redo))
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "ws"
+        shutil.copytree(workspace, copy, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+        _with_library_code(copy, deps)
+        nodeids = list(dict.fromkeys(t for r in redo for t in r.exercise.tests + r.exercise.cases))
+        report = run_runner(copy, nodeids, timeout)
+        again = {r.exercise.name: interpret(r.exercise, report) for r in redo}
+    real = str(workspace.resolve())
+    for r in again.values():      # the copy's path stands for the workspace's own
+        r.imported_from = r.imported_from.replace(str(copy.resolve()), real, 1)
+    return [again.get(r.exercise.name, r) for r in results]
 
 
 def interpret(ex: Exercise, report: dict) -> ExerciseResult:

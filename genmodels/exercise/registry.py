@@ -13,7 +13,8 @@ opening marker declare the exercise::
 
 ``what`` (one line: what the student implements, the stub's message), ``hint`` (shown when a
 check fails) and ``mistake`` are required; ``# uses: a.b, c.d`` (exercises this one's code or
-tests call: implement those first) is optional. A value continues on comment lines indented
+tests call: implement those first) and ``# points: 2`` (what passing is worth, default
+``DEFAULT_POINTS``) are optional. A value continues on comment lines indented
 further (``#   ...``). The *planted mistake* is a text found once in the fenced code and a
 plausible wrong version of it; the course's own tests plant it to prove the grader catches it
 (never in two exercises of a ``uses`` pair at once). An exercise may have several fences (a
@@ -38,6 +39,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: points of an exercise whose fence declares none (``# points: 2`` changes one; a teacher's
+#: points file, ``genmodels-exercise check --points FILE``, changes any for a course)
+DEFAULT_POINTS = 1.0
+
 FAMILIES = ("rl", "transfer", "vae", "gan", "ddpm", "flow", "rnn", "transformer", "audio")
 
 #: the pytest marker that selects each family's tests (``pytest -m ddpm`` also works)
@@ -54,7 +59,7 @@ TESTS_DIR = PACKAGE_DIR.parent / "tests"
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)# >>> exercise (?P<name>[\w.]+): (?P<eq>.+?)\s*$")
 _CLOSE = re.compile(r"^(?P<indent>[ \t]*)# <<< exercise (?P<name>[\w.]+)\s*$")
-_FIELD = re.compile(r"# (?P<key>what|hint|mistake|uses): (?P<value>.+?)\s*")
+_FIELD = re.compile(r"# (?P<key>what|hint|mistake|uses|points): (?P<value>.+?)\s*")
 _MORE = re.compile(r"#\s{2,}(?P<value>\S.*?)\s*")
 _MISTAKE = re.compile(r"`(?P<old>.+?)` -> `(?P<new>.+)`")
 
@@ -75,6 +80,7 @@ class Exercise:
     mistake: tuple[str, str]  # (text in the fenced code, a plausible wrong version of it)
     uses: tuple[str, ...] = field(default=())    # exercises to implement first
     cases: tuple[str, ...] = field(default=())   # node ids of its small-case tests
+    points: float = DEFAULT_POINTS  # what passing it is worth (``# points:``)
 
     @property
     def family(self) -> str:
@@ -228,10 +234,16 @@ def scan(package_dir: Path = PACKAGE_DIR, tests_dir: Path = TESTS_DIR) -> tuple[
             trees[head.path] = ast.parse((package_dir.parent / head.path).read_text(encoding="utf-8"))
         functions = functions_around(trees[head.path], [head, *regions])
         uses = tuple(u.strip() for u in decl.get("uses", "").split(",") if u.strip())
+        try:
+            points = float(decl.get("points", DEFAULT_POINTS))
+        except ValueError:
+            points = -1.0
+        if not points >= 0 or points == float("inf"):
+            raise MarkerError(f"{where}: points must be a number >= 0, got {decl['points']!r}")
         formula, small = tests.get(name, ([], []))
         exercises.append(Exercise(name, head.eq, decl["what"], head.path, tuple(functions),
                                   tuple(formula), decl["hint"], (mistake["old"], mistake["new"]),
-                                  uses, tuple(small)))
+                                  uses, tuple(small), points))
 
     def order(e):
         module = e.module.removeprefix("genmodels/").removesuffix(".py")
