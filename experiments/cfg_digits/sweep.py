@@ -59,12 +59,15 @@ def plot(rows: list[dict], path: Path, reference: str, n: int) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", type=Path)
-    p.add_argument("--scales", type=float, nargs="+", default=[0, 1, 2, 3, 5])
+    p.add_argument("--scales", type=float, nargs="*", default=[0, 1, 2, 3, 5])
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--reference", default="val+test")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--figure", type=Path, default=None)
+    p.add_argument("--grids", type=float, nargs="+", default=[],
+                   help="also save a sample grid (row k asks for class k, seed 0) per scale, into --grid-dir")
+    p.add_argument("--grid-dir", type=Path, default=Path("figures"))
     p.add_argument("--from-json", type=Path, nargs="+", default=None,
                    help="only draw --figure from earlier --out files (RUN_DIR is ignored)")
     args = p.parse_args(argv)
@@ -76,6 +79,14 @@ def main(argv=None) -> int:
     register_all()
     task, train = load_task(args.run)
     ys = get_yardstick(task.data)
+    for s in args.grids:                     # what the run's figures() draws, at other scales
+        from genmodels.plotting import save_image_grid
+        labels = torch.arange(task.num_classes).repeat_interleave(8)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            images = task.sample(len(labels), labels=labels, guidance_scale=s)
+        save_image_grid(images, args.grid_dir / f"samples_s{s:g}.png", nrow=8,
+                        title=f"guidance scale s = {s:g}: row k asks for class k")
     rows = []
     for s in args.scales:
         draws = []
