@@ -547,3 +547,30 @@ def test_a_mistake_costs_only_its_own_exercise_not_those_that_call_it(tmp_path):
     rows = {g["exercise"]: g["status"] for g in json.loads(text)["exercises"]}
     assert rows["vae.kl"] == "FAIL" and rows["vae.elbo"] == "PASS", rows
     assert [n for n, s in rows.items() if s != "PASS"] == ["vae.kl"]
+
+
+# ------------------------------------------------------------------ milestones
+def test_milestone_names_the_stub_that_stops_the_run(tmp_path):
+    """A workspace with the VAE's exercises stubbed: the milestone's run stops at the first stub
+    it calls and says which, and the run imported the workspace's genmodels."""
+    from genmodels.exercise import milestone
+    work = ws.make_workspace([e for e in EXERCISES if e.family == "vae"], tmp_path / "ws")
+    res = milestone.run("vae", work, tmp_path / "run", extra=["trainer.max_steps=2",
+                                                              "trainer.scheduler.warmup_steps=0"])
+    assert res["status"] == "stub" and "vae.reparameterize" in res["message"], res["message"]
+    assert Path(res["imported"]["genmodels"]).is_relative_to(work.resolve())
+    assert run_cli("train", "nope", "--workspace", str(work))[0] == 2
+
+
+@pytest.mark.slow
+def test_milestone_passes_on_the_reference_bodies(tmp_path):
+    """The VAE milestone on a workspace holding the reference bodies reaches its target with the
+    workspace's own modules (the same config and seed as experiments/vae_digits)."""
+    from genmodels.exercise import milestone
+    vae = [e for e in EXERCISES if e.family == "vae"]
+    work = ws.make_workspace(vae, tmp_path / "ws")
+    fill_in_reference(work, vae)
+    res = milestone.run("vae", work, tmp_path / "run", extra=["trainer.progress=false"])
+    assert res["status"] == "PASS", res["message"]
+    assert res["value"] == pytest.approx(23.21, abs=0.02)
+    assert Path(res["imported"]["genmodels.vae.losses"]).is_relative_to(work.resolve())

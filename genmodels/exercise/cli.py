@@ -6,6 +6,7 @@
     genmodels-exercise check --all --workspace DIR [--format gradescope|json|csv] [--output PATH]
                               [--points FILE] [--tests TEACHER_TESTS_DIR] [--accept-reference]
     genmodels-exercise classroom --workspace DIR      (writes .github/workflows/classroom.yml)
+    genmodels-exercise train FAMILY --workspace DIR    (milestone: the workspace's code trains it)
 
 Exit codes: 0 all checked exercises pass, 1 some fail, 2 usage error (unknown name, not a
 workspace, ...).
@@ -195,6 +196,27 @@ def cmd_check(args) -> int:
     return EXIT_OK if all(g.status == "PASS" for g in grades) else EXIT_FAIL
 
 
+def cmd_train(args) -> int:
+    from genmodels.exercise import milestone
+    workspace = Path(args.workspace)
+    try:
+        ws.read_manifest(workspace)
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    if args.family not in milestone.MILESTONES:
+        raise UsageError(f"train: no milestone for {args.family!r}; families with one: "
+                         f"{', '.join(milestone.MILESTONES)}")
+    m = milestone.MILESTONES[args.family]
+    print(f"training experiment={m.experiment} with the workspace's code (goal: {m.metric} "
+          f"{m.goal} {m.target:g}) ...", flush=True)
+    res = milestone.run(args.family, workspace, Path(args.out) if args.out else None,
+                        extra=args.overrides)
+    print(f"milestone {args.family}: {res['status'].upper() if res['status'] == 'PASS' else res['status']}"
+          f" — {res['message']}")
+    print(f"run folder: {res['run_dir']}")
+    return EXIT_OK if res["status"] == "PASS" else EXIT_FAIL
+
+
 def cmd_classroom(args) -> int:
     from genmodels.exercise import lms
     workspace = Path(args.workspace)
@@ -244,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not flag fenced code identical to the library's (grading the "
                          "reference solutions themselves)")
     pc.set_defaults(func=cmd_check)
+    pt = sub.add_parser("train", help="milestone: train the family's model on the workspace's "
+                                      "own functions and compare with the reference number")
+    pt.add_argument("family")
+    pt.add_argument("--workspace", required=True)
+    pt.add_argument("--out", help="the run folder (default: a temporary folder)")
+    pt.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra genmodels-train override (repeatable), e.g. --set seed=1")
+    pt.set_defaults(func=cmd_train)
     pg = sub.add_parser("classroom", help="write a GitHub Classroom autograding workflow into a "
                                           "workspace (.github/workflows/classroom.yml)")
     pg.add_argument("--workspace", required=True)
