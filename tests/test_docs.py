@@ -55,13 +55,20 @@ def _equations_of(eq_cell):
 
 
 def _spec_functions():
-    """Lower-case callables in the tables of SPEC.md (``name(`` inside backticks)."""
+    """Lower-case callables in the tables of SPEC.md: each backticked ``name(`` of a row's name
+    column (the first column that has one: the chapter's tables are "eq | name | meaning", those
+    beyond it "name | meaning"). Module methods (GPT's ``generate``, ``forward``) are not
+    functions of a package."""
     names = set()
     for line in (ROOT / "docs/SPEC.md").read_text().splitlines():
         cells = line.split("|")
-        if line.startswith("|") and len(cells) > 3:      # the "name" column of a SPEC table
-            names |= set(re.findall(r"(?<![A-Za-z0-9_])([a-z_][a-z_0-9]*)\(", cells[2]))
-    return sorted(names - {"forward"})
+        if line.startswith("|") and len(cells) > 3:
+            for cell in cells[1:3]:
+                found = re.findall(r"`([a-z_][a-z_0-9]*)\(", cell)
+                if found:
+                    names |= set(found)
+                    break
+    return sorted(names - {"forward", "generate"})
 
 
 def _resolve(dotted):
