@@ -68,3 +68,74 @@ def test_family_pages_show_math_and_their_figures(site):
 
 def _img_sources(html):
     return re.findall(r'<img[^>]*src="([^"]+)"', html)
+
+
+_LOADED = re.compile(r'<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)="(https?:)?//[^"]*"', re.I)
+
+
+def test_no_page_loads_anything_from_the_network(site):
+    """Offline docs: no page loads a script, stylesheet, font or image from a server (links to
+    other sites are fine: they are only followed when clicked)."""
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 10
+    for page in pages:
+        found = _LOADED.findall(page.read_text(encoding="utf-8"))
+        assert not found, f"{page.relative_to(site)} loads from the network: {found[:3]}"
+    for css in site.rglob("*.css"):
+        assert not re.search(r"@import\s+url\(\s*['\"]?https?:", css.read_text(errors="ignore")), css
+
+
+def test_math_is_typeset_at_build_time_as_mathml(site):
+    html = (site / "vae" / "index.html").read_text()
+    maths = re.findall(r'<(span|div) class="arithmatex[^"]*">(.*?)</\1>', html, re.S)
+    assert len(maths) >= 20
+    for _, inner in maths:
+        assert inner.startswith("<math") and "\\(" not in inner and "\\[" not in inner, inner[:80]
+    assert 'display="block"' in html and "<mfrac>" in html
+    assert 'encoding="application/x-tex"' in html        # the TeX kept for copying
+
+
+_PROBE = """<script>
+window.addEventListener('load', () => {
+  const f = document.querySelector('div.arithmatex mfrac');
+  const [num, den] = [f.children[0].getBoundingClientRect(), f.children[1].getBoundingClientRect()];
+  const m = document.querySelector('div.arithmatex math').getBoundingClientRect();
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({stacked: den.top >= num.bottom - 1, math_w: m.width,
+                                    math_h: m.height, num_top: num.top, den_top: den.top});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium():
+    import shutil
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+
+
+@pytest.mark.slow
+def test_an_equation_renders_in_a_headless_browser(site, tmp_path):
+    """The VAE page in headless Chromium, offline: a display fraction's numerator sits above its
+    denominator (MathML laid out as math, not as a run of text), and a screenshot is taken."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium (Debian: apt-get install chromium)")
+    page = site / "vae" / "index.html"
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", _PROBE + "</body>"))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--no-first-run", "--window-size=1100,1500"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", probe.as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout
+    m = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert m, "the probe did not run"
+    import html as html_lib
+    import json
+    probe_out = json.loads(html_lib.unescape(m.group(1)))
+    assert probe_out["stacked"] and probe_out["math_h"] > 20 and probe_out["math_w"] > 50, probe_out
+    shot = tmp_path / "vae.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", page.as_uri() + "#the-equations"],
+                   capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
