@@ -128,6 +128,24 @@ def _markers_ini() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: the notebook (notebooks/NN_family.ipynb in the checkout) of each exercise family
+NOTEBOOKS = {"vae": "01_vae", "gan": "02_gan", "ddpm": "03_diffusion", "flow": "03_diffusion",
+             "rnn": "04_rnn", "transformer": "05_transformer", "rl": "06_rl", "transfer": "07_transfer",
+             "audio": "08_audio"}
+
+
+def copy_notebooks(exercises: list[Exercise], out: Path) -> list[Path]:
+    """Copy the start-here notebook and those of the exercises' families to ``out/notebooks``
+    (their first cell puts ``out`` first on sys.path, so they run the workspace's code). Nothing
+    when the checkout has no notebooks/."""
+    src = REPO_DIR / "notebooks"
+    names = ["00_start_here", *(NOTEBOOKS[ex.family] for ex in exercises if ex.family in NOTEBOOKS)]
+    files = [src / f"{n}.ipynb" for n in dict.fromkeys(names) if (src / f"{n}.ipynb").is_file()]
+    if files:
+        (out / "notebooks").mkdir(exist_ok=True)
+    return [Path(shutil.copy2(f, out / "notebooks" / f.name)) for f in files]
+
+
 def tests_dir() -> Path:
     d = REPO_DIR / "tests"
     if not (d / "conftest.py").exists():
@@ -172,6 +190,7 @@ def make_workspace(exercises: list[Exercise], out: Path, *, force: bool = False,
     shutil.copy2(src / "conftest.py", out / "tests" / "conftest.py")
     for f in dict.fromkeys(f for ex in exercises for f in ex.test_files):
         shutil.copy2(REPO_DIR / f, out / f)
+    copy_notebooks(exercises, out)
     (out / "pytest.ini").write_text(_markers_ini())
     (out / "README.md").write_text(readme(exercises, regions))
     manifest = {"exercises": [ex.name for ex in exercises], "mistakes": mistakes}
@@ -225,4 +244,8 @@ yourself: `python -m pytest tests` from this folder.
 
 Some exercises call others (e.g. the ELBO uses the KL term): if one of them is still a stub,
 the grader says so.
+
+`notebooks/` (when the library's checkout has them) walks through your families' equations and
+trains their models: opened from there, a notebook imports the `genmodels` of THIS folder, so it
+stops at your first stub and trains with your functions.
 """
