@@ -153,7 +153,7 @@ print("gradient at D = 0.0025: saturating", round(grads[True][0].item(), 4), " n
 # %%
 overrides = (["trainer.max_steps=60", "model.z_dim=8", "model.width=8", "model.hidden=32", "model.fd_samples=100",
               "model.n_figure_samples=16", "trainer.eval_every=0", "trainer.batch_size=32"] if FAST
-             else ["trainer.max_steps=1500", "trainer.eval_every=500"])
+             else [])                         # the full setting: the experiment's own config, 5,000 steps
 results, run = train("gan_digits", overrides)
 print({k: round(v, 3) if isinstance(v, float) else v for k, v in results["test"].items()})
 

@@ -218,11 +218,11 @@ x0, x1 = torch.zeros(1, 2), torch.ones(1, 2)
 print("interpolant at t = 0.25:", [v.tolist() for v in flow_interpolant(x0, x1, torch.tensor([0.25]))],
       "(x_t, target velocity)")
 torch.manual_seed(0)
-vel = MLPDenoiser(data_dim=2, hidden=64, n_layers=2)
-opt = torch.optim.Adam(vel.parameters(), lr=2e-3)
+vel = MLPDenoiser(data_dim=2, hidden=128, n_layers=3, time_scale=1000.0)   # t ∈ [0, 1] spread over the embedding
+opt = torch.optim.Adam(vel.parameters(), lr=1e-3)
 gen = torch.Generator().manual_seed(1)
 losses = []
-for step in range(150 if FAST else 2000):
+for step in range(150 if FAST else 3000):
     batch = toy.train[torch.randint(len(toy.train), (256,), generator=gen)]
     loss = flow_matching_loss(vel, batch, generator=gen)
     opt.zero_grad(); loss.backward(); opt.step()
