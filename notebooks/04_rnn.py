@@ -129,15 +129,14 @@ for bf in (-5.0, 0.0, 5.0):
 # ## Why the LSTM: gradients through time
 # How much does $h_T$ still depend on $x_1$? The norm of $\partial h_T/\partial x_1$ for a random
 # RNN and a random LSTM (the library's modules) as $T$ grows: the RNN's gradient vanishes
-# geometrically; the LSTM's additive cell path (with the forget gate near 1) keeps it far longer.
+# geometrically; the LSTM's additive cell path, $C_t=f_t\odot C_{t-1}+\dots$ with the forget gate
+# near 1, carries it across the whole sequence.
 
 # %%
 torch.manual_seed(0)
 rnn, lstm = RNN(8, 32), LSTM(8, 32)
-with torch.no_grad():                 # a forget-gate bias of 1, as LSTM implementations initialise it
-    for name, p in lstm.named_parameters():
-        if name.endswith("b_f"):
-            p.fill_(1.0)
+with torch.no_grad():                 # b_f = 3: σ(3) ≈ 0.95, the cell remembers unless told to forget
+    lstm.bias_l0[:32].fill_(3.0)      # bias_l0 holds b_f, b_i, b_C, b_o (lstm_cell's order), H = 32 each
 lengths = [1, 5, 10, 20, 40, 60]
 norms = {"RNN": [], "LSTM": []}
 for T in lengths:
