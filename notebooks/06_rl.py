@@ -197,6 +197,11 @@ print({k: round(v, 3) for k, v in res_ppo["test"].items() if isinstance(v, float
 show_figures(run_rm, ["reward_margins"], width=5)
 
 # %% [markdown]
-# **What to look at.** `rm_score` rises while `kl_ref` (the KL to the reference policy) stays in
-# its budget: PPO follows the reward model without drifting from the pretrained language. The
-# Shakespeare numbers (keyword share 6 % → 53 %) are in experiments/rlhf.
+# **What to look at.** PPO (top) solves CartPole: greedy test return 500. In RLHF compare
+# `rm_score` with `ref_rm_score` (the reward model's score of the policy after and before PPO),
+# `kl_ref` (the KL to the reference policy, within its budget) and `human_score` with
+# `ref_human_score` (the scripted human's own score). In one full-setting run here the reward model
+# reached 63 % held-out pairwise accuracy, PPO raised its score from 0.58 to 0.92 at KL 2.0 nats,
+# and the human's score did not move (0.34 → 0.31): the policy learnt what a weak reward model
+# likes, not what the human likes. A better reward model is the cure: on tiny Shakespeare
+# (experiments/rlhf, 90 % pairwise accuracy) the human's score rises 0.78 → 1.43.
