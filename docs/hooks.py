@@ -4,7 +4,7 @@
 The figures live once, under ``experiments/<name>/…`` at the repository root, outside ``docs/``.
 A page links them the way GitHub renders them, ``![…](../experiments/<name>/…/x.png)``; this hook
 adds each image so linked to the site as ``experiments/<name>/…/x.png`` and drops the ``../``
-from those links, so the same Markdown works on GitHub and in ``mkdocs build --strict`` without
+from those links (the course notebooks, ``../notebooks/NN_family.ipynb``, the same way), so the same Markdown works on GitHub and in ``mkdocs build --strict`` without
 copying a single file.
 
 **Math, offline.** pymdownx.arithmatex (``generic: true``) leaves each formula as TeX in
@@ -25,7 +25,8 @@ from latex2mathml.converter import convert as _tex_to_mathml
 
 from mkdocs.structure.files import File
 
-_FIGURE = re.compile(r"\]\(\.\./(experiments/[^)\s]+\.(?:png|jpg|jpeg|svg|gif))\)")
+_FIGURE = re.compile(r"\]\(\.\./(experiments/[^)\s]+\.(?:png|jpg|jpeg|svg|gif)|"
+                     r"notebooks/[^)\s/]+\.ipynb)\)")
 
 
 def on_files(files, config):

@@ -476,8 +476,8 @@ def test_classroom_workflow_has_a_graded_step_per_exercise_and_the_reporter():
         "classroom-resources/autograding-command-grader")]
     assert [s["with"]["test-name"] for s in graded] == NAMES[:4]
     assert graded[0]["with"]["max-score"] == 3 and graded[1]["with"]["max-score"] == 1
-    assert all(s["with"]["command"] == f"genmodels-exercise check {s['with']['test-name']} "
-                                       "--workspace ." for s in graded)
+    assert all(s["with"]["command"].startswith(f"genmodels-exercise check {s['with']['test-name']} "
+                                                "--workspace . --format json") for s in graded)
     reporter = steps[-1]
     assert reporter["uses"].startswith("classroom-resources/autograding-grading-reporter")
     ids = [s["id"] for s in graded]
@@ -528,6 +528,16 @@ def test_lms_grading_end_to_end_through_the_command_line(tmp_path):
                                   if t["name"].startswith("gan.generator_loss"))
     code, text, _ = run_cli("classroom", "--workspace", str(work))
     assert code == 0 and (work / ".github/workflows/classroom.yml").exists()
+    # the workflow's command for one exercise: its exit code is the grade (COPIED: 1)
+    import yaml
+    steps = yaml.safe_load((work / ".github/workflows/classroom.yml").read_text())["jobs"][
+        "run-autograding-tests"]["steps"]
+    command = next(s["with"]["command"] for s in steps if s.get("id") == "gan-generator-loss")
+    argv = command.split()[1:]
+    argv[argv.index("--workspace") + 1] = str(work)
+    argv[argv.index("--output") + 1] = str(tmp_path / "g.json")
+    assert run_cli(*argv)[0] == 1          # copied back from the library: no points
+    assert json.loads((tmp_path / "g.json").read_text())["exercises"][0]["status"] == "COPIED"
 
 
 @pytest.mark.slow
@@ -574,3 +584,20 @@ def test_milestone_passes_on_the_reference_bodies(tmp_path):
     assert res["status"] == "PASS", res["message"]
     assert res["value"] == pytest.approx(23.21, abs=0.02)
     assert Path(res["imported"]["genmodels.vae.losses"]).is_relative_to(work.resolve())
+
+
+@pytest.mark.slow
+def test_isolation_never_grades_an_exercise_on_the_librarys_copy_of_itself(tmp_path):
+    """ddpm.sample calls ddpm.p_mean_variance: with a mistake in p_mean_variance both fail at
+    first; re-checked, sample passes on the library's p_mean_variance while p_mean_variance is
+    still graded on the student's own code (FAIL), never on the library's."""
+    work = tmp_path / "ws"
+    ddpm = [e for e in EXERCISES if e.family == "ddpm" and e.module == "genmodels/diffusion/ddpm.py"]
+    ws.make_workspace(ddpm, work)
+    fill_in_reference(work, ddpm)
+    path = BY_NAME["ddpm.p_mean_variance"].module
+    (work / path).write_text(ws.apply_mistake((work / path).read_text(), path,
+                                              BY_NAME["ddpm.p_mean_variance"]))
+    rows = {r.exercise.name: r.status for r in grader.check(work, ddpm)}
+    assert rows["ddpm.p_mean_variance"] == "FAIL" and rows["ddpm.sample"] == "PASS", rows
+    assert [n for n, s in rows.items() if s != "PASS"] == ["ddpm.p_mean_variance"], rows

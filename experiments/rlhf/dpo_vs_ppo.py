@@ -37,7 +37,8 @@ def main() -> None:
         ax.plot(kl, score, "o-", label=label)
         results = json.loads((Path(run) / "results.json").read_text())
         table[label] = {"val_steps": [e["step"] for e in evals], "val_kl": kl[1:],
-                        "val_human_score": score[1:], "test": results["test"],
+                        "val_human_score": score[1:], "val": results["val"],
+                        "test": results["test"],
                         "train_time_s": results["train_time_s"],
                         "train_cpu_s": results["train_cpu_s"]}
     ax.set_xlabel("KL(π ‖ π_ref) per completion (nats), held-out prompts")

@@ -145,7 +145,8 @@ def classroom_workflow(exercises: list[Exercise], points: dict[str, float] | Non
                        timeout_min: int = 10) -> str:
     """``.github/workflows/classroom.yml`` for a student repository holding a workspace: one
     ``classroom-resources/autograding-command-grader`` step per exercise (the command
-    ``genmodels-exercise check NAME --workspace .``, exit 0 = its points), then the reporter.
+    ``genmodels-exercise check NAME --workspace . --format json``, whose exit code is the grade:
+    0 = its points, so a COPIED or ERROR exercise earns none), then the reporter.
 
     ``install`` installs the grader (the teacher's index or wheel; torch pinned to a CPU build)."""
     points = points or {}
@@ -165,7 +166,8 @@ def classroom_workflow(exercises: list[Exercise], points: dict[str, float] | Non
         lines += [f"    - name: {ex.name}", f"      id: {sid}",
                   "      uses: classroom-resources/autograding-command-grader@v1", "      with:",
                   f"        test-name: {ex.name}",
-                  f"        command: genmodels-exercise check {ex.name} --workspace .",
+                  f"        command: genmodels-exercise check {ex.name} --workspace . "
+                  f"--format json --output grades/{ex.name}.json",
                   f"        timeout: {timeout_min}", f"        max-score: {score:g}"]
     lines += ["    - name: Autograding Reporter",
               "      uses: classroom-resources/autograding-grading-reporter@v1", "      env:"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,9 @@ def run(family: str, workspace: Path, out_dir: Path | None = None, extra: list[s
         return {"status": "error", "value": None, "run_dir": str(run_dir), "imported": {},
                 "message": f"the run did not finish within {timeout:.0f} s"}
     imported = json.loads(mods_file.read_text()) if mods_file.exists() else {}
+    mods_file.unlink(missing_ok=True)
+    if out_dir:                         # the temporary folder held only the modules file
+        shutil.rmtree(tmp, ignore_errors=True)
     out = {"value": None, "run_dir": str(run_dir), "imported": imported}
     stubs = list(dict.fromkeys(_STUB.findall(proc.stderr + proc.stdout)))
     if proc.returncode != 0:

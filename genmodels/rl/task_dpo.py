@@ -17,7 +17,6 @@ import copy
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genmodels.data.text import windows
@@ -56,9 +55,9 @@ class DPOTask(_RLHFTask):
         padded row of ``seq [B, L]`` (``[B]``)."""
         d = self.device
         seq, start, length = seq.to(d), start.to(d), length.to(d)
-        logits = net.lm_head(net.hidden(seq[:, :-1]))                       # (B, L−1, V)
-        logp = F.log_softmax(logits, dim=-1).gather(-1, seq[:, 1:, None]).squeeze(-1)
-        pos = torch.arange(1, seq.shape[1], device=d)                         # token index
+        first = int(start.min())
+        logp, _ = self._token_logps(net, seq, first)                          # (B, L − first)
+        pos = torch.arange(first, seq.shape[1], device=d)                     # token index
         mask = (pos >= start[:, None]) & (pos < length[:, None])
         return (logp * mask).sum(1)
 

@@ -230,6 +230,15 @@ class _RLHFTask(Task):
             raise ConfigError(f"trainer.batch_size: {cfg.trainer.batch_size} exceeds the "
                               f"{len(self.split_idx['train'])} training comparisons")
 
+    @staticmethod
+    def _token_logps(net: nn.Module, seq: torch.Tensor, first: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log π(seq[:, t] | seq[:, :t]) for t = first … L−1, ``[B, L − first]``, and the hidden
+        states they were read from (the state before each token), ``[B, L − first, d]``."""
+        h = net.hidden(seq[:, :-1])[:, first - 1:]          # states before tokens first … L−1
+        log_pi = F.log_softmax(net.lm_head(h), dim=-1)
+        return log_pi.gather(-1, seq[:, first:, None]).squeeze(-1), h
+
     def _human_scores(self, seq: torch.Tensor) -> torch.Tensor:
         """The scripted human's score of each completion in ``seq [B, P + C]`` (``[B]``)."""
         P = self.cfg.model.prompt_len
@@ -340,10 +349,7 @@ class RLHFPPOTask(_RLHFTask):
     def _logp_values(self, net: nn.Module, seq: torch.Tensor, value_head: nn.Module | None = None):
         """log π(y_t | x, y_<t) of the completion tokens ``[B, C]`` (and V of the state before
         each of them, ``[B, C]``, when ``value_head`` is given)."""
-        P = self.cfg.model.prompt_len
-        h = net.hidden(seq[:, :-1])[:, P - 1:]            # (B, C, d): states before y_t
-        log_pi = F.log_softmax(net.lm_head(h), dim=-1)     # (B, C, V)
-        logp = log_pi.gather(-1, seq[:, P:, None]).squeeze(-1)  # (B, C)
+        logp, h = self._token_logps(net, seq, self.cfg.model.prompt_len)
         if value_head is None:
             return logp
         if self.cfg.model.detach_value_trunk:   # the value loss trains the head only

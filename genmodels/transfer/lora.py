@@ -105,8 +105,12 @@ class _Adapter(nn.Module):
         nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
 
     def delta(self) -> torch.Tensor:
-        """``ΔW = (α/r)·B A``, ``[out, in]``, the update ``merge`` adds to ``W``."""
-        return (self.alpha / self.rank) * (self.B @ self.A)
+        """``ΔW = (α/r)·B A``, ``[out, in]``, the update ``merge`` adds to ``W``: the adapter's
+        term of :func:`lora_linear` applied to the identity (W = 0, no bias), transposed."""
+        out_f, in_f = self.B.shape[0], self.A.shape[1]
+        eye = torch.eye(in_f, dtype=self.A.dtype, device=self.A.device)
+        zero = torch.zeros(out_f, in_f, dtype=self.A.dtype, device=self.A.device)
+        return lora_linear(eye, zero, None, self.A, self.B, self.alpha).T
 
 
 class LoRALinear(_Adapter):
