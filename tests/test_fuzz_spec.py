@@ -1029,6 +1029,42 @@ def _(rng, g):
                 targets=("w_q", "w_v"))
 
 
+# ----------------------------------------------------------------------------- speech and video measures
+@case("genmodels.video.psnr", x=T(ndims=(3,)), y=T(ndims=(3,)), data_range=H(bad_positive()))
+def _(rng, g):
+    B, D, _, _ = sizes(rng)
+    x = torch.rand(B, D, generator=g, dtype=F64)
+    return dict(x=x, y=x + 0.1 * randn(g, B, D), data_range=1.0)
+
+
+@case("genmodels.video.ssim", x=T(), y=T(), data_range=H(bad_positive()))
+def _(rng, g):
+    B, D, E, F_ = sizes(rng)
+    x = torch.rand(B, D - 2, E + 6, F_ + 4, generator=g, dtype=F64)
+    return dict(x=x, y=(x + 0.1 * randn(g, *x.shape)).clamp(0, 1), data_range=1.0)
+
+
+_NOT_SEQUENCES = {"int": lambda kw, r: 3, "none": lambda kw, r: None, "bytes": lambda kw, r: b"ab",
+                  "set": lambda kw, r: {1, 2}, "float": lambda kw, r: 0.5}
+
+
+@case("genmodels.speech.edit_distance", hyp=O(_NOT_SEQUENCES), ref=O(_NOT_SEQUENCES))
+def _(rng, g):
+    return dict(hyp="".join(rng.choice("abc") for _ in range(rng.randrange(6))),
+                ref="".join(rng.choice("abc") for _ in range(rng.randrange(6))))
+
+
+@case("genmodels.speech.character_error_rate",
+      hyps=O({"str": lambda kw, r: "abc", "ints": lambda kw, r: [1, 2], "none": lambda kw, r: None,
+              "one_more": lambda kw, r: kw["hyps"] + ["x"]}),
+      refs=O({"str": lambda kw, r: "abc", "empty_total": lambda kw, r: [""] * len(kw["hyps"]),
+              "one_fewer": lambda kw, r: kw["refs"][:-1], "none": lambda kw, r: None}))
+def _(rng, g):
+    n = rng.randrange(1, 4)
+    return dict(hyps=["".join(rng.choice("ab") for _ in range(rng.randrange(4))) for _ in range(n)],
+                refs=["".join(rng.choice("ab") for _ in range(rng.randrange(1, 5))) for _ in range(n)])
+
+
 # ============================================================================== the harness
 @contextlib.contextmanager
 def _time_limit(seconds):

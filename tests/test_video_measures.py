@@ -1,0 +1,84 @@
+"""PSNR and SSIM (genmodels.video) against independent references: the closed form of PSNR,
+scikit-image's structural_similarity for SSIM, and hand cases."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genmodels.video import gaussian_window, psnr, ssim
+
+pytestmark = pytest.mark.video
+F64 = torch.float64
+
+
+def _pair(seed=0, shape=(3, 2, 16, 19), noise=0.1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(*shape, generator=g, dtype=F64)
+    y = (x + noise * torch.randn(*shape, generator=g, dtype=F64)).clamp(0, 1)
+    return x, y
+
+
+def test_psnr_closed_form_and_hand_case():
+    # a constant error of 0.1 on a [0, 1] image: MSE 0.01, PSNR 20 dB; data range 2 adds 20·log10 2
+    x = torch.zeros(2, 1, 4, 4, dtype=F64)
+    y = torch.full_like(x, 0.1)
+    assert psnr(x, y).tolist() == pytest.approx([20.0, 20.0], abs=1e-12)
+    assert psnr(x, y, data_range=2.0)[0].item() == pytest.approx(20 + 20 * math.log10(2), abs=1e-12)
+    a, b = _pair()
+    mse = ((a - b) ** 2).reshape(len(a), -1).numpy().mean(1)
+    np.testing.assert_allclose(psnr(a, b).numpy(), 10 * np.log10(1.0 / mse), rtol=1e-13)
+    assert math.isinf(psnr(a, a)[0].item())              # identical: MSE 0, +inf as documented
+
+
+@pytest.mark.parametrize("shape, data_range", [((3, 2, 16, 19), 1.0), ((2, 1, 11, 11), 1.0),
+                                               ((1, 3, 28, 28), 255.0)])
+def test_ssim_matches_scikit_image(shape, data_range):
+    skimage = pytest.importorskip("skimage.metrics")
+    x, y = _pair(shape=shape)
+    x, y = x * data_range, y * data_range
+    ours = ssim(x, y, data_range=data_range)
+    ref = [skimage.structural_similarity(x[i].numpy(), y[i].numpy(), channel_axis=0,
+                                         gaussian_weights=True, sigma=1.5,
+                                         use_sample_covariance=False, data_range=data_range)
+           for i in range(shape[0])]
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=0, atol=1e-12)
+
+
+def test_ssim_hand_cases_and_float32():
+    x, y = _pair()
+    assert ssim(x, x).tolist() == pytest.approx([1.0] * len(x), abs=1e-12)   # identical: 1
+    # a constant image against another constant: means differ, no structure:
+    # (2ab + C1)/(a² + b² + C1) with a = 0.2, b = 0.6
+    a, b = torch.full((1, 1, 12, 12), 0.2, dtype=F64), torch.full((1, 1, 12, 12), 0.6, dtype=F64)
+    c1 = 0.01 ** 2
+    assert ssim(a, b).item() == pytest.approx((2 * 0.12 + c1) / (0.04 + 0.36 + c1), rel=1e-10)
+    assert ssim(x.float(), y.float()).double().numpy() == pytest.approx(ssim(x, y).numpy(), abs=2e-6)
+    w = gaussian_window()
+    assert w.shape == (11, 11) and w.sum().item() == pytest.approx(1.0, abs=1e-15)
+    assert w[5, 5] / w[5, 6] == pytest.approx(math.exp(0.5 / 1.5 ** 2), rel=1e-12)
+
+
+def test_ssim_is_differentiable():
+    x, y = _pair(shape=(1, 1, 12, 12))
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda z: ssim(z, y), (x,), eps=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("fn", [psnr, ssim])
+@pytest.mark.parametrize("args, name", [
+    ((torch.zeros(2, 1, 12, 12), torch.zeros(2, 1, 12, 13)), "x"),
+    ((torch.zeros(2, 1, 12, 12), torch.zeros(2, 1, 12, 12, dtype=F64)), "x"),
+    ((torch.zeros(0, 1, 12, 12), torch.zeros(0, 1, 12, 12)), "x"),
+    ((torch.full((2, 1, 12, 12), float("nan")), torch.zeros(2, 1, 12, 12)), "x"),
+    ((torch.zeros(2, 1, 12, 12), torch.zeros(2, 1, 12, 12), -1.0), "data_range"),
+])
+def test_bad_inputs_name_the_argument(fn, args, name):
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        fn(*args)
+
+
+def test_ssim_refuses_images_smaller_than_its_window():
+    with pytest.raises(ValueError, match="^x: .*11"):
+        ssim(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))
