@@ -95,7 +95,8 @@ def test_test_exists(ref):
 @pytest.mark.parametrize("name", _spec_functions())
 def test_every_spec_function_has_a_row(name):
     assert any(f"`genmodels.{pkg}.{name}`" in TABLE for pkg in
-               ("rl", "transfer", "vae", "gan", "diffusion", "flow", "rnn", "transformer", "audio")), \
+               ("rl", "transfer", "vae", "gan", "diffusion", "flow", "rnn", "transformer", "audio",
+                "speech", "video")), \
         f"SPEC function {name} has no row in docs/equations.md"
 
 

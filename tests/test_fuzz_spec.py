@@ -1030,6 +1030,22 @@ def _(rng, g):
 
 
 # ----------------------------------------------------------------------------- speech and video measures
+def _conv_lstm_args():
+    return {"x_t": T(), "h_prev": T(), "c_prev": T(),
+            **{n: T() for n in ("W_f", "b_f", "W_i", "b_i", "W_C", "b_C", "W_o", "b_o")}}
+
+
+@case("genmodels.video.conv_lstm_cell", **_conv_lstm_args())
+def _(rng, g):
+    B, D, E, F_ = sizes(rng)
+    C, K, k = D - 2, D - 1, 3
+    kw = dict(x_t=randn(g, B, C, E, F_), h_prev=randn(g, B, K, E, F_), c_prev=randn(g, B, K, E, F_))
+    for gate in "fiCo":
+        kw[f"W_{gate}"] = 0.3 * randn(g, K, K + C, k, k)
+        kw[f"b_{gate}"] = 0.1 * randn(g, K)
+    return kw
+
+
 @case("genmodels.video.psnr", x=T(ndims=(3,)), y=T(ndims=(3,)), data_range=H(bad_positive()))
 def _(rng, g):
     B, D, _, _ = sizes(rng)

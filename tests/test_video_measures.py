@@ -82,3 +82,81 @@ def test_bad_inputs_name_the_argument(fn, args, name):
 def test_ssim_refuses_images_smaller_than_its_window():
     with pytest.raises(ValueError, match="^x: .*11"):
         ssim(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))
+
+
+# ------------------------------------------------------------------ the ConvLSTM cell
+def _conv_lstm_case(seed=0, B=2, C=3, K=4, H=5, W=6, k=3):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, C, H, W, generator=g, dtype=F64)
+    h = torch.randn(B, K, H, W, generator=g, dtype=F64)
+    c = torch.randn(B, K, H, W, generator=g, dtype=F64)
+    params = []
+    for _ in range(4):
+        params += [0.3 * torch.randn(K, K + C, k, k, generator=g, dtype=F64),
+                   0.1 * torch.randn(K, generator=g, dtype=F64)]
+    return x, h, c, params
+
+
+def _conv_same_by_loops(z, w, b):
+    """A 'same' zero-padded 2-D convolution (cross-correlation) written as explicit sums."""
+    B, Cin, H, W = z.shape
+    K, _, k, _ = w.shape
+    r = k // 2
+    zp = np.zeros((B, Cin, H + 2 * r, W + 2 * r))
+    zp[:, :, r:r + H, r:r + W] = z.numpy()
+    out = np.zeros((B, K, H, W))
+    for i in range(H):
+        for j in range(W):
+            patch = zp[:, :, i:i + k, j:j + k]                       # (B, Cin, k, k)
+            out[:, :, i, j] = np.einsum("bcuv,kcuv->bk", patch, w.numpy()) + b.numpy()
+    return out
+
+
+def test_conv_lstm_cell_against_the_equations_with_explicit_convolutions():
+    from genmodels.video import conv_lstm_cell
+    x, h, c, p = _conv_lstm_case()
+    hx = torch.cat([h, x], dim=1)                                    # h first, then x
+    sig = lambda a: 1 / (1 + np.exp(-a))                             # noqa: E731
+    f = sig(_conv_same_by_loops(hx, p[0], p[1]))
+    i = sig(_conv_same_by_loops(hx, p[2], p[3]))
+    c_tilde = np.tanh(_conv_same_by_loops(hx, p[4], p[5]))
+    o = sig(_conv_same_by_loops(hx, p[6], p[7]))
+    c_want = f * c.numpy() + i * c_tilde
+    h_want = o * np.tanh(c_want)
+    h_t, c_t = conv_lstm_cell(x, h, c, *p)
+    np.testing.assert_allclose(c_t.numpy(), c_want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h_t.numpy(), h_want, rtol=0, atol=1e-12)
+
+
+def test_conv_lstm_with_1x1_kernels_is_an_lstm_at_every_pixel():
+    """k = 1: each pixel is an independent LSTM step (torch.nn.LSTMCell with copied weights)."""
+    from genmodels.video import conv_lstm_cell
+    x, h, c, p = _conv_lstm_case(k=1)
+    K, C = h.shape[1], x.shape[1]
+    cell = torch.nn.LSTMCell(C, K).double()
+    with torch.no_grad():       # torch's gate order i, f, g, o; weights split into input / hidden
+        for gate, (w, b) in zip((1, 0, 2, 3), ((p[0], p[1]), (p[2], p[3]), (p[4], p[5]), (p[6], p[7]))):
+            rows = slice(gate * K, (gate + 1) * K)
+            cell.weight_hh[rows] = w[:, :K, 0, 0]
+            cell.weight_ih[rows] = w[:, K:, 0, 0]
+            cell.bias_ih[rows] = b
+            cell.bias_hh[rows] = 0
+    h_t, c_t = conv_lstm_cell(x, h, c, *p)
+    flat = lambda z: z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])   # noqa: E731
+    h_ref, c_ref = cell(flat(x), (flat(h), flat(c)))
+    torch.testing.assert_close(flat(h_t), h_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(flat(c_t), c_ref, rtol=0, atol=1e-12)
+
+
+def test_conv_lstm_gradcheck_and_bad_inputs():
+    from genmodels.video import conv_lstm_cell
+    x, h, c, p = _conv_lstm_case(B=1, C=1, K=2, H=3, W=3)
+    x.requires_grad_(True)
+    p[0].requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, w: conv_lstm_cell(a, h, c, w, *p[1:])[0], (x, p[0]))
+    x = x.detach()
+    for bad, name in (((x[:, :, :2], h, c, *p), "h_prev"), ((x, h, c, p[0][..., :2, :2], *p[1:]), "W_f"),
+                      ((x, h, c, p[0][:, :-1], *p[1:]), "W_f"), ((x.float(), h, c, *p), "x_t"),
+                      ((x, h, c[:, :1], *p), "c_prev")):
+        with pytest.raises(ValueError, match=f"^{name}:"):
+            conv_lstm_cell(*bad)

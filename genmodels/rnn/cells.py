@@ -20,7 +20,7 @@ import torch
 
 from genmodels._checks import check_same_dtype, check_shape, check_tensor
 
-__all__ = ["rnn_cell", "rnn_output", "lstm_cell"]
+__all__ = ["rnn_cell", "rnn_output", "lstm_cell", "lstm_gates"]
 
 
 def rnn_cell(x_t: torch.Tensor, h_prev: torch.Tensor, W_ih: torch.Tensor, W_hh: torch.Tensor,
@@ -140,11 +140,24 @@ def lstm_cell(x_t: torch.Tensor, h_prev: torch.Tensor, c_prev: torch.Tensor,
     # hint: gates act on [h_{t−1}, x_t] in THAT order; C_t = f⊙C_{t−1} + i⊙C̃; h_t = o ⊙ tanh(C_t).
     # mistake: `h_t = o_t * torch.tanh(C_t)` -> `h_t = o_t * C_t`
     hx = torch.cat([h_prev, x_t], dim=-1)           # [h_{t-1}, x_t]: (B, H + I)
-    f_t = torch.sigmoid(hx @ W_f.T + b_f)           # (2.16) forget gate, (B, H)
-    i_t = torch.sigmoid(hx @ W_i.T + b_i)           # (2.17) input gate
-    C_tilde = torch.tanh(hx @ W_C.T + b_C)          # (2.18) candidate cell state
+    return lstm_gates(lambda W, b: hx @ W.T + b, c_prev, W_f, b_f, W_i, b_i, W_C, b_C, W_o, b_o)
+    # <<< exercise rnn.lstm_cell
+
+
+def lstm_gates(affine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], c_prev: torch.Tensor,
+               W_f: torch.Tensor, b_f: torch.Tensor, W_i: torch.Tensor, b_i: torch.Tensor,
+               W_C: torch.Tensor, b_C: torch.Tensor, W_o: torch.Tensor, b_o: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eqs. 2.16–2.21 once ``affine(W, b) = W·[h_{t−1}, x_t] + b`` says how a gate's weights act
+    on the concatenated state and input: a matrix product in :func:`lstm_cell`, a convolution in
+    the ConvLSTM (:func:`genmodels.video.conv_lstm_cell`). Returns ``(h_t, C_t)``; the inputs are
+    checked by the callers."""
+    # >>> exercise rnn.lstm_cell: eqs. 2.16–2.21
+    f_t = torch.sigmoid(affine(W_f, b_f))           # (2.16) forget gate
+    i_t = torch.sigmoid(affine(W_i, b_i))           # (2.17) input gate
+    C_tilde = torch.tanh(affine(W_C, b_C))          # (2.18) candidate cell state
     C_t = f_t * c_prev + i_t * C_tilde              # (2.19) cell update
-    o_t = torch.sigmoid(hx @ W_o.T + b_o)           # (2.20) output gate
+    o_t = torch.sigmoid(affine(W_o, b_o))           # (2.20) output gate
     h_t = o_t * torch.tanh(C_t)                     # (2.21) hidden state
     return h_t, C_t
     # <<< exercise rnn.lstm_cell
