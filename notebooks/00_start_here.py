@@ -62,6 +62,7 @@ print("genmodels from", Path(genmodels.__file__).parent)
 # %%
 # The two settings: GENMODELS_FAST=1 (what CI executes: tiny runs, every cell still runs) or the
 # full one (each notebook ≤ 10 minutes on a 2-core CPU). Runs write into a temporary folder.
+# %matplotlib inline
 import json
 import tempfile
 import warnings
@@ -69,6 +70,8 @@ import warnings
 import matplotlib
 import matplotlib.pyplot as plt
 import torch
+
+INLINE = matplotlib.get_backend()  # Jupyter's inline backend, before genmodels.plotting picks Agg
 from hydra import compose, initialize_config_dir
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a kernel without widgets
@@ -91,9 +94,8 @@ def train(experiment, overrides=(), name=None):
         cfg = compose(config_name="config", overrides=[f"experiment={experiment}",
                                                        "trainer.progress=false", *overrides])
     run_dir = OUT / (name or experiment)
-    backend = matplotlib.get_backend()
     results = Trainer(to_object(cfg), run_dir).fit()
-    plt.switch_backend(backend)      # the trainer draws its figures with Agg; back to inline
+    plt.switch_backend(INLINE)      # the trainer draws its figures with Agg; back to inline
     return results, run_dir
 
 
