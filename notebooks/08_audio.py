@@ -44,65 +44,17 @@ print("genmodels from", Path(genmodels.__file__).parent)
 
 # %%
 # The two settings: GENMODELS_FAST=1 (what CI executes: tiny runs, every cell still runs) or the
-# full one (each notebook ≤ 10 minutes on a 2-core CPU). Runs write into a temporary folder.
+# full one (each notebook ≤ 10 minutes on a 2-core CPU). Runs write into a temporary folder;
+# train(experiment, overrides) runs genmodels-train's experiments from here (genmodels.train.notebook).
 # %matplotlib inline
 import json
-import tempfile
-import warnings
 
-import matplotlib
 import matplotlib.pyplot as plt
 import torch
 
-INLINE = matplotlib.get_backend()  # Jupyter's inline backend, before genmodels.plotting picks Agg
-from hydra import compose, initialize_config_dir
+from genmodels.train.notebook import FAST, OUT, curve, show_figures, train
 
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a kernel without widgets
-
-from genmodels.train.cli import CONFIG_DIR
-from genmodels.train.config import register_all, to_object
-from genmodels.train.trainer import Trainer
-
-FAST = os.environ.get("GENMODELS_FAST") == "1"
-OUT = Path(tempfile.mkdtemp(prefix="genmodels-notebook-"))
-torch.manual_seed(0)
 print("fast setting" if FAST else "full setting", "| runs go to", OUT)
-
-
-def train(experiment, overrides=(), name=None):
-    """Train ``experiment`` (configs/experiment/) with Hydra overrides, as `genmodels-train` does;
-    returns (results, run folder)."""
-    register_all()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={experiment}",
-                                                       "trainer.progress=false", *overrides])
-    run_dir = OUT / (name or experiment)
-    results = Trainer(to_object(cfg), run_dir).fit()
-    plt.switch_backend(INLINE)      # the trainer draws its figures with Agg; back to inline
-    return results, run_dir
-
-
-def curve(run_dir, key, split="train"):
-    """(steps, values) of ``key`` in a run's metrics.jsonl."""
-    rows = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
-    rows = [r for r in rows if r.get("split") == split and key in r]
-    return [r["step"] for r in rows], [r[key] for r in rows]
-
-
-def show_figures(run_dir, names=None, width=5):
-    """The run's figures (figures/*.png), side by side."""
-    files = sorted((run_dir / "figures").glob("*.png"))
-    if names is not None:
-        files = [f for n in names for f in files if f.stem == n]
-    if not files:
-        print("no figures in", run_dir / "figures")
-        return
-    fig, axes = plt.subplots(1, len(files), figsize=(width * len(files), width), squeeze=False)
-    for ax, f in zip(axes[0], files):
-        ax.imshow(plt.imread(f))
-        ax.set_title(f.name)
-        ax.axis("off")
-    plt.show()
 
 # %% [markdown]
 # ## A test signal and its spectrogram
