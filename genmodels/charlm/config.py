@@ -138,6 +138,7 @@ class FinetuneConfig(EncoderConfig):
     def problems(self):
         yield from super().problems()
         yield from positive(self, "lora_rank", allow_zero=True)
+        yield from positive(self, "lora_alpha")
         if self.lora_rank > 0 and self.freeze_encoder:
             yield "lora_rank", "LoRA and freeze_encoder exclude each other (set one)"
         bad = [t for t in self.lora_targets if t not in ("w_q", "w_k", "w_v", "w_o", "w1", "w2")]
