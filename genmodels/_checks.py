@@ -161,6 +161,18 @@ def _check_number(name: str, value) -> None:
         raise ValueError(f"{name}: must be finite, got {value}")
 
 
+def check_shape_arg(name: str, shape) -> tuple[int, ...]:
+    """A shape argument (a sampler's ``shape``): a non-empty tuple / list / ``torch.Size`` of ints
+    >= 1; returned as a tuple."""
+    if isinstance(shape, torch.Size):
+        shape = tuple(shape)
+    if not isinstance(shape, (tuple, list)) or len(shape) < 1:
+        raise ValueError(f"{name}: expected a non-empty tuple of ints, got {shape!r}")
+    for d in shape:
+        check_int(name, d, minimum=1)
+    return tuple(shape)
+
+
 def check_callable(name: str, fn) -> None:
     """``fn`` can be called (an ``eps_model``, a ``score_model``, an ``nll_fn``, ...)."""
     if not _ENABLED:

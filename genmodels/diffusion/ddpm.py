@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from genmodels._checks import (check_callable, check_choice, check_int, check_range,
-                               check_same_dtype, check_same_shape, check_tensor)
+                               check_same_dtype, check_same_shape, check_shape_arg, check_tensor)
 from genmodels.diffusion.schedules import NoiseSchedule, check_timesteps, extract
 
 __all__ = ["q_step", "q_sample", "q_posterior", "p_mean_variance", "ddpm_draw", "ddpm_loss",
@@ -65,19 +65,9 @@ def _call_eps_model(eps_model: EpsModel, x_t: torch.Tensor, t: torch.Tensor) -> 
     return eps_theta
 
 
-def _check_shape_arg(shape) -> tuple[int, ...]:
-    if isinstance(shape, torch.Size):
-        shape = tuple(shape)
-    if not isinstance(shape, (tuple, list)) or len(shape) < 1:
-        raise ValueError(f"shape: expected a non-empty tuple of ints, got {shape!r}")
-    for d in shape:
-        check_int("shape", d, minimum=1)
-    return tuple(shape)
-
-
 def _x_T(shape, schedule: NoiseSchedule, generator, x_T, dtype, device) -> torch.Tensor:
     """x_T ~ N(0, I), or the caller's ``x_T`` after checking it."""
-    shape = _check_shape_arg(shape)
+    shape = check_shape_arg("shape", shape)
     if x_T is not None:
         check_tensor("x_T", x_T)
         if tuple(x_T.shape) != shape:

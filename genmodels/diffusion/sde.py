@@ -24,7 +24,8 @@ from typing import Callable, Sequence
 import torch
 
 from genmodels._checks import (check_callable, check_choice, check_int, check_positive,
-                               check_range, check_same_dtype, check_same_shape, check_tensor)
+                               check_range, check_same_dtype, check_same_shape, check_shape_arg,
+                               check_tensor)
 
 __all__ = ["vp_sde_beta", "vp_sde_marginal", "score_matching_draw", "score_matching_loss",
            "euler_maruyama_sample"]
@@ -195,12 +196,7 @@ def euler_maruyama_sample(score_model: ScoreModel, shape: Sequence[int], steps: 
     check_int("steps", steps, minimum=1)
     _check_betas(beta_min, beta_max)
     check_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
-    if isinstance(shape, torch.Size):
-        shape = tuple(shape)
-    if not isinstance(shape, (tuple, list)) or len(shape) < 1:
-        raise ValueError(f"shape: expected a non-empty tuple of ints, got {shape!r}")
-    for d in shape:
-        check_int("shape", d, minimum=1)
+    shape = check_shape_arg("shape", shape)
     if x_T is None:
         x = torch.randn(tuple(shape), generator=generator, dtype=dtype or torch.get_default_dtype(),
                         device=device)

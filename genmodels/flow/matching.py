@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import torch
 
 from genmodels._checks import (check_callable, check_int, check_same_dtype, check_same_shape,
-                               check_tensor)
+                               check_shape_arg, check_tensor)
 
 __all__ = ["flow_interpolant", "flow_matching_draw", "flow_matching_loss", "euler_flow_sample"]
 
@@ -60,16 +60,6 @@ def _call_velocity_model(velocity_model: VelocityModel, x_t: torch.Tensor, t: to
     check_tensor("velocity_model output", v_theta)
     check_same_shape(("velocity_model output", "x_t"), v_theta, x_t)
     return v_theta
-
-
-def _check_shape_arg(shape) -> tuple[int, ...]:
-    if isinstance(shape, torch.Size):
-        shape = tuple(shape)
-    if not isinstance(shape, (tuple, list)) or len(shape) < 1:
-        raise ValueError(f"shape: expected a non-empty tuple of ints, got {shape!r}")
-    for d in shape:
-        check_int("shape", d, minimum=1)
-    return tuple(shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +181,7 @@ def euler_flow_sample(velocity_model: VelocityModel, shape: Sequence[int], steps
     """
     check_callable("velocity_model", velocity_model)
     check_int("steps", steps, minimum=1)
-    shape = _check_shape_arg(shape)
+    shape = check_shape_arg("shape", shape)
     if x0 is None:
         x = torch.randn(shape, generator=generator, dtype=dtype or torch.get_default_dtype(),
                         device=device)
