@@ -601,3 +601,20 @@ def test_isolation_never_grades_an_exercise_on_the_librarys_copy_of_itself(tmp_p
     rows = {r.exercise.name: r.status for r in grader.check(work, ddpm)}
     assert rows["ddpm.p_mean_variance"] == "FAIL" and rows["ddpm.sample"] == "PASS", rows
     assert [n for n, s in rows.items() if s != "PASS"] == ["ddpm.p_mean_variance"], rows
+
+
+@pytest.mark.slow
+def test_milestone_is_not_a_pass_when_a_wrong_formula_still_trains(tmp_path):
+    """PPO solves CartPole even with the planted mistake in rl.gae: the milestone reaches the
+    number but says "not yet" and names the exercise that fails its checks (never a false
+    pass); with the reference bodies it passes."""
+    from genmodels.exercise import milestone
+    rl = [e for e in EXERCISES if e.family == "rl"]
+    work = ws.make_workspace(rl, tmp_path / "ws")
+    fill_in_reference(work, rl)
+    assert milestone.run("rl", work, tmp_path / "ok")["status"] == "PASS"
+    path = BY_NAME["rl.gae"].module
+    (work / path).write_text(ws.apply_mistake((work / path).read_text(), path, BY_NAME["rl.gae"]))
+    res = milestone.run("rl", work, tmp_path / "wrong")
+    assert res["value"] >= 475 and res["status"] == "not yet", res["message"]
+    assert "rl.gae" in res["message"]
