@@ -65,6 +65,12 @@ MILESTONES: dict[str, Milestone] = {m.family: m for m in (
               "FD 0.005 on the 2-D toy data (experiments/ddpm_toy2d)"),
     Milestone("rl", "ppo_cartpole", "test.return_mean", ">=", 475.0,
               "CartPole solved: greedy test return 500 (experiments/ppo_cartpole)"),
+    Milestone("transformer", "gpt_embedded", "test.loss", "<=", 1.45,
+              "test loss 1.398 nats/char on the embedded text"),
+    Milestone("rnn", "lstm_embedded", "test.loss", "<=", 1.55,
+              "test loss 1.487 nats/char on the embedded text"),
+    Milestone("transfer", "ewc_split", "test.ewc_acc_A", ">=", 0.95,
+              "task A kept by EWC after task B: test accuracy 1.00 (plain fine-tuning 0.98)"),
 )}
 
 
