@@ -29,26 +29,16 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
-from hydra import compose, initialize_config_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "image_generators"))
-from evaluate import CONFIGS, repeated  # noqa: E402
+from evaluate import load_task as load_run_task, repeated  # noqa: E402
 
 from genmodels.diffusion.ddpm import ddim_sample, ddpm_sample  # noqa: E402
-from genmodels.train.config import register_all, to_object  # noqa: E402
-from genmodels.train.trainer import build_task  # noqa: E402
+from genmodels.train.config import register_all  # noqa: E402
 
 
 def load_task(run: Path):
-    overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
-    overrides = [o for o in overrides if not o.startswith(("hydra.", "trainer.progress"))]
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = to_object(compose(config_name="config", overrides=overrides))
-    task = build_task(cfg, torch.device("cpu"))
-    state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
-    task.model.load_state_dict(state["model"])
-    task.model.eval()
+    task, _ = load_run_task(run)
     results = json.loads((run / "results.json").read_text())
     return task, {"train_steps": results["step"], "train_cpu_s": results.get("train_cpu_s"),
                   "train_time_s": results["train_time_s"]}

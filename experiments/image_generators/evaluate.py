@@ -46,16 +46,23 @@ def _generator(task):
     raise ValueError(f"run: family {family!r} is not an image generator")
 
 
-def score_run(run: Path, n: int, repeats: int, reference: str = "test", extra=()) -> dict:
+def load_task(run: Path, extra=()):
+    """``(task, cfg)`` of a run folder: its config from the run's own overrides (plus ``extra``,
+    e.g. model.sampler=ddpm to score another sampler) and its last checkpoint, in eval mode."""
     overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
     overrides = [o for o in overrides if not o.startswith(("hydra.", "trainer.progress"))]
-    overrides += list(extra)                 # e.g. model.sampler=ddpm: score another sampler
+    overrides += list(extra)
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = to_object(compose(config_name="config", overrides=overrides))
     task = build_task(cfg, torch.device("cpu"))
     state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     task.model.load_state_dict(state["model"])
     task.model.eval()
+    return task, cfg
+
+
+def score_run(run: Path, n: int, repeats: int, reference: str = "test", extra=()) -> dict:
+    task, cfg = load_task(run, extra)
     row = {"run": cfg.run_name, "data": cfg.data.name, "family": cfg.model.family}
     row.update(repeated(task.data, _generator(task), n, repeats, reference))
     for _ in range(360):                     # a run still in its final evaluation: wait for it
