@@ -572,6 +572,42 @@ def test_milestone_names_the_stub_that_stops_the_run(tmp_path):
     assert run_cli("train", "nope", "--workspace", str(work))[0] == 2
 
 
+#: the docs page of each family (the diffusion family's exercises are named ddpm.*)
+FAMILY_PAGE = {"ddpm": "diffusion"}
+
+
+def test_every_family_has_a_milestone_and_its_docs_page_names_it():
+    """One milestone per exercise family; the family's docs page and the course page's table give
+    its command and the number it asks for (the table in docs/exercises.md is read, not trusted)."""
+    from genmodels.exercise import milestone
+    assert sorted(milestone.MILESTONES) == sorted(FAMILIES)
+    course = (ws.REPO_DIR / "docs/exercises.md").read_text()
+    for fam, m in milestone.MILESTONES.items():
+        page = (ws.REPO_DIR / f"docs/{FAMILY_PAGE.get(fam, fam)}.md").read_text()
+        assert f"genmodels-exercise train {fam} --workspace" in page, fam
+        row = re.search(rf"^\| `{fam}` \| `{m.experiment}`[^|]*\| [^|]*{re.escape(m.goal.replace('<=', '≤').replace('>=', '≥'))} (\S+)",
+                        course, re.M)
+        assert row, f"docs/exercises.md has no milestone row for {fam} ({m.experiment})"
+        assert float(row.group(1).replace(",", "")) == m.target, (fam, row.group(0))
+        assert m.experiment in page, fam
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["gan", "flow", "audio"])
+def test_short_milestones_pass_on_the_reference_bodies(tmp_path, family):
+    """The GAN, flow and audio milestones (about a CPU-minute each) reach their targets on a
+    workspace holding the reference bodies, trained on the workspace's own modules."""
+    from genmodels.exercise import milestone
+    exs = [e for e in EXERCISES if e.family == family]
+    work = ws.make_workspace(exs, tmp_path / "ws")
+    fill_in_reference(work, exs)
+    res = milestone.run(family, work, tmp_path / "run", extra=["trainer.progress=false"])
+    assert res["status"] == "PASS", res["message"]
+    for ex in exs:
+        name = ex.module.removesuffix(".py").replace("/", ".")
+        assert Path(res["imported"][name]).is_relative_to(work.resolve()), name
+
+
 @pytest.mark.slow
 def test_milestone_passes_on_the_reference_bodies(tmp_path):
     """The VAE milestone on a workspace holding the reference bodies reaches its target with the

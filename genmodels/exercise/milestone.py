@@ -71,6 +71,14 @@ MILESTONES: dict[str, Milestone] = {m.family: m for m in (
               "test loss 1.487 nats/char on the embedded text"),
     Milestone("transfer", "ewc_split", "test.ewc_acc_A", ">=", 0.95,
               "task A kept by EWC after task B: test accuracy 1.00 (plain fine-tuning 0.98)"),
+    Milestone("gan", "gan_digits", "test.fd", "<=", 10.0,
+              "FD 6.44 (seeds 1, 2: 3.96, 3.89; real test images: about 4)"),
+    Milestone("flow", "flow_digits", "test.fd", "<=", 8.0,
+              "FD 5.23 after 3,000 steps (seeds 1, 2: 3.84, 5.28)",
+              overrides=("trainer.max_steps=3000", "trainer.eval_every=1000")),
+    Milestone("audio", "vc_synthetic", "test.mcd_converted", "<=", 12.5,
+              "MCD 11.57 dB after 500 steps (seeds 1, 2: 11.56, 11.60; unconverted 39.97)",
+              overrides=("trainer.max_steps=500",)),
 )}
 
 
