@@ -48,3 +48,55 @@ def _moving_digits(cfg: MovingDigitsConfig):
 
 
 register_data("moving_digits_schema", MovingDigitsConfig, "moving_digits", _moving_digits)
+
+
+# ------------------------------------------------------------------------------ models
+@dataclass
+class ConvLSTMConfig(ModelConfig):
+    """Video prediction with a ConvLSTM (genmodels/video/task.py): k frames in, the next ones out."""
+    family: str = "video_predict"
+    arch: str = "convlstm"
+    context_frames: int = 10      # k frames observed
+    future_frames: int = 10       # frames predicted after them (context + future <= data.frames)
+    enc_channels: int = 16        # encoder / decoder conv channels
+    hidden_channels: List[int] = field(default_factory=lambda: [32])  # one ConvLSTM layer per entry
+    kernel_size: int = 5          # ConvLSTM kernel (odd)
+    downsample: int = 2           # the ConvLSTM runs at 1/downsample resolution (1 or 2)
+    loss: str = "bce"             # bce (pixels as Bernoulli means) | mse
+    feedback: str = "prediction"  # training input after the context: prediction (as at test) | truth (teacher forcing)
+    context_loss: bool = True     # also train the one-step predictions made inside the context
+    max_shift: int = 4            # the shift baseline searches |Δrow|, |Δcol| <= this
+    eval_clips: Optional[int] = None  # clips scored per evaluation (null: all of the split)
+    n_figure_clips: int = 4       # clips in the figures and the GIF
+    gif_fps: float = 4.0          # frames per second of the GIF
+
+    def problems(self):
+        yield from choice(self, "arch", ("convlstm",))
+        yield from choice(self, "loss", ("bce", "mse"))
+        yield from choice(self, "feedback", ("prediction", "truth"))
+        for name in ("context_frames", "future_frames", "enc_channels", "kernel_size", "max_shift",
+                     "eval_clips", "n_figure_clips", "gif_fps"):
+            yield from positive(self, name)
+        if self.context_frames < 2:
+            yield "context_frames", f"must be >= 2 (the shift baseline needs a motion), got {self.context_frames}"
+        if self.kernel_size % 2 == 0:
+            yield "kernel_size", f"must be odd ('same' padding), got {self.kernel_size}"
+        if self.downsample not in (1, 2):
+            yield "downsample", f"must be 1 or 2, got {self.downsample}"
+        if not self.hidden_channels or any(k < 1 for k in self.hidden_channels):
+            yield "hidden_channels", f"must be a non-empty list of ints >= 1, got {list(self.hidden_channels)}"
+
+    def run_problems(self, cfg):
+        if cfg.data.name != "moving_digits":
+            yield "data", f"video prediction trains on clips (data=moving_digits), got data={cfg.data.name}"
+            return
+        if self.context_frames + self.future_frames > cfg.data.frames:
+            yield "model.future_frames", (f"context_frames + future_frames = "
+                                          f"{self.context_frames + self.future_frames} exceeds the "
+                                          f"{cfg.data.frames} frames of a clip (data.frames)")
+        if cfg.data.canvas % self.downsample:
+            yield "model.downsample", f"{self.downsample} must divide data.canvas ({cfg.data.canvas})"
+
+
+register_model("convlstm_schema", ConvLSTMConfig, family="video_predict",
+               task="genmodels.video.task:VideoPredictTask")

@@ -1,0 +1,126 @@
+"""Figures of video prediction: frames side by side, scores per horizon, and an animated GIF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from genmodels.plotting import plt, save_figure
+
+__all__ = ["save_prediction_frames", "save_horizon_plot", "save_prediction_gif"]
+
+_STYLE = {"model": ("ConvLSTM", "C0", "o-"), "copy": ("copy last frame", "C1", "s--"),
+          "shift": ("shift by last motion", "C2", "^--")}
+
+
+def _check(context, rows):
+    if not isinstance(context, torch.Tensor) or context.ndim != 5:
+        raise ValueError(f"context: expected [N, k, C, H, W], got "
+                         f"{list(context.shape) if isinstance(context, torch.Tensor) else type(context).__name__}")
+    if not rows:
+        raise ValueError("rows: expected at least one row of frames, got none")
+    shape = next(iter(rows.values())).shape
+    for name, r in rows.items():
+        if r.shape != shape or r.shape[0] != context.shape[0] or r.shape[2:] != context.shape[2:]:
+            raise ValueError(f"rows: {name!r} has shape {list(r.shape)}, expected {list(shape)} "
+                             f"matching context {list(context.shape)}")
+
+
+def save_prediction_frames(context: torch.Tensor, rows: dict[str, torch.Tensor], path: str | Path,
+                           show_context: int = 3) -> Path:
+    """Per clip: the last ``show_context`` frames of ``context [N, k, C, H, W]``, then each of
+    ``rows`` (name → ``[N, F, C, H, W]``: truth, the model, the baselines) as one row of the F
+    future frames; one picture, frames separated by white lines."""
+    _check(context, rows)
+    N, k, _, H, W = context.shape
+    Fh = next(iter(rows.values())).shape[1]
+    c = min(show_context, k)
+    R, Cn, gap = N * len(rows), c + Fh, 2
+    sheet = torch.full((R * (H + gap) + gap, Cn * (W + gap) + gap + gap), 1.0)   # white background
+    for i in range(N):
+        for j, frames in enumerate(rows.values()):
+            r = i * len(rows) + j
+            cells = ([context[i, k - c + t] for t in range(c)] if j == 0 else [None] * c) \
+                + [frames[i, h] for h in range(Fh)]
+            for col, img in enumerate(cells):
+                if img is None:
+                    continue
+                y = gap + r * (H + gap)
+                x = gap + col * (W + gap) + (gap if col >= c else 0)           # a wider gap at "now"
+                sheet[y:y + H, x:x + W] = img.mean(0)
+    fig, ax = plt.subplots(figsize=(0.55 * Cn + 1.4, 0.55 * R + 0.7))
+    ax.imshow(sheet.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([gap + col * (W + gap) + (gap if col >= c else 0) + W / 2 for col in range(Cn)],
+                  [f"t={k - c + t + 1}" for t in range(c)] + [f"+{h + 1}" for h in range(Fh)], fontsize=7)
+    names = list(rows)
+    ax.set_yticks([gap + r * (H + gap) + H / 2 for r in range(R)],
+                  [names[r % len(names)] for r in range(R)], fontsize=7)
+    ax.tick_params(length=0)
+    ax.set_title(f"last {c} observed frames, then {Fh} predicted (+h: h frames after the last observed)",
+                 fontsize=8)
+    return save_figure(fig, path, dpi=120)
+
+
+def save_horizon_plot(scores: dict[str, dict[str, torch.Tensor]], path: str | Path) -> Path:
+    """One panel per metric (PSNR, SSIM, tracked position error): the mean over clips against
+    the horizon, for each method of ``scores`` (method → metric → ``[N, F]``)."""
+    if not scores:
+        raise ValueError("scores: expected at least one method, got none")
+    metrics = list(next(iter(scores.values())))
+    titles = {"psnr": "PSNR (dB), higher is better", "ssim": "SSIM, higher is better",
+              "track_err": "tracked position error (px), lower is better"}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for method, s in scores.items():
+            label, color, style = _STYLE.get(method, (method, None, "o-"))
+            v = s[metric]
+            ax.plot(range(1, v.shape[1] + 1), v.mean(0).numpy(), style, color=color, label=label, ms=4)
+        ax.set_title(titles.get(metric, metric), fontsize=9)
+        ax.set_xlabel("horizon (frames after the last observed)")
+        ax.set_xticks(range(1, next(iter(scores.values()))[metric].shape[1] + 1))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save_figure(fig, path, dpi=110)
+
+
+def save_prediction_gif(context: torch.Tensor, rows: dict[str, torch.Tensor], path: str | Path,
+                        fps: float = 4.0) -> Path:
+    """An animated GIF (matplotlib's PillowWriter): one column per entry of ``rows`` (the first
+    is the truth), one row per clip; the observed frames play in every column, then each column
+    its own future frames (title "observed" / "predicted +h")."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    _check(context, rows)
+    if not fps > 0:
+        raise ValueError(f"fps: must be > 0, got {fps}")
+    N, k = context.shape[:2]
+    Fh = next(iter(rows.values())).shape[1]
+    names = list(rows)
+    fig, axes = plt.subplots(N, len(names), figsize=(1.4 * len(names), 1.4 * N + 0.5), squeeze=False)
+    ims = []
+    for i in range(N):
+        for j, name in enumerate(names):
+            ax = axes[i, j]
+            ims.append(ax.imshow(context[i, 0].squeeze(0).numpy(), cmap="gray", vmin=0, vmax=1,
+                                 interpolation="nearest"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=8)
+    title = fig.suptitle("", fontsize=9)
+
+    def frame(t):
+        for i in range(N):
+            for j, name in enumerate(names):
+                img = context[i, t] if t < k else rows[name][i, t - k]
+                ims[i * len(names) + j].set_data(img.squeeze(0).numpy())
+        title.set_text(f"observed frame {t + 1}/{k}" if t < k else f"predicted +{t - k + 1}")
+        return ims
+
+    anim = FuncAnimation(fig, frame, frames=k + Fh, blit=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    anim.save(path, writer=PillowWriter(fps=fps))
+    plt.close(fig)
+    return path
