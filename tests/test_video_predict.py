@@ -17,7 +17,7 @@ from genmodels.video import models as video_models
 from genmodels.video.baselines import (centre_of_mass, copy_last, estimate_shift, shift_frames,
                                        shift_last)
 from genmodels.video.models import ConvLSTMLayer, ConvLSTMPredictor
-from genmodels.video.task import PSNR_CAP, horizon_metrics
+from genmodels.video.task import horizon_metrics
 
 pytestmark = pytest.mark.video
 
@@ -165,16 +165,25 @@ def test_baseline_and_tracker_arguments_are_checked_by_name():
         centre_of_mass(-clip[0, 1])
 
 
-def test_horizon_metrics_of_the_truth():
+def test_horizon_metrics():
+    """PSNR per horizon pools the clips' squared errors (10·log10(1 / MSE_h)); SSIM 1 and tracker
+    error 0 for the truth itself; no tracker without single-digit centres."""
     torch.manual_seed(0)
-    truth = torch.rand(3, 4, 1, 12, 12)
+    truth = torch.rand(3, 4, 1, 12, 12, dtype=torch.float64)
+    noise = 0.05 * torch.randn_like(truth) * torch.arange(1, 5, dtype=torch.float64)[None, :, None, None, None]
+    pred = truth + noise
+    s = horizon_metrics(pred, truth)
+    mse = noise.pow(2).mean(dim=(0, 2, 3, 4))                            # (F,)
+    torch.testing.assert_close(s["psnr"], 10 * torch.log10(1 / mse))
+    assert (s["psnr"].diff() < 0).all() and "track_err" not in s
     centres = centre_of_mass(truth.sum(2))
-    s = horizon_metrics(truth.clone(), truth, centres)
-    assert torch.equal(s["psnr"], torch.full((3, 4), PSNR_CAP))      # MSE 0 is capped, not inf
-    torch.testing.assert_close(s["ssim"], torch.ones(3, 4))
-    torch.testing.assert_close(s["track_err"], torch.zeros(3, 4), rtol=0, atol=1e-5)
-    worse = horizon_metrics((truth + 0.1).clamp(0, 1), truth)
-    assert "track_err" not in worse and (worse["psnr"] < PSNR_CAP).all()
+    same = horizon_metrics(truth.clone(), truth, centres)
+    torch.testing.assert_close(same["ssim"], torch.ones(4, dtype=torch.float64))
+    torch.testing.assert_close(same["track_err"], torch.zeros(4, dtype=torch.float64), rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="^pred:"):
+        horizon_metrics(pred[:, :3], truth)
+    with pytest.raises(ValueError, match="^centres:"):
+        horizon_metrics(pred, truth, centres[:, :2])
 
 
 # ----------------------------------------------------------------------------- the task

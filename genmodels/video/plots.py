@@ -63,8 +63,8 @@ def save_prediction_frames(context: torch.Tensor, rows: dict[str, torch.Tensor],
 
 
 def save_horizon_plot(scores: dict[str, dict[str, torch.Tensor]], path: str | Path) -> Path:
-    """One panel per metric (PSNR, SSIM, tracked position error): the mean over clips against
-    the horizon, for each method of ``scores`` (method → metric → ``[N, F]``)."""
+    """One panel per metric (PSNR, SSIM, tracked position error) against the horizon, for each
+    method of ``scores`` (method → metric → ``[F]``)."""
     if not scores:
         raise ValueError("scores: expected at least one method, got none")
     metrics = list(next(iter(scores.values())))
@@ -75,10 +75,10 @@ def save_horizon_plot(scores: dict[str, dict[str, torch.Tensor]], path: str | Pa
         for method, s in scores.items():
             label, color, style = _STYLE.get(method, (method, None, "o-"))
             v = s[metric]
-            ax.plot(range(1, v.shape[1] + 1), v.mean(0).numpy(), style, color=color, label=label, ms=4)
+            ax.plot(range(1, len(v) + 1), v.numpy(), style, color=color, label=label, ms=4)
         ax.set_title(titles.get(metric, metric), fontsize=9)
         ax.set_xlabel("horizon (frames after the last observed)")
-        ax.set_xticks(range(1, next(iter(scores.values()))[metric].shape[1] + 1))
+        ax.set_xticks(range(1, len(next(iter(scores.values()))[metric]) + 1))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(fig, path, dpi=110)
