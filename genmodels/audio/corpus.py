@@ -89,6 +89,7 @@ PHONES = {
 }
 _VOICED = ("V", "N")
 _NEUTRAL = np.array([500.0, 1500.0, 2500.0])      # schwa: where voiced formants rest in consonants
+_VOICE_BAR = 0.2                                   # voicing gain under voiced fricatives and stops
 
 
 def formant_response(freq: np.ndarray, formants: np.ndarray, bandwidths: np.ndarray) -> np.ndarray:
@@ -165,8 +166,14 @@ def _shaped_noise(noise: np.ndarray, envelope_fn, n_fft: int, hop: int) -> np.nd
 
 
 def _synthesize_utterance(script, speakers, n_samples: int, sample_rate: int,
-                          rng: np.random.Generator):
-    """All speakers of one utterance: returns audio ``[S, N]`` and f0 ``[S, N]`` (0 = unvoiced)."""
+                          rng: np.random.Generator, phones: dict | None = None):
+    """All speakers of one utterance: returns audio ``[S, N]`` and f0 ``[S, N]`` (0 = unvoiced).
+
+    ``phones`` (default :data:`PHONES`) maps each phone of ``script`` to ``(kind, formants,
+    bandwidths, gain)``. Besides the kinds of :data:`PHONES` it may use "Z" (voiced fricative:
+    a weak voice bar under the noise), "P" (voiceless stop: closure silence for the first 60 %,
+    then a burst through its resonances) and "B" (voiced stop: a voice-bar closure, then a weaker
+    burst); genmodels.speech's text-driven corpus does."""
     S, sr, N = len(speakers), sample_rate, n_samples
     nyq = sr / 2.0
     t = np.arange(N) / sr
@@ -177,8 +184,9 @@ def _synthesize_utterance(script, speakers, n_samples: int, sample_rate: int,
     noise_gain = np.zeros(N)
     fric_formants = np.tile(PHONES["s"][1], (N, 1)).astype(float)
     fric_bands = np.tile(PHONES["s"][2], (N, 1)).astype(float)
+    table = PHONES if phones is None else phones
     for phone, a, b in script:
-        kind, fm, bw, gain = PHONES[phone]
+        kind, fm, bw, gain = table[phone]
         formants[a:b] = fm if kind in _VOICED else _NEUTRAL
         bands[a:b] = bw if kind in _VOICED else 100.0
         if kind in _VOICED:
@@ -187,6 +195,13 @@ def _synthesize_utterance(script, speakers, n_samples: int, sample_rate: int,
             noise_gain[a:b] = gain
             fric_formants[a:b] = fm
             fric_bands[a:b] = bw
+        elif kind in ("Z", "P", "B"):                              # the text-driven kinds
+            c = a if kind == "Z" else a + int(0.6 * (b - a))       # burst (or frication) from c
+            if kind != "P":
+                voiced_gain[a:c if kind == "B" else b] = _VOICE_BAR
+            noise_gain[c:b] = gain
+            fric_formants[c:b] = fm
+            fric_bands[c:b] = bw
     w = int(0.015 * sr)                                            # 15 ms transitions
     formants = _smooth(formants.T, w)                              # [3, N]
     bands = _smooth(bands.T, w)

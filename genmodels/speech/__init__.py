@@ -1,6 +1,15 @@
 """Speech: the transcription measures (edit distance, character error rate) of the chapter's
-workflow; recognition, text-to-speech and voice cloning follow."""
+workflow, and a speech corpus with text (sentences said by many synthetic voices through a
+rule-based grapheme-to-phone step, with the phone/character alignment; or your own recordings
+with transcripts). Recognition, text-to-speech and voice cloning follow."""
 
+from genmodels.speech.corpus import (VOICES, SpeechTextCorpus, Utterance, Voice, embedded_sentences,
+                                     load_speech_folder, plan_speech_text, render_sentence,
+                                     synthesize_speech_text)
+from genmodels.speech.g2p import CHARSET, SPEECH_PHONES, g2p, normalize_text, phonemize
 from genmodels.speech.measures import character_error_rate, edit_distance
 
-__all__ = ["edit_distance", "character_error_rate"]
+__all__ = ["edit_distance", "character_error_rate", "CHARSET", "SPEECH_PHONES", "normalize_text",
+           "g2p", "phonemize", "Voice", "VOICES", "Utterance", "SpeechTextCorpus",
+           "embedded_sentences", "render_sentence", "plan_speech_text", "synthesize_speech_text",
+           "load_speech_folder"]
