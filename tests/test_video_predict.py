@@ -210,7 +210,8 @@ def test_two_steps_through_genmodels_train(tmp_path):
     assert not any(k.endswith("_h1") for k in results["val"])      # validation logs the means only
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert {r["split"] for r in rows} == {"train", "val", "test"}
-    for name in ("prediction_frames.png", "horizon_metrics.png", "prediction.gif", "loss_curves.png"):
+    for name in ("prediction_frames.png", "horizon_metrics.png", "prediction.gif", "tracks.png",
+                 "loss_curves.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 0
     from PIL import Image
     with Image.open(tmp_path / "figures" / "prediction.gif") as gif:

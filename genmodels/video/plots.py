@@ -8,7 +8,7 @@ import torch
 
 from genmodels.plotting import plt, save_figure
 
-__all__ = ["save_prediction_frames", "save_horizon_plot", "save_prediction_gif"]
+__all__ = ["save_prediction_frames", "save_horizon_plot", "save_prediction_gif", "save_track_plot"]
 
 _STYLE = {"model": ("ConvLSTM", "C0", "o-"), "copy": ("copy last frame", "C1", "s--"),
           "shift": ("shift by last motion", "C2", "^--")}
@@ -124,3 +124,37 @@ def save_prediction_gif(context: torch.Tensor, rows: dict[str, torch.Tensor], pa
     anim.save(path, writer=PillowWriter(fps=fps))
     plt.close(fig)
     return path
+
+
+def save_track_plot(centres: torch.Tensor, context: int, tracked: dict[str, torch.Tensor],
+                    canvas: int, path: str | Path) -> Path:
+    """Per clip, on the canvas: the digit's true path (``centres [N, T, 2]``, row and column;
+    the first ``context`` frames observed) and each method's tracked path over the future
+    (``tracked``: method → ``[N, T − context, 2]``, centres of mass of its predicted frames)."""
+    if not isinstance(centres, torch.Tensor) or centres.ndim != 3 or centres.shape[-1] != 2:
+        raise ValueError(f"centres: expected [N, T, 2], got "
+                         f"{list(centres.shape) if isinstance(centres, torch.Tensor) else type(centres).__name__}")
+    N, T = centres.shape[:2]
+    if not 1 <= context < T:
+        raise ValueError(f"context: expected an integer in [1, {T - 1}], got {context!r}")
+    for name, v in tracked.items():
+        if v.shape != (N, T - context, 2):
+            raise ValueError(f"tracked: {name!r} has shape {list(v.shape)}, expected {[N, T - context, 2]}")
+    fig, axes = plt.subplots(1, N, figsize=(2.6 * N, 2.9), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        c = centres[i].numpy()
+        ax.plot(c[:context, 1], c[:context, 0], "k.-", lw=1, ms=3, label="observed")
+        ax.plot(c[context - 1:, 1], c[context - 1:, 0], "k.--", lw=1, ms=3, label="true future")
+        for name, v in tracked.items():
+            label, color, style = _STYLE.get(name, (name, None, "o-"))
+            p = torch.cat([centres[i, context - 1:context], v[i]]).numpy()
+            ax.plot(p[:, 1], p[:, 0], style, color=color, lw=1, ms=3, label=label)
+        ax.set_xlim(-0.5, canvas - 0.5)
+        ax.set_ylim(canvas - 0.5, -0.5)                                 # rows grow downwards
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"clip {i + 1}", fontsize=8)
+    axes[0, 0].legend(fontsize=6, loc="best")
+    fig.suptitle("digit centre: true path vs the tracker on each prediction", fontsize=9)
+    return save_figure(fig, path, dpi=110)

@@ -135,7 +135,8 @@ class VideoPredictTask(Task):
 
     # ------------------------------------------------------------------ figures
     def figures(self, out_dir: Path):
-        from genmodels.video.plots import save_prediction_frames, save_horizon_plot, save_prediction_gif
+        from genmodels.video.plots import (save_horizon_plot, save_prediction_frames,
+                                           save_prediction_gif, save_track_plot)
         clips = self._clips("test")
         n = min(self.cfg.model.n_figure_clips, len(clips))
         k, Fh = self.k, self.F
@@ -144,7 +145,12 @@ class VideoPredictTask(Task):
                 "copy last": preds["copy"], "shift last": preds["shift"]}
         with torch.no_grad():
             scores = self.scores(clips)
-        return [save_prediction_frames(clips.frames[:n, :k], rows, out_dir / "prediction_frames.png"),
-                save_horizon_plot(scores, out_dir / "horizon_metrics.png"),
-                save_prediction_gif(clips.frames[:n, :k], rows, out_dir / "prediction.gif",
-                                    fps=self.cfg.model.gif_fps)]
+        paths = [save_prediction_frames(clips.frames[:n, :k], rows, out_dir / "prediction_frames.png"),
+                 save_horizon_plot(scores, out_dir / "horizon_metrics.png"),
+                 save_prediction_gif(clips.frames[:n, :k], rows, out_dir / "prediction.gif",
+                                     fps=self.cfg.model.gif_fps)]
+        if clips.centres.shape[2] == 1:                                 # the tracker: one digit
+            tracked = {m: centre_of_mass(p.sum(2)) for m, p in preds.items()}
+            paths.append(save_track_plot(clips.centres[:n, :k + Fh, 0], k, tracked,
+                                         self.data.canvas, out_dir / "tracks.png"))
+        return paths
