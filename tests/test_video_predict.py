@@ -204,7 +204,7 @@ def test_two_steps_through_genmodels_train(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     test = results["test"]
     for metric in ("psnr", "ssim", "track_err"):
-        for suffix in ("", "_copy", "_shift"):
+        for suffix in ("", "_copy", "_shift", "_blank"):
             assert f"{metric}{suffix}_h1" in test and f"{metric}{suffix}_h6" in test
     assert 0 <= test["psnr_horizons_beating_both"] <= 6
     assert not any(k.endswith("_h1") for k in results["val"])      # validation logs the means only

@@ -11,7 +11,7 @@ from genmodels.plotting import plt, save_figure
 __all__ = ["save_prediction_frames", "save_horizon_plot", "save_prediction_gif", "save_track_plot"]
 
 _STYLE = {"model": ("ConvLSTM", "C0", "o-"), "copy": ("copy last frame", "C1", "s--"),
-          "shift": ("shift by last motion", "C2", "^--")}
+          "shift": ("shift by last motion", "C2", "^--"), "blank": ("blank frame", "0.6", ":")}
 
 
 def _check(context, rows):

@@ -13,7 +13,8 @@ r"""Video prediction on moving digits with the generic trainer.
   mean over clips; and, for one-digit clips, the tracker's error: the Euclidean distance in
   pixels between the centre of mass of the predicted frame and the digit's true centre, mean
   over clips — for the model and for the two baselines of :mod:`genmodels.video.baselines` (copy
-  the last frame; shift it by the last observed motion). Validation logs the means over the
+  the last frame; shift it by the last observed motion) and for a blank frame (all zeros: what
+  predicting nothing scores; its tracker reads the canvas centre). Validation logs the means over the
   horizons; the test also logs every horizon (``psnr_h1`` … ``track_err_shift_h10``).
 """
 
@@ -33,8 +34,9 @@ from genmodels.video.models import ConvLSTMPredictor
 
 __all__ = ["VideoPredictTask", "METHODS", "horizon_metrics"]
 
-#: what is scored: the model and the two baselines, with their metric-name suffixes
-METHODS = {"model": "", "copy": "_copy", "shift": "_shift"}
+#: what is scored, with its metric-name suffix: the model, the two baselines, and a blank (all
+#: zero) frame — the score of predicting nothing, which shows how much of PSNR is background
+METHODS = {"model": "", "copy": "_copy", "shift": "_shift", "blank": "_blank"}
 
 
 def horizon_metrics(pred: torch.Tensor, truth: torch.Tensor, centres: torch.Tensor | None = None
@@ -98,13 +100,14 @@ class VideoPredictTask(Task):
         return Clips(*(getattr(clips, f)[:n] for f in ("frames", "positions", "centres", "sources", "labels")))
 
     def predictions(self, context: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"model", "copy", "shift"}`` → ``[N, F, C, H, W]`` after ``context [N, k, C, H, W]``."""
+        """``{"model", "copy", "shift", "blank"}`` → ``[N, F, C, H, W]`` after ``context [N, k, C, H, W]``."""
         was = self.model.training
         self.model.eval()
         model = torch.cat([self.model.predict(c.to(self.device), self.F).cpu() for c in context.split(64)])
         self.model.train(was)
         return {"model": model, "copy": copy_last(context, self.F),
-                "shift": shift_last(context, self.F, self.cfg.model.max_shift)}
+                "shift": shift_last(context, self.F, self.cfg.model.max_shift),
+                "blank": context.new_zeros(len(context), self.F, *context.shape[2:])}
 
     def scores(self, clips: Clips) -> dict[str, dict[str, torch.Tensor]]:
         """method → metric → ``[F]`` on ``clips`` (:func:`horizon_metrics`)."""
@@ -128,7 +131,7 @@ class VideoPredictTask(Task):
                         out[f"{metric}{suffix}_h{h + 1}"] = v[h].item()
         for metric in scores["model"]:                 # horizons where the model beats both
             better = (lambda a, b: a < b) if metric == "track_err" else (lambda a, b: a > b)
-            per_h = {m: scores[m][metric] for m in METHODS}
+            per_h = {m: scores[m][metric] for m in ("model", "copy", "shift")}
             wins = better(per_h["model"], per_h["copy"]) & better(per_h["model"], per_h["shift"])
             out[f"{metric}_horizons_beating_both"] = int(wins.sum())
         return out
@@ -150,7 +153,7 @@ class VideoPredictTask(Task):
                  save_prediction_gif(clips.frames[:n, :k], rows, out_dir / "prediction.gif",
                                      fps=self.cfg.model.gif_fps)]
         if clips.centres.shape[2] == 1:                                 # the tracker: one digit
-            tracked = {m: centre_of_mass(p.sum(2)) for m, p in preds.items()}
+            tracked = {m: centre_of_mass(preds[m].sum(2)) for m in ("model", "copy", "shift")}
             paths.append(save_track_plot(clips.centres[:n, :k + Fh, 0], k, tracked,
                                          self.data.canvas, out_dir / "tracks.png"))
         return paths
