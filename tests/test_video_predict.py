@@ -238,3 +238,15 @@ def test_the_experiment_predicts_10_from_10_feeding_predictions_back():
     cfg = to_object(compose(["experiment=video_predict_digits"]))
     assert (cfg.model.context_frames, cfg.model.future_frames) == (10, 10)
     assert cfg.trainer.threads == 1 and cfg.model.feedback == "prediction"
+
+
+def test_moving_fashion_trains_a_step(tmp_path):
+    import os
+
+    from genmodels.data.images import FASHION_MNIST_DEFAULT_DIR
+    from genmodels.train.trainer import Trainer
+    if not os.path.isdir(FASHION_MNIST_DEFAULT_DIR):
+        pytest.skip("Fashion-MNIST is not installed")
+    over = [*FAST, "data=moving_fashion", "trainer.max_steps=1", "trainer.figures=false"]
+    res = Trainer(to_object(compose(over)), tmp_path).fit()
+    assert res["test"]["psnr_h6"] > 0 and "track_err_shift_h6" in res["test"]
