@@ -286,3 +286,25 @@ def test_data_config_loads_the_corpus():
     assert c.sizes()["val"]["utterances"] == 1
     bad = SpeechTextConfig(voices=5, val_voices=2, test_voices=2)
     assert [k for k, _ in bad.problems()] == ["voices"]
+
+
+# ------------------------------------------------------------------------------ docs and figure
+def test_docs_page_example_prints_what_it_shows():
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+    page = (Path(__file__).resolve().parents[1] / "docs" / "speech.md").read_text()
+    (code, expected), = re.findall(r"```python\n(.*?)```\s*\n```text\n(.*?)```", page, re.S)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "docs/speech.md", "exec"), {"__name__": "__docs__"})
+    assert out.getvalue().strip() == expected.strip()
+
+
+def test_plot_alignment(utt, tmp_path):
+    from genmodels.speech.plots import plot_alignment
+    assert plot_alignment([utt], tmp_path / "a.png").stat().st_size > 10_000
+    bare = dataclasses.replace(utt, phones=None, chars=None)
+    with pytest.raises(ValueError, match="^utterances"):
+        plot_alignment([bare], tmp_path / "b.png")

@@ -6,7 +6,7 @@ character (digits, punctuation, symbols) is dropped, runs of spaces collapse.
 
 **Phones.** :data:`SPEECH_PHONES` is the inventory the source–filter synthesiser
 (genmodels/audio/corpus.py) renders: its 13 phones (vowels a e i o u ae, nasals and liquids m n l,
-fricatives s sh f, silence sil) plus 23 more — vowels ih uh er oo; ng r w y (voiced, weak);
+fricatives s sh f, silence sil) plus 20 more — vowels ih uh er oo; ng r w y (voiced, weak);
 h th (noise); voiced fricatives v z zh dh; voiceless stops p t k; voiced stops b d g. A diphthong
 is two vowel targets (``ai`` = a + ih) and an affricate two phones (``ch`` = t + sh).
 

@@ -1,0 +1,45 @@
+"""Figures of the speech corpus: a spectrogram with its phone and character alignment drawn on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genmodels.audio.plots import log_spectrogram_db
+from genmodels.plotting import plt, save_figure  # Agg backend, set once there
+
+__all__ = ["plot_alignment"]
+
+
+def plot_alignment(utterances: list, path: str | Path, n_fft: int = 256, hop_length: int = 64,
+                   title: str | None = None) -> Path:
+    """One row per utterance: its log spectrogram, the phone boundaries as lines with the phone
+    names above, the characters of the transcript under the time axis at their aligned centres,
+    and the f0 track it was rendered with (dashed, ×10 so that it shows against the formants)."""
+    if not utterances or any(getattr(u, "phones", None) is None for u in utterances):
+        raise ValueError("utterances: need a non-empty list of utterances with a phone alignment")
+    fig, axes = plt.subplots(len(utterances), 1, figsize=(12, 3.1 * len(utterances)), squeeze=False)
+    for ax, u in zip(axes[:, 0], utterances):
+        sr = u.sample_rate
+        db = log_spectrogram_db(u.audio, n_fft, hop_length)
+        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 70,
+                  vmax=db.max(), extent=(0, u.audio.shape[0] / sr, 0, sr / 2))
+        for k, (phone, a, b) in enumerate(u.phones):
+            ax.axvline(a / sr, color="w", lw=0.6, alpha=0.8)
+            ax.text((a + b) / 2 / sr, sr / 2 * (1.02 + 0.05 * (k % 2)), phone, ha="center",
+                    va="bottom", fontsize=7, clip_on=False)
+        for c, (a, b) in zip(u.text, u.chars):
+            ax.text((a + b) / 2 / sr, -0.13 * sr / 2, "␣" if c == " " else c, ha="center",
+                    va="top", fontsize=8, color="tab:blue" if a < b else "tab:red",
+                    clip_on=False)
+        if u.f0 is not None:
+            t = [i / sr for i in range(0, u.f0.shape[0], hop_length)]
+            f = u.f0[::hop_length].numpy() * 10
+            ax.plot(t, [v if v > 0 else float("nan") for v in f], "c--", lw=0.9)
+        ax.set_ylabel(f"{u.speaker}: Hz", fontsize=8)
+        ax.set_xlim(0, u.audio.shape[0] / sr)
+        ax.tick_params(labelsize=7)
+    axes[-1, 0].set_xlabel("time (s)   [characters under the axis at their aligned centre; red: "
+                           "silent letter, zero duration]", fontsize=8, labelpad=16)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path, dpi=100)
