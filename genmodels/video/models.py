@@ -86,12 +86,17 @@ class ConvLSTMPredictor(nn.Module):
 
     def init_state(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Zero (h, C) of every layer for frames ``x [B, C, H, W]``."""
+        check_tensor("x", x, ndim=4)
         B, _, H, W = x.shape
         h, w = -(-H // self.downsample), -(-W // self.downsample)
         return [(x.new_zeros(B, l.hidden, h, w), x.new_zeros(B, l.hidden, h, w)) for l in self.layers]
 
     def step(self, x: torch.Tensor, state) -> tuple[torch.Tensor, list]:
-        """Read frame ``x [B, C, H, W]``; return the logits of the next frame and the new state."""
+        """Read frame ``x [B, C, H, W]``; return the logits of the next frame and the new state
+        (``state``: one (h, C) pair per layer, as :meth:`init_state` makes)."""
+        check_tensor("x", x, ndim=4)
+        if len(state) != len(self.layers):
+            raise ValueError(f"state: expected one (h, C) pair per layer ({len(self.layers)}), got {len(state)}")
         z = self.encoder(x)
         new, hs = [], []
         for layer, s in zip(self.layers, state):
