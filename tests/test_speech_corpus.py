@@ -308,3 +308,34 @@ def test_plot_alignment(utt, tmp_path):
     bare = dataclasses.replace(utt, phones=None, chars=None)
     with pytest.raises(ValueError, match="^utterances"):
         plot_alignment([bare], tmp_path / "b.png")
+
+
+# ------------------------------------------------------------------------------ espeak-ng
+def test_espeak_missing_says_how_to_install(monkeypatch):
+    from genmodels.speech import espeak
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(DatasetNotFoundError, match="apt-get install espeak-ng"):
+        espeak.espeak_speech_text(**TINY)
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None,
+                    reason="espeak-ng is not installed (sudo apt-get install espeak-ng)")
+def test_espeak_corpus_same_split_and_cache(tmp_path):
+    from genmodels.speech.espeak import ESPEAK_VOICES, espeak_speech_text, render_espeak
+    c = espeak_speech_text(**TINY, cache_dir=tmp_path)
+    plan = plan_speech_text(**TINY, voice_table=ESPEAK_VOICES)
+    for s in ("train", "val", "test"):
+        assert [u.text for u in c.utterances(s)] == [t for _, t, _ in plan[s]]
+        assert [u.speaker for u in c.utterances(s)] == [v.name for _, _, v in plan[s]]
+        # the same sentences as the synthetic corpus of the same arguments
+        assert c.sentences[s] == sorted({t for _, t, _ in plan_speech_text(**TINY)[s]})
+    u = c.utterances("test")[0]
+    assert u.phones is None and u.f0 is None and u.sample_rate == SR
+    assert 0.5 < u.seconds < 5 and 0.03 < _rms(u.audio) <= 0.1 + 1e-6     # RMS 0.1 unless the
+    assert float(u.audio.abs().max()) <= 0.95 + 1e-6                       # peak limit lowers it
+    back = espeak_speech_text(**TINY, cache_dir=tmp_path).utterances("test")[0]
+    assert torch.equal(back.audio, u.audio) and back.f0 is None and back.phones is None
+    again = render_espeak(u.text, ESPEAK_VOICES[[v.name for v in ESPEAK_VOICES].index(u.speaker)])
+    assert torch.equal(again.audio, u.audio)                     # deterministic
+    with pytest.raises(ValueError, match="^voice"):
+        render_espeak("a text", VOICES[0])

@@ -1,5 +1,6 @@
 """Speech schemas for the Hydra ``data`` group: ``speech_text`` (sentences of the embedded text
-said by synthetic voices, with the phone/character alignment; configs/data/speech_text.yaml) and
+said by synthetic voices, with the phone/character alignment, or by espeak-ng voices with
+``data.source=espeak``; configs/data/speech_text.yaml) and
 ``speech_folder`` (your recordings with transcripts; configs/data/speech_folder.yaml). Both load
 a :class:`~genmodels.speech.corpus.SpeechTextCorpus`."""
 
@@ -13,9 +14,10 @@ from genmodels.schema import DataConfig, choice, positive, register_data, unit
 
 @dataclass
 class SpeechTextConfig(DataConfig):
-    """Synthetic voices saying phrases of the embedded text, split by sentence and by voice."""
+    """Phrases of the embedded text said by many voices, split by sentence and by voice."""
     name: str = "speech_text"
-    voices: int = 16              # built-in voices v01…v24 (the first n)
+    source: str = "synthetic"     # synthetic (the library's voices) | espeak (apt-get install espeak-ng)
+    voices: int = 16              # built-in voices v01…v24 (espeak: e01…e24), the first n
     val_voices: int = 2           # held out for validation …
     test_voices: int = 3          # … and for test (never the lowest or highest voice)
     sentences: int = 800          # phrases drawn from the embedded text
@@ -29,6 +31,7 @@ class SpeechTextConfig(DataConfig):
     cache_dir: Optional[str] = None  # save/load the rendered corpus as one .npz here
 
     def problems(self):
+        yield from choice(self, "source", ("synthetic", "espeak"))
         for name in ("voices", "test_voices", "sentences", "test_sentences",
                      "voices_per_sentence", "min_chars", "max_chars", "sample_rate"):
             yield from positive(self, name)
@@ -69,7 +72,9 @@ class SpeechFolderConfig(DataConfig):
 
 def _speech_text(cfg: SpeechTextConfig):
     from genmodels.speech.corpus import synthesize_speech_text
-    return synthesize_speech_text(
+    from genmodels.speech.espeak import espeak_speech_text
+    make = espeak_speech_text if cfg.source == "espeak" else synthesize_speech_text
+    return make(
         voices=cfg.voices, sentences=cfg.sentences, val_sentences=cfg.val_sentences,
         test_sentences=cfg.test_sentences, val_voices=cfg.val_voices, test_voices=cfg.test_voices,
         voices_per_sentence=cfg.voices_per_sentence, min_chars=cfg.min_chars,

@@ -249,10 +249,15 @@ class SpeechTextCorpus:
                 for s in SPLITS}
 
 
+def _pitch(voice) -> float:
+    """What orders voices from low to high: f0 (Hz) of a synthetic voice, ``pitch`` otherwise."""
+    return float(voice.f0 if hasattr(voice, "f0") else voice.pitch)
+
+
 def _held_out_voices(voices, n_val: int, n_test: int, rng) -> tuple[list[int], list[int]]:
     """Indices of the validation and test voices: evenly spaced over the f0 order, never the
     lowest or highest voice, with a seeded offset; val and test alternate in a seeded order."""
-    order = sorted(range(len(voices)), key=lambda i: voices[i].f0)
+    order = sorted(range(len(voices)), key=lambda i: (_pitch(voices[i]), voices[i].name))
     inner = order[1:-1]
     k = n_val + n_test
     if k == 0:
@@ -267,13 +272,15 @@ def _held_out_voices(voices, n_val: int, n_test: int, rng) -> tuple[list[int], l
 def plan_speech_text(voices: int = 16, sentences: int = 800, val_sentences: int = 60,
                      test_sentences: int = 60, val_voices: int = 2, test_voices: int = 3,
                      voices_per_sentence: int = 2, min_chars: int = 12, max_chars: int = 40,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, voice_table: tuple | None = None) -> dict:
     """Who says what, without rendering: ``{split: [(sentence index, text, voice), …]}`` (the
     sentence index numbers the drawn sentences: test first, then val, then train). The split
-    rules are in the module docstring; arguments as in :func:`synthesize_speech_text`."""
+    rules are in the module docstring; arguments as in :func:`synthesize_speech_text`;
+    ``voice_table`` (default :data:`VOICES`) is the list the first ``voices`` are taken from."""
+    table = VOICES if voice_table is None else tuple(voice_table)
     check_int("voices", voices, minimum=3)
-    if voices > len(VOICES):
-        raise ValueError(f"voices: at most {len(VOICES)} built-in voices, got {voices}")
+    if voices > len(table):
+        raise ValueError(f"voices: at most {len(table)} built-in voices, got {voices}")
     check_int("val_voices", val_voices, minimum=0)
     check_int("test_voices", test_voices, minimum=1)
     if val_voices + test_voices > voices - 3:
@@ -302,7 +309,7 @@ def plan_speech_text(voices: int = 16, sentences: int = 800, val_sentences: int 
                          f"{min_chars}-{max_chars} characters, got {sentences}")
     rng = np.random.default_rng([seed, 21])
     chosen = [pool[i] for i in rng.permutation(len(pool))[:sentences]]
-    vs = VOICES[:voices]
+    vs = table[:voices]
     val_v, test_v = _held_out_voices(vs, val_voices, test_voices, rng)
     train_v = [i for i in range(voices) if i not in val_v + test_v]
     train_v = [train_v[j] for j in rng.permutation(len(train_v))]
@@ -361,8 +368,9 @@ def _save_cache(path: Path, splits: dict) -> None:
                      chars=u.chars) for u in splits[s]] for s in SPLITS}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
+    f0 = [u.f0 if u.f0 is not None else torch.full_like(u.audio, -1.0) for u in items]  # -1: unknown
     np.savez(tmp, audio=torch.cat([u.audio for u in items]).numpy(),
-             f0=torch.cat([u.f0 for u in items]).numpy(), lengths=lengths, meta=json.dumps(meta))
+             f0=torch.cat(f0).numpy(), lengths=lengths, meta=json.dumps(meta))
     tmp.replace(path)
 
 
@@ -377,9 +385,12 @@ def _load_cache(path: Path, sample_rate: int) -> dict:
         splits[s] = []
         for m in meta[s]:
             a, b = int(starts[k]), int(ends[k])
-            splits[s].append(Utterance(audio[a:b], m["text"], m["speaker"], sample_rate,
-                                       [tuple(p) for p in m["phones"]],
-                                       [tuple(c) for c in m["chars"]], f0[a:b], m["sentence"]))
+            known = b == a or bool(f0[a] >= 0)
+            splits[s].append(Utterance(
+                audio[a:b], m["text"], m["speaker"], sample_rate,
+                None if m["phones"] is None else [tuple(p) for p in m["phones"]],
+                None if m["chars"] is None else [tuple(c) for c in m["chars"]],
+                f0[a:b] if known else None, m["sentence"]))
             k += 1
     return splits
 
