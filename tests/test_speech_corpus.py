@@ -170,6 +170,24 @@ def test_default_plan_is_disjoint_by_sentence_and_voice():
     assert counts.max() - counts.min() <= 1
 
 
+@pytest.mark.parametrize("voices, val_voices, test_voices, per", [
+    (3 + 0 + 1, 0, 1, 1), (6, 1, 2, 3), (16, 2, 3, 2), (24, 4, 4, 5), (24, 0, 21, 1)])
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_plan_split_holds_for_any_sizes(voices, val_voices, test_voices, per, seed):
+    val_sentences = 5 if val_voices else 0
+    plan = plan_speech_text(voices, 40, val_sentences, 6, val_voices, test_voices, per, seed=seed)
+    names = {s: [v.name for _, _, v in plan[s]] for s in plan}
+    texts = {s: {t for _, t, _ in plan[s]} for s in plan}
+    assert len(set(names["val"])) == val_voices and len(set(names["test"])) == test_voices
+    assert len(set(names["train"])) == voices - val_voices - test_voices
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not set(names[a]) & set(names[b]) and not texts[a] & texts[b]
+    f0 = sorted(VOICES[:voices], key=lambda v: v.f0)
+    assert {f0[0].name, f0[-1].name} <= set(names["train"])
+    assert len(plan["train"]) == (40 - 6 - val_sentences) * per
+    assert len(plan["test"]) == 6 * test_voices and len(plan["val"]) == val_sentences * val_voices
+
+
 def test_plan_is_a_function_of_the_seed():
     assert plan_speech_text(seed=5) == plan_speech_text(seed=5)
     assert plan_speech_text(seed=5)["test"] != plan_speech_text(seed=6)["test"]
@@ -272,6 +290,8 @@ def test_speech_folder_errors(tmp_path):
         with pytest.raises(ValueError, match=f"^{arg}"):
             load_speech_folder(tmp_path, **kwargs)
     (tmp_path / "a.txt").write_text("fine text")
+    one = load_speech_folder(tmp_path)                          # fewer than three files: all train
+    assert [len(one.utterances(s)) for s in ("train", "val", "test")] == [1, 0, 0]
     with pytest.raises(ValueError, match="^split_by"):
         load_speech_folder(tmp_path, split_by="speaker")        # one speaker cannot be split
 

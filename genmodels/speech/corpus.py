@@ -38,6 +38,7 @@ LJSpeech) load into the same :class:`SpeechTextCorpus`, with ``phones``/``chars`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -98,10 +99,15 @@ _CODE = re.compile(r"[()\[\]{}=<>_*`@#$%^&|\\~\"0-9+.]")
 
 def embedded_sentences(min_chars: int = 12, max_chars: int = 48) -> list[str]:
     """Distinct normalised phrases of the embedded text (see the module docstring), sorted."""
-    from genmodels.data.text import embedded_documents
-
     check_int("min_chars", min_chars, minimum=1)
     check_int("max_chars", max_chars, minimum=min_chars)
+    return list(_phrases(min_chars, max_chars))
+
+
+@functools.lru_cache(maxsize=8)
+def _phrases(min_chars: int, max_chars: int) -> tuple[str, ...]:
+    from genmodels.data.text import embedded_documents
+
     found = set()
     for _, text in embedded_documents():
         for para in re.split(r"\n\s*\n", text):
@@ -119,7 +125,7 @@ def embedded_sentences(min_chars: int = 12, max_chars: int = 48) -> list[str]:
                             cur.append(w)
                     for run in runs + [cur] * bool(cur):
                         found.update(_chunks(normalize_text(" ".join(run)), min_chars, max_chars))
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def _chunks(text: str, min_chars: int, max_chars: int) -> list[str]:
@@ -423,7 +429,9 @@ def load_speech_folder(path, sample_rate: int = 8000, val_fraction: float = 0.1,
     :class:`SpeechTextCorpus` without alignment. Transcripts are normalised
     (:func:`~genmodels.speech.g2p.normalize_text`). A file in a sub-folder belongs to the speaker
     named by its first folder (else to ``"speaker"``). ``split_by="file"`` splits the files,
-    ``"speaker"`` the speakers (held-out voices; needs three or more), with ``split_seed``."""
+    ``"speaker"`` the speakers (held-out voices; needs three or more), with ``split_seed``;
+    each split gets at least one unit when there are three or more files (speakers) and its
+    fraction is positive; with fewer files, all of them train and val/test are empty."""
     check_int("sample_rate", sample_rate, minimum=1)
     for name, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not isinstance(v, (int, float)) or not 0 <= v < 1:
