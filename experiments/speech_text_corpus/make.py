@@ -29,6 +29,27 @@ from genmodels.speech.plots import plot_alignment
 HERE = Path(__file__).resolve().parent
 
 
+def g2p_ambiguity() -> dict:
+    """How far the rules are from invertible: word types of the phrase pool whose phones another
+    spelling shares, and the CER of reading every pool phrase back by choosing, for each word's
+    phone string, its most frequent spelling (a floor for a recogniser that knows the words)."""
+    from collections import Counter, defaultdict
+
+    from genmodels.speech import character_error_rate, embedded_sentences, phonemize
+    pool = embedded_sentences(12, 40)
+    words = Counter(w for t in pool for w in t.split())
+    spellings = defaultdict(set)
+    for w in words:
+        spellings[" ".join(phonemize(w))].add(w)
+    shared = [w for v in spellings.values() if len(v) > 1 for w in v]
+    pick = {k: max(sorted(v), key=lambda w: words[w]) for k, v in spellings.items()}
+    hyps = [" ".join(pick[" ".join(phonemize(w))] for w in t.split()) for t in pool]
+    return dict(word_types=len(words), types_sharing_phones=len(shared),
+                token_fraction_sharing=round(sum(words[w] for w in shared) / sum(words.values()), 4),
+                readback_cer=round(character_error_rate(hyps, pool), 5),
+                examples=sorted(sorted(v) for v in spellings.values() if len(v) > 1)[:8])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200, help="utterances to time")
@@ -80,6 +101,7 @@ def main() -> None:
                     realtime_factor=round(audio_s / seconds, 1),
                     per_1000_utterances_s=round(1000 * seconds / len(utts), 1)),
         cache_read=dict(utterances=len(utts), seconds=round(load_s, 3)),
+        g2p_ambiguity=g2p_ambiguity(),
     )
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
