@@ -271,7 +271,7 @@ def test_speech_folder_with_metadata_csv(tmp_path):
     (tmp_path / "metadata.csv").write_text("\n".join(rows) + "\n")
     c = load_speech_folder(tmp_path, sample_rate=SR, val_fraction=0.25, test_fraction=0.25)
     texts = sorted(u.text for s in ("train", "val", "test") for u in c.utterances(s))
-    assert texts == [f"normalised text number" for _ in range(4)]
+    assert texts == ["normalised text number"] * 4
     assert [len(c.utterances(s)) for s in ("train", "val", "test")] == [2, 1, 1]
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genmodels._checks import check_int, check_positive
+from genmodels._checks import check_int
 from genmodels.audio.corpus import Speaker, _synthesize_utterance, load_wav_folder
 from genmodels.errors import DatasetNotFoundError
 from genmodels.speech.g2p import CHARSET, SPEECH_PHONES, g2p, normalize_text
