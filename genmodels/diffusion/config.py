@@ -33,6 +33,7 @@ class DiffusionConfig(ModelConfig):
     # --- sampling at evaluation and in figures
     sampler: str = "ddim"         # ddpm: Algorithm 2 (T steps) | ddim: deterministic, sample_steps steps
     sample_steps: int = 100       # DDIM steps (ddpm) or Euler–Maruyama steps (sde)
+    clip_x0: bool = False         # DDIM only: clamp the predicted x̂_0 to [−1, 1] at every step
     ema_decay: float = 0.999      # exponential moving average of the weights used to sample; 0: off
     fd_samples: Optional[int] = None  # images generated for the yardstick (null: 1000), scored against the held-out split (≤ 2000 images)
     val_fd: bool = False          # also score samples at every validation (slow: sampling)

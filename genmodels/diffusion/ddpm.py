@@ -327,7 +327,7 @@ def ddim_timesteps(T: int, steps: int) -> list[int]:
 def ddim_sample(eps_model: EpsModel, shape: Sequence[int], schedule: NoiseSchedule, steps: int,
                 eta: float = 0.0, generator: torch.Generator | None = None, *,
                 x_T: torch.Tensor | None = None, dtype: torch.dtype | None = None, device=None,
-                enable_grad: bool = False) -> torch.Tensor:
+                enable_grad: bool = False, clip_x0: bool = False) -> torch.Tensor:
     r"""DDIM sampling (Song, Meng & Ermon, 2021, eq. 12) on a sub-sequence τ of ``steps`` timesteps.
 
     For consecutive τ_i > τ_{i−1} (ᾱ_prev = 1 after the last one):
@@ -342,6 +342,10 @@ def ddim_sample(eps_model: EpsModel, shape: Sequence[int], schedule: NoiseSchedu
         eps_model: callable ``(x_t [B, ...], t [B] long) -> ε_θ``.
         shape: ``(B, ...)``.  steps: 1 ≤ steps ≤ T.  eta: in [0, 1].
         generator, x_T, dtype, device, enable_grad: as :func:`ddpm_sample`.
+        clip_x0: clamp x̂_0 to the data range [−1, 1] before it is used (as the reference
+            implementations' ``clip_denoised``/``clip_sample`` do; ε_θ is kept as predicted). Off by
+            default: the formula as written. An under-trained network's x̂_0 at large t can leave
+            the data range by far, and the deterministic chain then ends in saturated speckle.
 
     Returns:
         x_0 samples of ``shape``.
@@ -356,6 +360,8 @@ def ddim_sample(eps_model: EpsModel, shape: Sequence[int], schedule: NoiseSchedu
             alpha_bar = extract(schedule.alpha_bars, t, x)
             eps_theta = _call_eps_model(eps_model, x, t)
             x0_hat = (x - (1 - alpha_bar).sqrt() * eps_theta) / alpha_bar.sqrt()
+            if clip_x0:
+                x0_hat = x0_hat.clamp(-1.0, 1.0)
             if i == 0:                                  # ᾱ_prev = 1, σ = 0: x_prev = x̂_0
                 x = x0_hat
                 break

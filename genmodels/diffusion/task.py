@@ -142,7 +142,7 @@ class DiffusionTask(Task):
                                          m.beta_max, device=self.device)
         if (sampler or m.sampler) == "ddpm":
             return ddpm_sample(net, shape, self.schedule)              # Algorithm 2
-        return ddim_sample(net, shape, self.schedule, m.sample_steps)
+        return ddim_sample(net, shape, self.schedule, m.sample_steps, clip_x0=m.clip_x0)
 
     def sample(self, n: int) -> torch.Tensor:
         """Images in [0, 1] (or raw points for the toy data)."""
