@@ -1,7 +1,9 @@
 """Speech: the transcription measures (edit distance, character error rate) of the chapter's
 workflow, and a speech corpus with text (sentences said by many synthetic voices through a
 rule-based grapheme-to-phone step, with the phone/character alignment; or your own recordings
-with transcripts). Recognition, text-to-speech and voice cloning follow."""
+with transcripts); recognition (:mod:`genmodels.speech.asr`: the encoder–decoder Transformer
+and an LSTM-CTC baseline, greedy and beam decoding; trained by ``task_asr``). Text-to-speech
+and voice cloning follow."""
 
 from genmodels.speech.corpus import (VOICES, SpeechTextCorpus, Utterance, Voice, embedded_sentences,
                                      load_speech_folder, plan_speech_text, render_sentence,

@@ -2,14 +2,16 @@
 said by synthetic voices, with the phone/character alignment, or by espeak-ng voices with
 ``data.source=espeak``; configs/data/speech_text.yaml) and
 ``speech_folder`` (your recordings with transcripts; configs/data/speech_folder.yaml). Both load
-a :class:`~genmodels.speech.corpus.SpeechTextCorpus`."""
+a :class:`~genmodels.speech.corpus.SpeechTextCorpus`. The ``model`` group's ``asr`` family
+(:class:`ASRConfig`) recognises their speech."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-from genmodels.schema import DataConfig, choice, positive, register_data, unit
+from genmodels.schema import (DataConfig, ModelConfig, choice, positive, register_data,
+                              register_model, unit)
 
 
 @dataclass
@@ -91,3 +93,69 @@ def _speech_folder(cfg: SpeechFolderConfig):
 
 register_data("speech_text_schema", SpeechTextConfig, "speech_text", _speech_text)
 register_data("speech_folder_schema", SpeechFolderConfig, "speech_folder", _speech_folder)
+
+
+# ------------------------------------------------------------------------------ recognition
+@dataclass
+class ASRConfig(ModelConfig):
+    """Speech recognition, MFCC frames → characters (genmodels/speech/asr.py, task_asr.py):
+    ``arch=transformer`` (configs/model/asr_transformer.yaml) or ``arch=lstm_ctc``, the
+    bidirectional-LSTM + CTC baseline (configs/model/asr_lstm_ctc.yaml)."""
+    family: str = "asr"
+    arch: str = "transformer"     # transformer (encoder–decoder, eqs. 2.22–2.27) | lstm_ctc
+    # --- features (eq. 2.30), per-utterance mean/variance normalised
+    n_mfcc: int = 20
+    n_fft: int = 256              # 32 ms at 8 kHz
+    hop_length: int = 80          # 10 ms
+    n_mels: int = 40
+    subsample: int = 4            # conv front-end: frames per encoder position (1, 2, 4, 8)
+    # --- transformer
+    d_model: int = 128
+    num_heads: int = 4
+    enc_layers: int = 4
+    dec_layers: int = 2
+    d_ff: int = 512
+    label_smoothing: float = 0.1  # cross-entropy target smoothing (teacher forcing)
+    ctc_weight: float = 0.3       # loss = (1 − w)·CE + w·CTC of an encoder head (joint CTC–attention); 0: CE only
+    # --- lstm_ctc
+    lstm_hidden: int = 128        # per direction
+    lstm_layers: int = 2
+    dropout: float = 0.1
+    # --- SpecAugment-style masking of the training features (drawn per item and step)
+    freq_masks: int = 2           # bands of MFCC coefficients zeroed per utterance
+    freq_width: int = 3           # each up to this many coefficients
+    time_masks: int = 2           # spans of frames zeroed per utterance
+    time_width: int = 20          # each up to this many frames
+    # --- decoding and evaluation
+    beam_width: int = 4           # beam search (test; val too with beam_on_val); 1 = greedy
+    length_penalty: float = 1.0   # finished beams ranked by Σ log p / |y|^α
+    max_decode_chars: int = 80    # decoding stops after this many characters (or 1.5 × the longest training transcript)
+    beam_on_val: bool = False     # also beam-decode at every validation (slower)
+    eval_utterances: Optional[int] = None  # score the first n utterances of a split (null: all)
+
+    def problems(self):
+        yield from choice(self, "arch", ("transformer", "lstm_ctc"))
+        yield from choice(self, "subsample", (1, 2, 4, 8))
+        for name in ("n_mfcc", "n_fft", "hop_length", "n_mels", "d_model", "num_heads",
+                     "enc_layers", "dec_layers", "d_ff", "lstm_hidden", "lstm_layers",
+                     "freq_width", "time_width", "beam_width", "max_decode_chars",
+                     "eval_utterances"):
+            yield from positive(self, name)
+        for name in ("freq_masks", "time_masks", "length_penalty"):
+            yield from positive(self, name, allow_zero=True)
+        yield from unit(self, "label_smoothing", high_open=True)
+        yield from unit(self, "ctc_weight", high_open=True)
+        yield from unit(self, "dropout", high_open=True)
+        if self.d_model % self.num_heads:
+            yield "num_heads", f"must divide d_model={self.d_model}, got {self.num_heads}"
+        if self.n_mfcc > self.n_mels:
+            yield "n_mfcc", f"must be <= n_mels={self.n_mels}, got {self.n_mfcc}"
+        if self.freq_masks and self.freq_width >= self.n_mfcc:
+            yield "freq_width", f"must be < n_mfcc={self.n_mfcc}, got {self.freq_width}"
+        if self.hop_length > self.n_fft:
+            yield "hop_length", f"must be <= n_fft={self.n_fft}, got {self.hop_length}"
+        if self.length_penalty > 10:
+            yield "length_penalty", f"must be <= 10, got {self.length_penalty}"
+
+
+register_model("asr_schema", ASRConfig, family="asr", task="genmodels.speech.task_asr:ASRTask")

@@ -1,4 +1,5 @@
-"""Figures of the speech corpus: a spectrogram with its phone and character alignment drawn on it."""
+"""Figures of the speech corpus (a spectrogram with its phone and character alignment drawn on it)
+and of recognition (the decoder's cross-attention over the frames)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from genmodels.audio.plots import log_spectrogram_db
 from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
-__all__ = ["plot_alignment"]
+__all__ = ["plot_alignment", "plot_cross_attention"]
 
 
 def plot_alignment(utterances: list, path: str | Path, n_fft: int = 256, hop_length: int = 64,
@@ -42,4 +43,26 @@ def plot_alignment(utterances: list, path: str | Path, n_fft: int = 256, hop_len
                            "silent letter, zero duration]", fontsize=8, labelpad=16)
     if title:
         fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path, dpi=100)
+
+
+def plot_cross_attention(weights, tokens: list[str], frame_seconds: float, path: str | Path,
+                         title: str | None = None) -> Path:
+    """Cross-attention weights ``[len(tokens), S]`` as an image: one row per output token, one
+    column per encoder position (``frame_seconds`` apart); a good recogniser draws a diagonal."""
+    if getattr(weights, "ndim", 0) != 2 or weights.shape[0] != len(tokens):
+        raise ValueError(f"weights: expected [len(tokens)={len(tokens)}, S], got "
+                         f"{list(getattr(weights, 'shape', []))}")
+    if not frame_seconds > 0:
+        raise ValueError(f"frame_seconds: must be > 0, got {frame_seconds}")
+    L, S = weights.shape
+    fig, ax = plt.subplots(figsize=(min(14, 2 + S * 0.08), min(12, 1.5 + L * 0.18)))
+    ax.imshow(weights, origin="upper", aspect="auto", cmap="viridis",
+              extent=(0, S * frame_seconds, L - 0.5, -0.5))
+    ax.set_yticks(range(L))
+    ax.set_yticklabels(["␣" if t == " " else t for t in tokens], fontsize=7)
+    ax.set_xlabel("time (s) of the encoder position")
+    ax.set_ylabel("output character")
+    if title:
+        ax.set_title(title, fontsize=9)
     return save_figure(fig, path, dpi=100)

@@ -8,6 +8,8 @@
   decoder-only :class:`GPT` (learned, sinusoidal or rotary positions; ``generate`` with a KV
   cache) and the BERT-style :class:`MaskedEncoder`.
 * :mod:`genmodels.transformer.rotary` — :func:`rotary_embedding` (RoPE, beyond the chapter).
+* :mod:`genmodels.transformer.seq2seq` — the original encoder–decoder: :func:`cross_attention`,
+  :class:`Seq2SeqDecoderBlock`, :class:`EncoderDecoderTransformer` (speech recognition uses it).
 """
 
 from genmodels.transformer.attention import (multi_head_attention, next_token_distribution,
@@ -18,10 +20,13 @@ from genmodels.transformer.rotary import rotary_embedding
 from genmodels.transformer.modules import (GPT, DecoderBlock, EncoderBlock, MaskedEncoder,
                                            MultiHeadAttention, PositionWiseFFN,
                                            TransformerBlock, mask_tokens)
+from genmodels.transformer.seq2seq import (CrossAttention, EncoderDecoderTransformer,
+                                           Seq2SeqDecoderBlock, cross_attention)
 
 __all__ = [
     "sinusoidal_positional_encoding", "scaled_dot_product_attention", "multi_head_attention",
     "position_wise_ffn", "next_token_distribution", "masked_lm_loss", "task_loss",
     "MultiHeadAttention", "PositionWiseFFN", "TransformerBlock", "DecoderBlock", "EncoderBlock",
     "GPT", "MaskedEncoder", "mask_tokens", "rotary_embedding",
+    "cross_attention", "CrossAttention", "Seq2SeqDecoderBlock", "EncoderDecoderTransformer",
 ]

@@ -1,0 +1,338 @@
+r"""Speech recognition: MFCC frames → characters, two ways.
+
+**Features** (:func:`asr_features`): MFCCs (eq. 2.30, :func:`~genmodels.audio.features.mfcc`),
+normalised per utterance and coefficient to zero mean and unit variance (cepstral mean and
+variance normalisation: removes the channel and much of the voice's fixed spectral colour).
+A convolutional front-end (:class:`ConvSubsampler`) then halves the frame rate ``log2(subsample)``
+times, so the encoder sees ~25 positions per second instead of 100.
+
+**The encoder–decoder Transformer** (:class:`TransformerASR`): the front-end, then
+:class:`~genmodels.transformer.seq2seq.EncoderDecoderTransformer`; trained with teacher forcing
+(the decoder reads ``<bos> c_1 … c_n`` and predicts ``c_1 … c_n <eos>``, cross-entropy),
+optionally plus a CTC loss on a per-position classifier over the encoder output (joint
+CTC–attention training, Kim, Hori & Watanabe 2017: the monotonic CTC alignment teaches the
+encoder where the characters are long before the decoder's cross-attention finds them);
+decoded by :func:`greedy_decode` or :func:`beam_search` (the CTC head is not used to decode).
+
+**The baseline** (:class:`LSTMCTC`): the same front-end, a bidirectional LSTM (the rnn family's
+:class:`~genmodels.rnn.FastLSTM`, one per direction and layer) and a per-frame classifier over
+blank + characters, trained with CTC (``torch.nn.functional.ctc_loss``), decoded by
+:func:`ctc_greedy_decode` (best class per frame, repeats merged, blanks dropped).
+
+**Tokens** (:class:`CharVocab`): 0 = padding (and the CTC blank), 1 = ``<bos>``, 2 = ``<eos>``,
+then the characters of the corpus charset in order.
+
+**Beam search and length normalisation.** A hypothesis' score is its log-probability
+``Σ_t log p(y_t | y_<t, x)``, which only falls as tokens are added, so unnormalised beam search
+prefers short transcripts. Finished hypotheses are therefore ranked by
+``Σ_t log p / |y|^α`` with ``|y|`` the number of tokens after ``<bos>`` (``<eos>`` included) and
+``α = length_penalty`` (0: none, 1: the mean log-probability per token). While searching, the
+live hypotheses are ranked by the raw sum (they all have the same length).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genmodels._checks import check_int, check_range, check_tensor
+from genmodels.audio.features import mfcc
+from genmodels.rnn.fast import FastLSTM
+from genmodels.transformer.seq2seq import EncoderDecoderTransformer
+
+__all__ = ["CharVocab", "asr_features", "ConvSubsampler", "TransformerASR", "LSTMCTC",
+           "greedy_decode", "beam_search", "ctc_greedy_decode", "lengths_mask"]
+
+PAD, BOS, EOS = 0, 1, 2
+
+
+class CharVocab:
+    """Token ids of a charset: 0 padding / CTC blank, 1 ``<bos>``, 2 ``<eos>``, 3… characters."""
+
+    specials = ("<pad>", "<bos>", "<eos>")
+
+    def __init__(self, charset: str):
+        if not isinstance(charset, str) or not charset or len(set(charset)) != len(charset):
+            raise ValueError(f"charset: expected a non-empty string of distinct characters, "
+                             f"got {charset!r}")
+        self.charset = charset
+        self.index = {c: i + len(self.specials) for i, c in enumerate(charset)}
+
+    def __len__(self) -> int:
+        return len(self.specials) + len(self.charset)
+
+    def encode(self, text: str) -> list[int]:
+        if not isinstance(text, str):
+            raise ValueError(f"text: expected a str, got {type(text).__name__}")
+        bad = sorted(set(text) - set(self.charset))
+        if bad:
+            raise ValueError(f"text: characters {bad} are not in the charset {self.charset!r}")
+        return [self.index[c] for c in text]
+
+    def decode(self, ids) -> str:
+        """Characters of ``ids`` (special tokens are skipped)."""
+        n = len(self.specials)
+        return "".join(self.charset[i - n] for i in (int(j) for j in ids)
+                       if n <= i < len(self))
+
+
+def asr_features(audio: torch.Tensor, sample_rate: int, n_mfcc: int = 20, n_fft: int = 256,
+                 hop_length: int = 80, n_mels: int = 40) -> torch.Tensor:
+    """MFCC frames of one utterance ``audio [N]``, normalised per coefficient over the
+    utterance (zero mean, unit variance): ``[frames, n_mfcc]``."""
+    check_tensor("audio", audio, ndim=1)
+    c = mfcc(audio, sample_rate, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length,
+             n_mels=n_mels).T                                         # (frames, n_mfcc)
+    return (c - c.mean(0)) / (c.std(0) + 1e-5)
+
+
+def lengths_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    """Bool ``[B, max_len]``, True at positions ``< lengths[b]``."""
+    check_tensor("lengths", lengths, ndim=1, floating=False)
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class ConvSubsampler(nn.Module):
+    """``log2(subsample)`` Conv1d layers (kernel 3, stride 2, GELU) from ``in_dim`` to ``out_dim``
+    channels; ``subsample = 1``: one linear map. ``forward(x[B, T, in_dim], lengths[B])`` →
+    ``(y[B, T', out_dim], lengths')``, ``T' = ceil(T / subsample)`` for each halving."""
+
+    def __init__(self, in_dim: int, out_dim: int, subsample: int = 4):
+        super().__init__()
+        check_int("in_dim", in_dim, minimum=1)
+        check_int("out_dim", out_dim, minimum=1)
+        if subsample not in (1, 2, 4, 8):
+            raise ValueError(f"subsample: must be 1, 2, 4 or 8, got {subsample!r}")
+        self.subsample, n = subsample, subsample.bit_length() - 1
+        self.proj = nn.Linear(in_dim, out_dim) if n == 0 else None
+        self.convs = nn.ModuleList(nn.Conv1d(in_dim if i == 0 else out_dim, out_dim, 3, 2, 1)
+                                   for i in range(n))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor):
+        check_tensor("x", x, ndim=3)
+        if self.proj is not None:
+            return self.proj(x), lengths
+        y = x.transpose(1, 2)                                              # (B, C, T)
+        for conv in self.convs:
+            y = F.gelu(conv(y))
+            lengths = (lengths - 1) // 2 + 1                                # ceil(L / 2)
+        return y.transpose(1, 2), lengths
+
+
+class TransformerASR(nn.Module):
+    """Front-end + encoder–decoder Transformer over characters (see the module docstring).
+
+    ``forward(feats[B, T, n_feats], lengths[B], tgt_in[B, L]) -> logits[B, L, V]``;
+    ``encode(feats, lengths) -> (memory[B, S, d], memory_mask[B, S])``;
+    ``next_log_probs(prefix[N, t], rows[N], memory, memory_mask) -> [N, V]``. With
+    ``ctc_head``, ``ctc_log_probs(memory) -> [B, S, V]`` is a per-position classifier on the
+    encoder output for the auxiliary CTC loss (joint CTC–attention training)."""
+
+    def __init__(self, n_feats: int, vocab_size: int, d_model: int = 128, num_heads: int = 4,
+                 enc_layers: int = 4, dec_layers: int = 2, d_ff: int = 512, dropout: float = 0.1,
+                 subsample: int = 4, max_frames: int = 4096, max_chars: int = 256,
+                 ctc_head: bool = False):
+        super().__init__()
+        check_int("max_frames", max_frames, minimum=1)
+        self.frontend = ConvSubsampler(n_feats, d_model, subsample)
+        self.seq2seq = EncoderDecoderTransformer(
+            d_model, vocab_size, d_model, num_heads, enc_layers, dec_layers, d_ff, dropout,
+            max_src_len=-(-max_frames // subsample), max_tgt_len=max_chars)
+        self.vocab_size = vocab_size
+        self.ctc_head = nn.Linear(d_model, vocab_size) if ctc_head else None
+
+    def ctc_log_probs(self, memory: torch.Tensor) -> torch.Tensor:
+        """Per-position log-probabilities over blank (id 0) + tokens ``[B, S, V]``."""
+        if self.ctc_head is None:
+            raise ValueError("ctc_head: the model was built without the CTC head")
+        return torch.log_softmax(self.ctc_head(memory), dim=-1)
+
+    def encode(self, feats: torch.Tensor, lengths: torch.Tensor):
+        x, lengths = self.frontend(feats, lengths)
+        mask = lengths_mask(lengths, x.shape[1])
+        return self.seq2seq.encode(x, mask), mask
+
+    def forward(self, feats, lengths, tgt_in):
+        memory, mask = self.encode(feats, lengths)
+        return self.seq2seq.decode(tgt_in, memory, mask)
+
+    def next_log_probs(self, prefix: torch.Tensor, rows: torch.Tensor, memory: torch.Tensor,
+                       memory_mask: torch.Tensor) -> torch.Tensor:
+        """log p(next token | prefix, source ``rows``) ``[N, V]`` (the decoder reruns the whole
+        prefix: targets are short)."""
+        logits = self.seq2seq.decode(prefix, memory[rows], memory_mask[rows])
+        return torch.log_softmax(logits[:, -1].float(), dim=-1)
+
+
+class _BiLSTMLayer(nn.Module):
+    """One bidirectional layer: a :class:`FastLSTM` forward in time and one over each sequence
+    reversed within its length; outputs concatenated ``[B, T, 2H]``."""
+
+    def __init__(self, in_dim: int, hidden: int):
+        super().__init__()
+        self.fwd, self.bwd = FastLSTM(in_dim, hidden), FastLSTM(in_dim, hidden)
+
+    @staticmethod
+    def _reverse(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        T = x.shape[1]
+        t = torch.arange(T, device=x.device)[None, :]
+        idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (B, T)
+        return x.gather(1, idx[..., None].expand(-1, -1, x.shape[2]))
+
+    def forward(self, x, lengths):
+        f, _ = self.fwd(x)
+        b, _ = self.bwd(self._reverse(x, lengths))
+        return torch.cat([f, self._reverse(b, lengths)], dim=-1)
+
+
+class LSTMCTC(nn.Module):
+    """The baseline: front-end, bidirectional LSTM layers, per-frame classifier (log-softmax).
+
+    ``forward(feats[B, T, n_feats], lengths[B]) -> (log_probs[B, T', V], lengths'[B])``."""
+
+    def __init__(self, n_feats: int, vocab_size: int, hidden: int = 128, layers: int = 2,
+                 dropout: float = 0.1, subsample: int = 2):
+        super().__init__()
+        check_int("hidden", hidden, minimum=1)
+        check_int("layers", layers, minimum=1)
+        check_int("vocab_size", vocab_size, minimum=2)
+        check_range("dropout", dropout, 0.0, 1.0, high_open=True)
+        self.frontend = ConvSubsampler(n_feats, hidden, subsample)
+        self.layers = nn.ModuleList(_BiLSTMLayer(hidden if i == 0 else 2 * hidden, hidden)
+                                    for i in range(layers))
+        self.drop = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * hidden, vocab_size)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
+        x, lengths = self.frontend(feats, lengths)
+        for layer in self.layers:
+            x = layer(self.drop(x), lengths)
+        return torch.log_softmax(self.classifier(self.drop(x)), dim=-1), lengths
+
+
+NextLogProbs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _check_decode_args(batch_size, bos, eos, max_len) -> None:
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("bos", bos, minimum=0)
+    check_int("eos", eos, minimum=0)
+    check_int("max_len", max_len, minimum=1)
+
+
+@torch.no_grad()
+def greedy_decode(next_log_probs: NextLogProbs, batch_size: int, bos: int = BOS,
+                  eos: int = EOS, max_len: int = 100) -> list[list[int]]:
+    """The most likely next token at every step, for ``batch_size`` sources at once.
+
+    ``next_log_probs(prefix[N, t], rows[N]) -> [N, V]``: log-probabilities of the next token
+    after each prefix (which starts with ``bos``) of source ``rows[i]``. Stops at ``eos`` or
+    after ``max_len`` tokens. Returns the tokens of each source, without ``bos`` and ``eos``.
+    """
+    if not callable(next_log_probs):
+        raise ValueError("next_log_probs: expected a callable (prefix, rows) -> log-probs")
+    _check_decode_args(batch_size, bos, eos, max_len)
+    rows = torch.arange(batch_size)
+    prefix = torch.full((batch_size, 1), bos, dtype=torch.long)
+    done = torch.zeros(batch_size, dtype=torch.bool)
+    out: list[list[int]] = [[] for _ in range(batch_size)]
+    for _ in range(max_len):
+        live = (~done).nonzero().squeeze(1)
+        if len(live) == 0:
+            break
+        nxt = next_log_probs(prefix[live], rows[live]).argmax(-1).cpu()      # (N,)
+        step = torch.full((batch_size, 1), eos, dtype=torch.long)
+        step[live, 0] = nxt
+        prefix = torch.cat([prefix, step], dim=1)
+        for i, tok in zip(live.tolist(), nxt.tolist()):
+            if tok == eos:
+                done[i] = True
+            else:
+                out[i].append(tok)
+    return out
+
+
+@torch.no_grad()
+def beam_search(next_log_probs: NextLogProbs, batch_size: int, bos: int = BOS, eos: int = EOS,
+                max_len: int = 100, beam_width: int = 4, length_penalty: float = 1.0
+                ) -> list[list[int]]:
+    """Beam search for ``batch_size`` sources at once (the beams of all sources share each call
+    of ``next_log_probs``, as in :func:`greedy_decode`).
+
+    Each step extends every live hypothesis of a source by every token; of the extensions,
+    ranked by their summed log-probability, those among the best ``beam_width`` that end in
+    ``eos`` are finished, and the best ``beam_width`` others stay live. A source stops when it
+    has ``beam_width`` finished hypotheses or nothing live; at ``max_len`` the live ones count
+    as finished. The answer is the finished hypothesis of the highest
+    ``Σ log p / |y|^length_penalty`` (``|y|``: tokens after ``bos``, ``eos`` included).
+    ``beam_width = 1`` is :func:`greedy_decode`. Returns tokens without ``bos``/``eos``.
+    """
+    if not callable(next_log_probs):
+        raise ValueError("next_log_probs: expected a callable (prefix, rows) -> log-probs")
+    _check_decode_args(batch_size, bos, eos, max_len)
+    check_int("beam_width", beam_width, minimum=1)
+    check_range("length_penalty", length_penalty, 0.0, 10.0)
+    live: list[list[tuple[list[int], float]]] = [[([bos], 0.0)] for _ in range(batch_size)]
+    finished: list[list[tuple[list[int], float]]] = [[] for _ in range(batch_size)]
+
+    def norm(toks: list[int], score: float) -> float:
+        return score / (len(toks) - 1) ** length_penalty
+
+    for _ in range(max_len):
+        hyps = [(b, toks, s) for b in range(batch_size) for toks, s in live[b]]
+        if not hyps:
+            break
+        prefix = torch.tensor([toks for _, toks, _ in hyps], dtype=torch.long)
+        rows = torch.tensor([b for b, _, _ in hyps], dtype=torch.long)
+        lp = next_log_probs(prefix, rows).cpu().double()                      # (N, V)
+        total = lp + torch.tensor([s for _, _, s in hyps], dtype=torch.float64)[:, None]
+        V = total.shape[1]
+        start = 0
+        for b in range(batch_size):
+            k = len(live[b])
+            if k == 0:
+                continue
+            block = total[start:start + k].reshape(-1)                        # (k * V,)
+            scores, flat = block.topk(min(2 * beam_width, block.numel()))
+            new_live = []
+            for rank, (score, f) in enumerate(zip(scores.tolist(), flat.tolist())):
+                toks = live[b][f // V][0] + [f % V]
+                if f % V == eos:
+                    if rank < beam_width:
+                        finished[b].append((toks, score))
+                elif len(new_live) < beam_width:
+                    new_live.append((toks, score))
+            start += k
+            live[b] = [] if len(finished[b]) >= beam_width else new_live
+    out = []
+    for b in range(batch_size):
+        pool = finished[b] + live[b]                       # live ones: hit max_len
+        toks, _ = max(pool, key=lambda ts: norm(*ts))
+        out.append([t for t in toks[1:] if t != eos])
+    return out
+
+
+def ctc_greedy_decode(log_probs: torch.Tensor, length: int | None = None,
+                      blank: int = PAD) -> list[int]:
+    """Best path of a CTC output ``log_probs [T, V]`` (its first ``length`` frames): the best
+    class per frame, runs of one class merged, blanks dropped."""
+    check_tensor("log_probs", log_probs, ndim=2)
+    T, V = log_probs.shape
+    length = T if length is None else length
+    check_int("length", length, minimum=0)
+    if length > T:
+        raise ValueError(f"length: at most the {T} frames of log_probs, got {length}")
+    check_int("blank", blank, minimum=0)
+    if blank >= V:
+        raise ValueError(f"blank: must be < the {V} classes, got {blank}")
+    best = log_probs[:length].argmax(-1).tolist()
+    out, prev = [], None
+    for c in best:
+        if c != prev and c != blank:
+            out.append(c)
+        prev = c
+    return out

@@ -1,0 +1,209 @@
+r"""Training and evaluation of speech recognition with the generic trainer (family ``asr``).
+
+* features: the MFCC frames of every utterance (:func:`~genmodels.speech.asr.asr_features`),
+  computed once when the task is built;
+* ``draw``: the minibatch indices (epochs of shuffled utterances) and, per item, the uniform
+  numbers that place its SpecAugment-style masks (``model.freq_masks`` bands of coefficients and
+  ``model.time_masks`` spans of frames set to 0, the normalised mean);
+* ``arch=transformer``: teacher-forced cross-entropy (label-smoothed) of
+  :class:`~genmodels.speech.asr.TransformerASR`, mixed with ``model.ctc_weight`` × the CTC loss
+  of its encoder's per-position classifier (joint CTC–attention training; 0: cross-entropy
+  only); evaluation decodes greedily (``cer``) and with
+  beam search (``cer_beam``, on test, and on val with ``model.beam_on_val``);
+* ``arch=lstm_ctc``: CTC loss of :class:`~genmodels.speech.asr.LSTMCTC`; ``cer`` from greedy CTC
+  decoding.
+
+CER is :func:`~genmodels.speech.measures.character_error_rate` against the transcripts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from genmodels.errors import ConfigError
+from genmodels.speech.asr import (BOS, EOS, PAD, LSTMCTC, CharVocab, TransformerASR,
+                                  asr_features, beam_search, ctc_greedy_decode, greedy_decode)
+from genmodels.speech.corpus import SPLITS, SpeechTextCorpus
+from genmodels.speech.measures import character_error_rate
+from genmodels.train.task import Task, batch_indices
+
+__all__ = ["ASRTask"]
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 31 + 5)
+
+
+class ASRTask(Task):
+    progress_metric = "loss"
+
+    def __init__(self, cfg, data, device):
+        super().__init__(cfg, data, device)
+        if not isinstance(data, SpeechTextCorpus):
+            raise ConfigError(f"data: the asr task needs speech with transcripts "
+                              f"(data=speech_text or data=speech_folder), got data={cfg.data.name}")
+        m = cfg.model
+        self.vocab = CharVocab(data.charset)
+        self.feats, self.texts = {}, {}
+        for split in SPLITS:
+            utts = data.utterances(split)
+            self.feats[split] = [asr_features(u.audio.float(), data.sample_rate, m.n_mfcc,
+                                              m.n_fft, m.hop_length, m.n_mels) for u in utts]
+            self.texts[split] = [u.text for u in utts]
+        if not self.feats["train"]:
+            raise ConfigError("data: the corpus has no training utterance")
+        self.targets = [torch.tensor(self.vocab.encode(t)) for t in self.texts["train"]]
+        max_frames = max(f.shape[0] for fs in self.feats.values() for f in fs)
+        max_chars = max(len(t) for ts in self.texts.values() for t in ts)
+        self.max_chars = max(max_chars, m.max_decode_chars) + 2
+        #: decoding stops after this many characters: model.max_decode_chars, or 1.5 times the
+        #: longest training transcript if that is shorter (a babbling model stops sooner)
+        self.decode_limit = min(m.max_decode_chars,
+                                int(1.5 * max(len(t) for t in self.texts["train"])) + 1)
+        if m.arch == "transformer":
+            model = TransformerASR(m.n_mfcc, len(self.vocab), m.d_model, m.num_heads,
+                                   m.enc_layers, m.dec_layers, m.d_ff, m.dropout, m.subsample,
+                                   max_frames=2 * max_frames, max_chars=self.max_chars,
+                                   ctc_head=m.ctc_weight > 0)
+        else:
+            model = LSTMCTC(m.n_mfcc, len(self.vocab), m.lstm_hidden, m.lstm_layers, m.dropout,
+                            m.subsample)
+        self.model = model.to(device)
+
+    # ------------------------------------------------------------------ batches
+    def _features(self, split: str, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded features ``[B, T, n_mfcc]`` (zeros after each end) and lengths ``[B]``."""
+        fs = [self.feats[split][i] for i in idx]
+        lengths = torch.tensor([f.shape[0] for f in fs])
+        x = torch.nn.utils.rnn.pad_sequence(fs, batch_first=True)
+        return x.to(self.device), lengths.to(self.device)
+
+    def _mask(self, x: torch.Tensor, lengths: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Zero ``freq_masks`` coefficient bands and ``time_masks`` frame spans per item; ``u``
+        ``[B, freq_masks + time_masks, 2]`` uniform numbers give each mask's width and start."""
+        m = self.cfg.model
+        B, T, D = x.shape
+        keep = torch.ones_like(x, dtype=torch.bool)
+        d = torch.arange(D, device=x.device)
+        t = torch.arange(T, device=x.device)
+        for j in range(m.freq_masks + m.time_masks):
+            if j < m.freq_masks:
+                w = (u[:, j, 0] * (m.freq_width + 1)).long()                   # 0 … freq_width
+                s = (u[:, j, 1] * (D - w + 1)).long()
+                band = (d[None] >= s[:, None]) & (d[None] < (s + w)[:, None])  # (B, D)
+                keep &= ~band[:, None, :]
+            else:
+                w = torch.minimum((u[:, j, 0] * (m.time_width + 1)).long(), lengths // 5)
+                s = (u[:, j, 1] * (lengths - w + 1)).long()
+                span = (t[None] >= s[:, None]) & (t[None] < (s + w)[:, None])  # (B, T)
+                keep &= ~span[:, :, None]
+        return x * keep
+
+    def draw(self, step):
+        m = self.cfg.model
+        idx = batch_indices(len(self.targets), self.cfg.trainer.batch_size, step, self.cfg.seed)
+        u = torch.rand(len(idx), m.freq_masks + m.time_masks, 2,
+                       generator=_step_generator(self.cfg.seed, step))
+        return {"idx": idx, "u": u}
+
+    def _loss(self, split: str, idx, u=None) -> torch.Tensor:
+        x, lengths = self._features(split, idx)
+        if u is not None:
+            x = self._mask(x, lengths, u.to(self.device))
+        texts = [self.texts[split][i] for i in idx]
+        ids = [torch.tensor(self.vocab.encode(t)) for t in texts]
+        if self.cfg.model.arch == "transformer":
+            tgt_in = torch.nn.utils.rnn.pad_sequence(
+                [F.pad(i, (1, 0), value=BOS) for i in ids], batch_first=True, padding_value=PAD)
+            tgt_out = torch.nn.utils.rnn.pad_sequence(
+                [F.pad(i, (0, 1), value=EOS) for i in ids], batch_first=True, padding_value=PAD)
+            memory, mask = self.model.encode(x, lengths)
+            logits = self.model.seq2seq.decode(tgt_in.to(self.device), memory, mask)  # (B, L, V)
+            loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.to(self.device).flatten(),
+                                   ignore_index=PAD,
+                                   label_smoothing=self.cfg.model.label_smoothing)
+            lam = self.cfg.model.ctc_weight
+            if lam == 0:
+                return loss
+            ctc = self._ctc(self.model.ctc_log_probs(memory), mask.sum(1), ids)
+            return (1 - lam) * loss + lam * ctc
+        log_probs, out_len = self.model(x, lengths)                              # (B, T', V)
+        return self._ctc(log_probs, out_len, ids)
+
+    def _ctc(self, log_probs: torch.Tensor, lengths: torch.Tensor, ids: list) -> torch.Tensor:
+        """Mean CTC loss per target character (``reduction="mean"``), blank = id 0."""
+        return F.ctc_loss(log_probs.transpose(0, 1), torch.cat(ids).to(self.device), lengths,
+                          torch.tensor([len(i) for i in ids], device=self.device), blank=PAD,
+                          zero_infinity=True)
+
+    def training_step(self, step, batch, optimize):
+        loss = self._loss("train", batch["idx"].tolist(), batch["u"])
+        optimize(loss)
+        return {"loss": loss.item()}
+
+    # ------------------------------------------------------------------ decoding
+    def transcribe(self, split: str, idx: list[int], beam: bool = False) -> list[str]:
+        """Transcripts of utterances ``idx`` of ``split`` (greedy, or beam search for the
+        transformer with ``beam``)."""
+        m = self.cfg.model
+        x, lengths = self._features(split, idx)
+        if m.arch == "lstm_ctc":
+            log_probs, out_len = self.model(x, lengths)
+            return [self.vocab.decode(ctc_greedy_decode(lp, int(n)))
+                    for lp, n in zip(log_probs, out_len)]
+        memory, mask = self.model.encode(x, lengths)
+
+        def next_log_probs(prefix, rows):
+            return self.model.next_log_probs(prefix.to(self.device), rows.to(self.device),
+                                             memory, mask)
+
+        n = self.decode_limit + 1                                  # characters and <eos>
+        if beam:
+            out = beam_search(next_log_probs, len(idx), BOS, EOS, n, m.beam_width,
+                              m.length_penalty)
+        else:
+            out = greedy_decode(next_log_probs, len(idx), BOS, EOS, n)
+        return [self.vocab.decode(o) for o in out]
+
+    def evaluate(self, split):
+        m = self.cfg.model
+        n = len(self.texts[split])
+        if m.eval_utterances is not None:
+            n = min(n, m.eval_utterances)
+        if n == 0:
+            return {}
+        chunks = [list(range(i, min(n, i + 32))) for i in range(0, n, 32)]
+        refs = self.texts[split][:n]
+        loss = sum(self._loss(split, c).item() * len(c) for c in chunks) / n
+        out = {"loss": loss,
+               "cer": character_error_rate([h for c in chunks for h in self.transcribe(split, c)],
+                                           refs)}
+        if m.arch == "transformer" and (split == "test" or m.beam_on_val):
+            hyps = [h for c in chunks for h in self.transcribe(split, c, beam=True)]
+            out["cer_beam"] = character_error_rate(hyps, refs)
+        return out
+
+    # ------------------------------------------------------------------ figures
+    def figures(self, out_dir: Path):
+        if self.cfg.model.arch != "transformer" or not self.texts["test"]:
+            return []
+        from genmodels.speech.plots import plot_cross_attention
+        layer = self.model.seq2seq.decoder[-1].cross_attn
+        layer.keep_weights = True
+        try:
+            hyp = self.transcribe("test", [0])[0]
+            tgt = torch.tensor([[BOS, *self.vocab.encode(hyp)]], device=self.device)
+            x, lengths = self._features("test", [0])
+            self.model(x, lengths, tgt)
+            w = layer.weights[0].mean(0).cpu().numpy()                         # (L, S)
+        finally:
+            layer.keep_weights = False
+        frame_s = self.cfg.model.hop_length * self.cfg.model.subsample / self.data.sample_rate
+        return [plot_cross_attention(w, list(hyp) + ["<eos>"], frame_s,
+                                     out_dir / "cross_attention.png",
+                                     title=f"last decoder layer's cross-attention (mean over "
+                                           f"heads), test utterance 0\nref: "
+                                           f"{self.texts['test'][0]!r}\nhyp: {hyp!r}")]

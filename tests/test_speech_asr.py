@@ -1,0 +1,201 @@
+"""Speech recognition (issue 21): the encoder–decoder Transformer (causal decoder, cross-attention
+against torch's), greedy and beam decoding, greedy CTC decoding, the bidirectional LSTM's
+per-length reversal, a few training steps of each experiment through the trainer, bad configs."""
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import compose
+from genmodels.speech.asr import (BOS, EOS, LSTMCTC, CharVocab, TransformerASR, beam_search,
+                                  ctc_greedy_decode, greedy_decode)
+from genmodels.train.config import ConfigError, to_object
+from genmodels.train.trainer import Trainer, build_task
+from genmodels.transformer.seq2seq import (CrossAttention, EncoderDecoderTransformer,
+                                           cross_attention)
+
+pytestmark = [pytest.mark.speech]
+
+#: a corpus of 6 voices and 20 phrases (about a second to render) and a tiny model
+TINY_DATA = ["data.voices=6", "data.val_voices=1", "data.test_voices=1", "data.sentences=20",
+             "data.val_sentences=4", "data.test_sentences=4", "data.voices_per_sentence=1"]
+TINY = [*TINY_DATA, "trainer.max_steps=2", "trainer.batch_size=4", "trainer.eval_every=1",
+        "trainer.log_every=1", "trainer.scheduler.warmup_steps=1", "trainer.progress=false",
+        "trainer.threads=1", "trainer.ckpt_every=100", "model.max_decode_chars=12",
+        "model.d_model=32", "model.d_ff=64", "model.enc_layers=1", "model.dec_layers=1",
+        "model.lstm_hidden=16", "model.lstm_layers=1"]
+
+
+def test_decoder_is_causal_and_sees_the_source():
+    torch.manual_seed(0)
+    model = EncoderDecoderTransformer(5, 11, d_model=16, num_heads=2, enc_layers=1,
+                                      dec_layers=2).eval()
+    src = torch.randn(2, 7, 5)
+    tgt = torch.randint(0, 11, (2, 6))
+    out = model(src, None, tgt)
+    changed = tgt.clone()
+    changed[:, 4] = (tgt[:, 4] + 1) % 11                    # a future token for positions 0-3
+    out2 = model(src, None, changed)
+    assert torch.allclose(out[:, :4], out2[:, :4], atol=1e-6)
+    assert not torch.allclose(out[:, 4:], out2[:, 4:], atol=1e-4)
+    src2 = src.clone()
+    src2[:, -1] += 1.0                                      # every position sees the whole source
+    assert not torch.allclose(model(src2, None, tgt)[:, 0], out[:, 0], atol=1e-5)
+
+
+def test_padding_frames_of_the_source_are_ignored():
+    torch.manual_seed(1)
+    model = EncoderDecoderTransformer(3, 9, d_model=16, num_heads=4).eval()
+    src, tgt = torch.randn(1, 5, 3), torch.randint(0, 9, (1, 4))
+    padded = torch.cat([src, torch.randn(1, 3, 3)], dim=1)
+    mask = torch.tensor([[True] * 5 + [False] * 3])
+    assert torch.allclose(model(src, None, tgt), model(padded, mask, tgt), atol=1e-5)
+
+
+def test_cross_attention_matches_torch(f64):
+    g = torch.Generator().manual_seed(2)
+    B, T, S, d, h = 2, 4, 6, 8, 2
+    x, mem = torch.randn(B, T, d, generator=g), torch.randn(B, S, d, generator=g)
+    w = [torch.randn(d, d, generator=g) / d ** 0.5 for _ in range(4)]
+    b = [torch.randn(d, generator=g) for _ in range(4)]
+    mask = torch.tensor([[True] * S, [True] * 4 + [False] * 2])
+    out, weights = cross_attention(x, mem, *w, h, mask, b_q=b[0], b_k=b[1], b_v=b[2], b_o=b[3],
+                                   return_weights=True)
+
+    def heads(y):                                            # (B, L, d) -> (B, h, L, d/h)
+        return y.view(B, -1, h, d // h).transpose(1, 2)
+
+    ref = F.scaled_dot_product_attention(heads(x @ w[0] + b[0]), heads(mem @ w[1] + b[1]),
+                                         heads(mem @ w[2] + b[2]), attn_mask=mask[:, None, None])
+    ref = ref.transpose(1, 2).reshape(B, T, d) @ w[3] + b[3]
+    assert torch.allclose(out, ref, atol=1e-10)
+    assert torch.allclose(weights.sum(-1), torch.ones(B, h, T)) and weights[1, ..., 4:].max() == 0
+    mha = torch.nn.MultiheadAttention(d, h, batch_first=True)      # the module, copied weights
+    ours = CrossAttention(d, h).load_torch_weights(mha)
+    ref2, _ = mha(x, mem, mem, key_padding_mask=~mask)
+    assert torch.allclose(ours(x, mem, mask), ref2, atol=1e-10)
+
+
+def test_cross_attention_checks_name_the_argument():
+    x, mem, w = torch.randn(1, 2, 4), torch.randn(1, 3, 4), torch.eye(4)
+    with pytest.raises(ValueError, match="memory"):
+        cross_attention(x, torch.randn(1, 3, 5), w, w, w, w, 2)
+    with pytest.raises(ValueError, match="memory_mask"):
+        cross_attention(x, mem, w, w, w, w, 2, torch.ones(1, 3))
+    with pytest.raises(ValueError, match="memory_mask"):
+        cross_attention(x, mem, w, w, w, w, 2, torch.zeros(1, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="num_heads"):
+        cross_attention(x, mem, w, w, w, w, 3)
+    with pytest.raises(ValueError, match="x"):
+        cross_attention(torch.randn(2, 4), mem, w, w, w, w, 2)
+
+
+def _random_asr():
+    torch.manual_seed(3)
+    model = TransformerASR(6, 10, d_model=16, num_heads=2, enc_layers=1, dec_layers=1,
+                           d_ff=32, subsample=2).eval()
+    x, lengths = torch.randn(3, 20, 6), torch.tensor([20, 15, 9])
+    memory, mask = model.encode(x, lengths)
+    return lambda prefix, rows: model.next_log_probs(prefix, rows, memory, mask)
+
+
+def test_beam_width_one_is_greedy():
+    fn = _random_asr()
+    greedy = greedy_decode(fn, 3, max_len=12)
+    assert beam_search(fn, 3, max_len=12, beam_width=1) == greedy
+    assert beam_search(fn, 3, max_len=12, beam_width=1, length_penalty=0.0) == greedy
+    assert all(len(g) <= 12 for g in greedy)
+
+
+def _tiny_lm(prefix, rows):
+    """Tokens 0 pad, 1 bos, 2 eos, 3 'a', 4 'b'. After bos: a 0.6, b 0.4; after 'a': eos, a and
+    b at 1/3 each; after 'b': eos 0.98. Greedy says 'a' (p = 0.6 / 3 = 0.2), the best is 'b'
+    (p = 0.39)."""
+    table = {(BOS,): [0, 0, 0, 0.6, 0.4], (BOS, 3): [0, 0, 1 / 3, 1 / 3, 1 / 3],
+             (BOS, 4): [0, 0, 0.98, 0.01, 0.01]}
+    rows_p = [table.get(tuple(p.tolist()), [0, 0, 0.9, 0.05, 0.05]) for p in prefix]
+    return torch.tensor(rows_p).clamp_min(1e-12).log()
+
+
+def test_beam_search_finds_what_greedy_misses():
+    assert greedy_decode(_tiny_lm, 1, max_len=5)[0][0] == 3
+    assert beam_search(_tiny_lm, 1, max_len=5, beam_width=2, length_penalty=0.0) == [[4]]
+    assert beam_search(_tiny_lm, 2, max_len=5, beam_width=3) == [[4], [4]]
+
+
+def test_decoders_check_their_inputs():
+    with pytest.raises(ValueError, match="beam_width"):
+        beam_search(_tiny_lm, 1, beam_width=0)
+    with pytest.raises(ValueError, match="length_penalty"):
+        beam_search(_tiny_lm, 1, length_penalty=-1.0)
+    with pytest.raises(ValueError, match="next_log_probs"):
+        greedy_decode("model", 1)
+    with pytest.raises(ValueError, match="max_len"):
+        greedy_decode(_tiny_lm, 1, max_len=0)
+    with pytest.raises(ValueError, match="length"):
+        ctc_greedy_decode(torch.zeros(3, 4), 5)
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks():
+    path = [0, 3, 3, 0, 3, 4, 4, 0, 0]                       # blank a a blank a b b blank blank
+    lp = F.one_hot(torch.tensor(path), 5).double().log_softmax(-1)
+    assert ctc_greedy_decode(lp) == [3, 3, 4]
+    assert ctc_greedy_decode(lp, 3) == [3]
+    vocab = CharVocab(" ab")
+    assert vocab.decode([BOS, *vocab.encode("ab a"), EOS]) == "ab a" and len(vocab) == 6
+    with pytest.raises(ValueError, match="text"):
+        vocab.encode("abc")
+
+
+def test_bidirectional_lstm_ignores_padding():
+    torch.manual_seed(4)
+    model = LSTMCTC(5, 7, hidden=8, layers=2, subsample=1).eval()
+    x = torch.randn(1, 9, 5)
+    padded = torch.cat([x, torch.randn(1, 4, 5)], dim=1)
+    a, _ = model(x, torch.tensor([9]))
+    b, n = model(padded, torch.tensor([9]))
+    assert int(n) == 9 and torch.allclose(a, b[:, :9], atol=1e-6)
+    c, _ = model(torch.cat([x[:, :8], x[:, 8:] + 1], 1), torch.tensor([9]))
+    assert not torch.allclose(a[:, 0], c[:, 0], atol=1e-6)   # the first frame sees the last
+
+
+@pytest.mark.parametrize("experiment, keys", [("asr_speech", {"loss", "cer", "cer_beam"}),
+                                              ("asr_lstm_ctc", {"loss", "cer"})])
+def test_experiments_train_a_few_steps(experiment, keys, tmp_path):
+    trainer = Trainer(to_object(compose([f"experiment={experiment}", *TINY])), tmp_path)
+    res = trainer.fit()
+    assert set(res["test"]) == keys and set(res["val"]) == {"loss", "cer"}
+    assert all(math.isfinite(v) and v >= 0 for v in res["test"].values())
+    rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert [r["split"] for r in rows].count("val") >= 2
+    if experiment == "asr_speech":
+        assert (tmp_path / "figures" / "cross_attention.png").stat().st_size > 0
+
+
+def test_the_drawn_batch_is_a_function_of_the_step():
+    task = build_task(to_object(compose(["experiment=asr_lstm_ctc", *TINY])), torch.device("cpu"))
+    a, b = task.draw(3), task.draw(3)
+    assert torch.equal(a["idx"], b["idx"]) and torch.equal(a["u"], b["u"])
+    x, lengths = task._features("train", a["idx"].tolist())
+    masked = task._mask(x, lengths, a["u"])
+    assert (masked == 0).any() and masked.shape == x.shape
+
+
+@pytest.mark.parametrize("override, key", [
+    ("model.beam_width=0", "model.beam_width"), ("model.num_heads=3", "model.num_heads"),
+    ("model.arch=rnn", "model.arch"), ("model.subsample=3", "model.subsample"),
+    ("model.label_smoothing=1.0", "model.label_smoothing"),
+    ("model.freq_width=25", "model.freq_width"), ("model.length_penalty=-1", "model.length_penalty"),
+])
+def test_bad_configs_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        to_object(compose(["experiment=asr_speech", override]))
+
+
+def test_the_task_refuses_data_without_transcripts():
+    with pytest.raises(ConfigError, match="data"):
+        build_task(to_object(compose(["experiment=asr_speech", "data=digits"])),
+                   torch.device("cpu"))
