@@ -344,27 +344,39 @@ def synthesize_speech_text(voices: int = 16, sentences: int = 800, val_sentences
     check_int("sample_rate", sample_rate, minimum=4000)
     plan = plan_speech_text(voices, sentences, val_sentences, test_sentences, val_voices,
                             test_voices, voices_per_sentence, min_chars, max_chars, seed)
+    config = corpus_config(voices=voices, sentences=sentences, val_sentences=val_sentences,
+                           test_sentences=test_sentences, val_voices=val_voices,
+                           test_voices=test_voices, voices_per_sentence=voices_per_sentence,
+                           min_chars=min_chars, max_chars=max_chars, sample_rate=sample_rate,
+                           seed=seed)
+    return corpus_from_plan(plan, VOICES[:voices], config, cache_dir, "speech_text",
+                            lambda j, t, v: render_sentence(t, v, sample_rate, seed, j))
+
+
+def corpus_config(**settings) -> dict:
+    """The settings that fix a corpus (its cache key), with a hash of the embedded phrase pool."""
+    pool = "\n".join(embedded_sentences(settings["min_chars"], settings["max_chars"]))
+    return {**settings, "version": 1, "text": hashlib.sha1(pool.encode()).hexdigest()[:12]}
+
+
+def corpus_from_plan(plan: dict, voices: list, config: dict, cache_dir, prefix: str,
+                     render) -> SpeechTextCorpus:
+    """The corpus of ``plan`` (:func:`plan_speech_text`), each ``(j, text, voice)`` rendered by
+    ``render(j, text, voice)``, or read from ``cache_dir/<prefix>_<hash of config>.npz``."""
     texts = {s: sorted({t for _, t, _ in plan[s]}) for s in SPLITS}
     speakers = {s: sorted({v.name for _, _, v in plan[s]}) for s in SPLITS}
-    pool_hash = hashlib.sha1("\n".join(embedded_sentences(min_chars, max_chars)).encode())
-    config = dict(voices=voices, sentences=sentences, val_sentences=val_sentences,
-                  test_sentences=test_sentences, val_voices=val_voices, test_voices=test_voices,
-                  voices_per_sentence=voices_per_sentence, min_chars=min_chars,
-                  max_chars=max_chars, sample_rate=sample_rate, seed=seed, version=1,
-                  text=pool_hash.hexdigest()[:12])
-    vs = VOICES[:voices]
+    sample_rate = config["sample_rate"]
     cache = None
     if cache_dir is not None:
         key = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-        cache = Path(cache_dir) / f"speech_text_{key}.npz"
+        cache = Path(cache_dir) / f"{prefix}_{key}.npz"
         if cache.exists():
             return SpeechTextCorpus(_load_cache(cache, sample_rate), sample_rate, texts, speakers,
-                                    vs, CHARSET, config)
-    splits = {s: [render_sentence(t, v, sample_rate, seed, j) for j, t, v in plan[s]]
-              for s in SPLITS}
+                                    voices, CHARSET, config)
+    splits = {s: [render(j, t, v) for j, t, v in plan[s]] for s in SPLITS}
     if cache is not None:
         _save_cache(cache, splits)
-    return SpeechTextCorpus(splits, sample_rate, texts, speakers, vs, CHARSET, config)
+    return SpeechTextCorpus(splits, sample_rate, texts, speakers, voices, CHARSET, config)
 
 
 def _save_cache(path: Path, splits: dict) -> None:

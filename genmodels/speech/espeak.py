@@ -15,9 +15,7 @@ timing is espeak-ng's own, so ``phones``, ``chars`` and ``f0`` are None.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -28,9 +26,9 @@ import torch
 
 from genmodels._checks import check_int
 from genmodels.errors import DatasetNotFoundError
-from genmodels.speech.corpus import (SPLITS, SpeechTextCorpus, Utterance, _load_cache, _save_cache,
-                                     embedded_sentences, plan_speech_text)
-from genmodels.speech.g2p import CHARSET, normalize_text
+from genmodels.speech.corpus import (SpeechTextCorpus, Utterance, corpus_config, corpus_from_plan,
+                                     plan_speech_text)
+from genmodels.speech.g2p import normalize_text
 
 __all__ = ["EspeakVoice", "ESPEAK_VOICES", "espeak_binary", "render_espeak", "espeak_speech_text"]
 
@@ -118,24 +116,11 @@ def espeak_speech_text(voices: int = 16, sentences: int = 800, val_sentences: in
                             test_voices, voices_per_sentence, min_chars, max_chars, seed,
                             voice_table=ESPEAK_VOICES)
     binary = espeak_binary()
-    texts = {s: sorted({t for _, t, _ in plan[s]}) for s in SPLITS}
-    speakers = {s: sorted({v.name for _, _, v in plan[s]}) for s in SPLITS}
-    pool_hash = hashlib.sha1("\n".join(embedded_sentences(min_chars, max_chars)).encode())
-    config = dict(source="espeak", voices=voices, sentences=sentences,
-                  val_sentences=val_sentences, test_sentences=test_sentences,
-                  val_voices=val_voices, test_voices=test_voices,
-                  voices_per_sentence=voices_per_sentence, min_chars=min_chars,
-                  max_chars=max_chars, sample_rate=sample_rate, seed=seed, version=1,
-                  text=pool_hash.hexdigest()[:12], espeak=_version(binary))
-    vs = ESPEAK_VOICES[:voices]
-    cache = None
-    if cache_dir is not None:
-        key = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-        cache = Path(cache_dir) / f"speech_espeak_{key}.npz"
-        if cache.exists():
-            return SpeechTextCorpus(_load_cache(cache, sample_rate), sample_rate, texts, speakers,
-                                    vs, CHARSET, config)
-    splits = {s: [render_espeak(t, v, sample_rate, j) for j, t, v in plan[s]] for s in SPLITS}
-    if cache is not None:
-        _save_cache(cache, splits)
-    return SpeechTextCorpus(splits, sample_rate, texts, speakers, vs, CHARSET, config)
+    config = corpus_config(source="espeak", voices=voices, sentences=sentences,
+                           val_sentences=val_sentences, test_sentences=test_sentences,
+                           val_voices=val_voices, test_voices=test_voices,
+                           voices_per_sentence=voices_per_sentence, min_chars=min_chars,
+                           max_chars=max_chars, sample_rate=sample_rate, seed=seed,
+                           espeak=_version(binary))
+    return corpus_from_plan(plan, ESPEAK_VOICES[:voices], config, cache_dir, "speech_espeak",
+                            lambda j, t, v: render_espeak(t, v, sample_rate, j))
