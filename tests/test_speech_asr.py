@@ -162,12 +162,13 @@ def test_bidirectional_lstm_ignores_padding():
     assert not torch.allclose(a[:, 0], c[:, 0], atol=1e-6)   # the first frame sees the last
 
 
-@pytest.mark.parametrize("experiment, keys", [("asr_speech", {"loss", "cer", "cer_beam"}),
-                                              ("asr_lstm_ctc", {"loss", "cer"})])
+@pytest.mark.parametrize("experiment, keys", [
+    ("asr_speech", {"loss", "cer", "cer_beam", "cer_ctc_head"}),
+    ("asr_lstm_ctc", {"loss", "cer"})])
 def test_experiments_train_a_few_steps(experiment, keys, tmp_path):
     trainer = Trainer(to_object(compose([f"experiment={experiment}", *TINY])), tmp_path)
     res = trainer.fit()
-    assert set(res["test"]) == keys and set(res["val"]) == {"loss", "cer"}
+    assert set(res["test"]) == keys and set(res["val"]) == keys - {"cer_beam"}
     assert all(math.isfinite(v) and v >= 0 for v in res["test"].values())
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert [r["split"] for r in rows].count("val") >= 2
@@ -182,6 +183,12 @@ def test_the_drawn_batch_is_a_function_of_the_step():
     x, lengths = task._features("train", a["idx"].tolist())
     masked = task._mask(x, lengths, a["u"])
     assert (masked == 0).any() and masked.shape == x.shape
+
+
+def test_cross_entropy_alone_trains_without_the_ctc_head(tmp_path):
+    cfg = to_object(compose(["experiment=asr_speech", *TINY, "model.ctc_weight=0"]))
+    res = Trainer(cfg, tmp_path).fit()
+    assert set(res["test"]) == {"loss", "cer", "cer_beam"}
 
 
 @pytest.mark.parametrize("override, key", [

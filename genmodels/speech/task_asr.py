@@ -9,7 +9,8 @@ r"""Training and evaluation of speech recognition with the generic trainer (fami
   :class:`~genmodels.speech.asr.TransformerASR`, mixed with ``model.ctc_weight`` × the CTC loss
   of its encoder's per-position classifier (joint CTC–attention training; 0: cross-entropy
   only); evaluation decodes greedily (``cer``) and with
-  beam search (``cer_beam``, on test, and on val with ``model.beam_on_val``);
+  beam search (``cer_beam``, on test, and on val with ``model.beam_on_val``); with the CTC head,
+  ``cer_ctc_head`` is the greedy CTC decoding of that head alone (a diagnostic of the encoder);
 * ``arch=lstm_ctc``: CTC loss of :class:`~genmodels.speech.asr.LSTMCTC`; ``cer`` from greedy CTC
   decoding.
 
@@ -145,23 +146,29 @@ class ASRTask(Task):
         return {"loss": loss.item()}
 
     # ------------------------------------------------------------------ decoding
-    def transcribe(self, split: str, idx: list[int], beam: bool = False) -> list[str]:
-        """Transcripts of utterances ``idx`` of ``split`` (greedy, or beam search for the
-        transformer with ``beam``)."""
+    def transcribe(self, split: str, idx: list[int], mode: str = "greedy") -> list[str]:
+        """Transcripts of utterances ``idx`` of ``split``. The transformer decodes by ``mode``:
+        ``greedy``, ``beam``, or ``ctc`` (greedy CTC on its encoder's auxiliary head, a
+        diagnostic); the LSTM-CTC baseline always by greedy CTC."""
         m = self.cfg.model
+        if mode not in ("greedy", "beam", "ctc"):
+            raise ValueError(f"mode: must be greedy, beam or ctc, got {mode!r}")
         x, lengths = self._features(split, idx)
         if m.arch == "lstm_ctc":
             log_probs, out_len = self.model(x, lengths)
             return [self.vocab.decode(ctc_greedy_decode(lp, int(n)))
                     for lp, n in zip(log_probs, out_len)]
         memory, mask = self.model.encode(x, lengths)
+        if mode == "ctc":
+            return [self.vocab.decode(ctc_greedy_decode(lp, int(n)))
+                    for lp, n in zip(self.model.ctc_log_probs(memory), mask.sum(1))]
 
         def next_log_probs(prefix, rows):
             return self.model.next_log_probs(prefix.to(self.device), rows.to(self.device),
                                              memory, mask)
 
         n = self.decode_limit + 1                                  # characters and <eos>
-        if beam:
+        if mode == "beam":
             out = beam_search(next_log_probs, len(idx), BOS, EOS, n, m.beam_width,
                               m.length_penalty)
         else:
@@ -182,8 +189,11 @@ class ASRTask(Task):
                "cer": character_error_rate([h for c in chunks for h in self.transcribe(split, c)],
                                            refs)}
         if m.arch == "transformer" and (split == "test" or m.beam_on_val):
-            hyps = [h for c in chunks for h in self.transcribe(split, c, beam=True)]
+            hyps = [h for c in chunks for h in self.transcribe(split, c, "beam")]
             out["cer_beam"] = character_error_rate(hyps, refs)
+        if m.arch == "transformer" and m.ctc_weight > 0:
+            hyps = [h for c in chunks for h in self.transcribe(split, c, "ctc")]
+            out["cer_ctc_head"] = character_error_rate(hyps, refs)
         return out
 
     # ------------------------------------------------------------------ figures
