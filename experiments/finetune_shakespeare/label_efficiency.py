@@ -132,8 +132,13 @@ def encode(corpus, texts: list[str], pad_id: int) -> tuple[torch.Tensor, torch.T
 
 
 # ------------------------------------------------------------------------------ neural arms
+STEPS = None   # --steps: the same number of steps at every budget (a check, not the sweep)
+
+
 def steps_for(n: int) -> int:
     """Fine-tuning steps for n labels: ~40 epochs for small n, capped (CPU budget)."""
+    if STEPS:
+        return STEPS
     return int(min(300, max(100, 40 * n / min(32, n))))
 
 
@@ -398,7 +403,7 @@ def summary(args) -> None:
 
 
 def main() -> None:
-    global FRAC
+    global FRAC, STEPS
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("run", "summary", "show"))
@@ -410,8 +415,10 @@ def main() -> None:
     parser.add_argument("--lr-pretrained", type=float, default=3e-4)
     parser.add_argument("--lr-scratch", type=float, default=1e-3)
     parser.add_argument("--frac", type=float, default=FRAC)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="fine-tuning steps at every budget (use with another --out)")
     args = parser.parse_args()
-    FRAC = args.frac
+    FRAC, STEPS = args.frac, args.steps
     if args.what == "run":
         run(args)
     elif args.what == "summary":
