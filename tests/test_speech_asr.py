@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from conftest import compose
 from genmodels.speech.asr import (BOS, EOS, LSTMCTC, CharVocab, TransformerASR, beam_search,
-                                  ctc_greedy_decode, greedy_decode)
+                                  beam_search_nbest, ctc_greedy_decode, ctc_rescore,
+                                  greedy_decode)
 from genmodels.train.config import ConfigError, to_object
 from genmodels.train.trainer import Trainer, build_task
 from genmodels.transformer.seq2seq import (CrossAttention, EncoderDecoderTransformer,
@@ -126,6 +127,19 @@ def test_beam_search_finds_what_greedy_misses():
     assert beam_search(_tiny_lm, 2, max_len=5, beam_width=3) == [[4], [4]]
 
 
+def test_nbest_is_sorted_and_ctc_rescoring_can_overrule_the_decoder():
+    nbest = beam_search_nbest(_tiny_lm, 1, max_len=5, beam_width=4)[0]
+    assert nbest[0][0] == [4] and [3] in [toks for toks, _ in nbest]
+    norm = [s / (len(t) + 1) for t, s in nbest]
+    assert norm == sorted(norm, reverse=True)
+    assert nbest[0][1] == pytest.approx(math.log(0.4) + math.log(0.98))
+    frames = F.one_hot(torch.tensor([0, 3, 3, 0]), 5).double() * 20   # CTC says "a", surely
+    assert ctc_rescore(nbest, frames.log_softmax(-1), 0.0) == [4]
+    assert ctc_rescore(nbest, frames.log_softmax(-1), 0.5) == [3]
+    with pytest.raises(ValueError, match="ctc_weight"):
+        ctc_rescore(nbest, frames.log_softmax(-1), 1.5)
+
+
 def test_decoders_check_their_inputs():
     with pytest.raises(ValueError, match="beam_width"):
         beam_search(_tiny_lm, 1, beam_width=0)
@@ -163,12 +177,12 @@ def test_bidirectional_lstm_ignores_padding():
 
 
 @pytest.mark.parametrize("experiment, keys", [
-    ("asr_speech", {"loss", "cer", "cer_beam", "cer_ctc_head"}),
+    ("asr_speech", {"loss", "cer", "cer_beam", "cer_ctc_head", "cer_beam_ctc"}),
     ("asr_lstm_ctc", {"loss", "cer"})])
 def test_experiments_train_a_few_steps(experiment, keys, tmp_path):
     trainer = Trainer(to_object(compose([f"experiment={experiment}", *TINY])), tmp_path)
     res = trainer.fit()
-    assert set(res["test"]) == keys and set(res["val"]) == keys - {"cer_beam"}
+    assert set(res["test"]) == keys and set(res["val"]) == keys - {"cer_beam", "cer_beam_ctc"}
     assert all(math.isfinite(v) and v >= 0 for v in res["test"].values())
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert [r["split"] for r in rows].count("val") >= 2

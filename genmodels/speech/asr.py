@@ -44,7 +44,8 @@ from genmodels.rnn.fast import FastLSTM
 from genmodels.transformer.seq2seq import EncoderDecoderTransformer
 
 __all__ = ["CharVocab", "asr_features", "ConvSubsampler", "TransformerASR", "LSTMCTC",
-           "greedy_decode", "beam_search", "ctc_greedy_decode", "lengths_mask"]
+           "greedy_decode", "beam_search", "beam_search_nbest", "ctc_rescore", "ctc_greedy_decode",
+           "lengths_mask"]
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -260,6 +261,16 @@ def greedy_decode(next_log_probs: NextLogProbs, batch_size: int, bos: int = BOS,
 def beam_search(next_log_probs: NextLogProbs, batch_size: int, bos: int = BOS, eos: int = EOS,
                 max_len: int = 100, beam_width: int = 4, length_penalty: float = 1.0
                 ) -> list[list[int]]:
+    """Beam search; see :func:`beam_search_nbest`, whose best hypothesis per source this returns
+    (tokens without ``bos``/``eos``). ``beam_width = 1`` is :func:`greedy_decode`."""
+    return [nbest[0][0] for nbest in beam_search_nbest(next_log_probs, batch_size, bos, eos,
+                                                       max_len, beam_width, length_penalty)]
+
+
+@torch.no_grad()
+def beam_search_nbest(next_log_probs: NextLogProbs, batch_size: int, bos: int = BOS,
+                      eos: int = EOS, max_len: int = 100, beam_width: int = 4,
+                      length_penalty: float = 1.0) -> list[list[tuple[list[int], float]]]:
     """Beam search for ``batch_size`` sources at once (the beams of all sources share each call
     of ``next_log_probs``, as in :func:`greedy_decode`).
 
@@ -267,9 +278,9 @@ def beam_search(next_log_probs: NextLogProbs, batch_size: int, bos: int = BOS, e
     ranked by their summed log-probability, those among the best ``beam_width`` that end in
     ``eos`` are finished, and the best ``beam_width`` others stay live. A source stops when it
     has ``beam_width`` finished hypotheses or nothing live; at ``max_len`` the live ones count
-    as finished. The answer is the finished hypothesis of the highest
-    ``Σ log p / |y|^length_penalty`` (``|y|``: tokens after ``bos``, ``eos`` included).
-    ``beam_width = 1`` is :func:`greedy_decode`. Returns tokens without ``bos``/``eos``.
+    as finished. Returns, per source, its finished hypotheses ``(tokens, Σ log p)`` (tokens
+    without ``bos``/``eos``; the sum includes ``eos``'s term when it ended with one), best first
+    by ``Σ log p / |y|^length_penalty`` (``|y|``: tokens after ``bos``, ``eos`` included).
     """
     if not callable(next_log_probs):
         raise ValueError("next_log_probs: expected a callable (prefix, rows) -> log-probs")
@@ -310,10 +321,36 @@ def beam_search(next_log_probs: NextLogProbs, batch_size: int, bos: int = BOS, e
             live[b] = [] if len(finished[b]) >= beam_width else new_live
     out = []
     for b in range(batch_size):
-        pool = finished[b] + live[b]                       # live ones: hit max_len
-        toks, _ = max(pool, key=lambda ts: norm(*ts))
-        out.append([t for t in toks[1:] if t != eos])
+        pool = sorted(finished[b] + live[b], key=lambda ts: -norm(*ts))  # live: hit max_len
+        out.append([([t for t in toks[1:] if t != eos], score) for toks, score in pool])
     return out
+
+
+def ctc_rescore(nbest: list[tuple[list[int], float]], ctc_log_probs: torch.Tensor,
+                ctc_weight: float = 0.3, length_penalty: float = 1.0, blank: int = PAD
+                ) -> list[int]:
+    r"""The best of an n-best list ``[(tokens, log p_att), …]`` of one source by the joint score
+
+    .. math:: \big((1-λ)\log p_\text{att}(y|x) + λ \log p_\text{CTC}(y|x)\big) / (|y|+1)^α
+
+    with ``λ = ctc_weight``, ``α = length_penalty`` and ``log p_CTC`` the CTC log-likelihood of
+    the tokens under ``ctc_log_probs [S, V]`` (the source's frames; −∞ for a transcript too long
+    for them). ``ctc_weight = 0`` keeps the attention ranking."""
+    if not isinstance(nbest, list) or not nbest:
+        raise ValueError("nbest: expected a non-empty list of (tokens, log-probability) pairs")
+    check_tensor("ctc_log_probs", ctc_log_probs, ndim=2)
+    check_range("ctc_weight", ctc_weight, 0.0, 1.0)
+    check_range("length_penalty", length_penalty, 0.0, 10.0)
+    S = ctc_log_probs.shape[0]
+    n = len(nbest)
+    targets = torch.tensor([t for toks, _ in nbest for t in toks], dtype=torch.long)
+    nll = F.ctc_loss(ctc_log_probs[:, None].expand(S, n, -1).float(), targets,
+                     torch.full((n,), S, dtype=torch.long),
+                     torch.tensor([len(toks) for toks, _ in nbest]), blank=blank,
+                     reduction="none", zero_infinity=False)                  # (n,) −log p_CTC
+    scores = [((1 - ctc_weight) * att - ctc_weight * float(c)) / (len(toks) + 1) ** length_penalty
+              for (toks, att), c in zip(nbest, nll)]
+    return nbest[max(range(n), key=lambda i: scores[i])][0]
 
 
 def ctc_greedy_decode(log_probs: torch.Tensor, length: int | None = None,

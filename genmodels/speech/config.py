@@ -129,6 +129,7 @@ class ASRConfig(ModelConfig):
     # --- decoding and evaluation
     beam_width: int = 4           # beam search (test; val too with beam_on_val); 1 = greedy
     length_penalty: float = 1.0   # finished beams ranked by Σ log p / |y|^α
+    rescore_ctc_weight: float = 0.3  # cer_beam_ctc: beams rescored by ((1−w)·log p_att + w·log p_CTC) / |y|^α
     max_decode_chars: int = 80    # decoding stops after this many characters (or 1.5 × the longest training transcript)
     beam_on_val: bool = False     # also beam-decode at every validation (slower)
     eval_utterances: Optional[int] = None  # score the first n utterances of a split (null: all)
@@ -145,6 +146,7 @@ class ASRConfig(ModelConfig):
             yield from positive(self, name, allow_zero=True)
         yield from unit(self, "label_smoothing", high_open=True)
         yield from unit(self, "ctc_weight", high_open=True)
+        yield from unit(self, "rescore_ctc_weight")
         yield from unit(self, "dropout", high_open=True)
         if self.d_model % self.num_heads:
             yield "num_heads", f"must divide d_model={self.d_model}, got {self.num_heads}"

@@ -10,7 +10,9 @@ r"""Training and evaluation of speech recognition with the generic trainer (fami
   of its encoder's per-position classifier (joint CTC–attention training; 0: cross-entropy
   only); evaluation decodes greedily (``cer``) and with
   beam search (``cer_beam``, on test, and on val with ``model.beam_on_val``); with the CTC head,
-  ``cer_ctc_head`` is the greedy CTC decoding of that head alone (a diagnostic of the encoder);
+  ``cer_ctc_head`` is the greedy CTC decoding of that head alone (a diagnostic of the encoder),
+  ``cer_beam_ctc`` beam search whose hypotheses are rescored with that head (joint
+  CTC/attention n-best rescoring);
 * ``arch=lstm_ctc``: CTC loss of :class:`~genmodels.speech.asr.LSTMCTC`; ``cer`` from greedy CTC
   decoding.
 
@@ -26,7 +28,8 @@ import torch.nn.functional as F
 
 from genmodels.errors import ConfigError
 from genmodels.speech.asr import (BOS, EOS, PAD, LSTMCTC, CharVocab, TransformerASR,
-                                  asr_features, beam_search, ctc_greedy_decode, greedy_decode)
+                                  asr_features, beam_search, beam_search_nbest, ctc_greedy_decode,
+                                  ctc_rescore, greedy_decode)
 from genmodels.speech.corpus import SPLITS, SpeechTextCorpus
 from genmodels.speech.measures import character_error_rate
 from genmodels.train.task import Task, batch_indices
@@ -148,11 +151,13 @@ class ASRTask(Task):
     # ------------------------------------------------------------------ decoding
     def transcribe(self, split: str, idx: list[int], mode: str = "greedy") -> list[str]:
         """Transcripts of utterances ``idx`` of ``split``. The transformer decodes by ``mode``:
-        ``greedy``, ``beam``, or ``ctc`` (greedy CTC on its encoder's auxiliary head, a
-        diagnostic); the LSTM-CTC baseline always by greedy CTC."""
+        ``greedy``, ``beam``, ``beam_ctc`` (the beam's hypotheses rescored with the CTC head,
+        :func:`~genmodels.speech.asr.ctc_rescore`, weight ``model.rescore_ctc_weight``) or
+        ``ctc`` (greedy CTC on its encoder's auxiliary head, a diagnostic); the LSTM-CTC
+        baseline always by greedy CTC."""
         m = self.cfg.model
-        if mode not in ("greedy", "beam", "ctc"):
-            raise ValueError(f"mode: must be greedy, beam or ctc, got {mode!r}")
+        if mode not in ("greedy", "beam", "beam_ctc", "ctc"):
+            raise ValueError(f"mode: must be greedy, beam, beam_ctc or ctc, got {mode!r}")
         x, lengths = self._features(split, idx)
         if m.arch == "lstm_ctc":
             log_probs, out_len = self.model(x, lengths)
@@ -171,6 +176,12 @@ class ASRTask(Task):
         if mode == "beam":
             out = beam_search(next_log_probs, len(idx), BOS, EOS, n, m.beam_width,
                               m.length_penalty)
+        elif mode == "beam_ctc":
+            nbest = beam_search_nbest(next_log_probs, len(idx), BOS, EOS, n, m.beam_width,
+                                      m.length_penalty)
+            lps, lens = self.model.ctc_log_probs(memory), mask.sum(1)
+            out = [ctc_rescore(nb, lp[:int(k)], m.rescore_ctc_weight, m.length_penalty)
+                   for nb, lp, k in zip(nbest, lps, lens)]
         else:
             out = greedy_decode(next_log_probs, len(idx), BOS, EOS, n)
         return [self.vocab.decode(o) for o in out]
@@ -194,6 +205,9 @@ class ASRTask(Task):
         if m.arch == "transformer" and m.ctc_weight > 0:
             hyps = [h for c in chunks for h in self.transcribe(split, c, "ctc")]
             out["cer_ctc_head"] = character_error_rate(hyps, refs)
+            if split == "test" or m.beam_on_val:
+                hyps = [h for c in chunks for h in self.transcribe(split, c, "beam_ctc")]
+                out["cer_beam_ctc"] = character_error_rate(hyps, refs)
         return out
 
     # ------------------------------------------------------------------ figures
