@@ -153,6 +153,25 @@ def test_decoders_check_their_inputs():
         ctc_greedy_decode(torch.zeros(3, 4), 5)
 
 
+def test_model_pieces_check_their_inputs():
+    from genmodels.speech.asr import ConvSubsampler, asr_features, lengths_mask
+    with pytest.raises(ValueError, match="audio"):
+        asr_features(torch.zeros(2, 800), 8000)
+    with pytest.raises(ValueError, match="lengths"):
+        lengths_mask(torch.tensor([1.5, 2.0]))
+    with pytest.raises(ValueError, match="subsample"):
+        ConvSubsampler(4, 8, subsample=3)
+    model = EncoderDecoderTransformer(3, 7, d_model=8, num_heads=2, max_tgt_len=5)
+    with pytest.raises(ValueError, match="src"):
+        model.encode(torch.randn(1, 4, 5))
+    with pytest.raises(ValueError, match="tgt"):
+        model.decode(torch.tensor([[1, 9]]), torch.randn(1, 4, 8))
+    with pytest.raises(ValueError, match="tgt"):
+        model.decode(torch.ones(1, 6, dtype=torch.long), torch.randn(1, 4, 8))
+    with pytest.raises(ValueError, match="num_heads"):
+        EncoderDecoderTransformer(3, 7, d_model=8, num_heads=3)
+
+
 def test_ctc_greedy_merges_repeats_and_drops_blanks():
     path = [0, 3, 3, 0, 3, 4, 4, 0, 0]                       # blank a a blank a b b blank blank
     lp = F.one_hot(torch.tensor(path), 5).double().log_softmax(-1)
@@ -184,7 +203,7 @@ def test_experiments_train_a_few_steps(experiment, keys, tmp_path):
     res = trainer.fit()
     assert set(res["test"]) == keys and set(res["val"]) == keys - {"cer_beam", "cer_beam_ctc"}
     assert all(math.isfinite(v) and v >= 0 for v in res["test"].values())
-    rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["split"] for r in rows].count("val") >= 2
     if experiment == "asr_speech":
         assert (tmp_path / "figures" / "cross_attention.png").stat().st_size > 0

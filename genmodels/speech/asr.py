@@ -32,7 +32,7 @@ live hypotheses are ranked by the raw sum (they all have the same length).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +93,8 @@ def asr_features(audio: torch.Tensor, sample_rate: int, n_mfcc: int = 20, n_fft:
 def lengths_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
     """Bool ``[B, max_len]``, True at positions ``< lengths[b]``."""
     check_tensor("lengths", lengths, ndim=1, floating=False)
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths: expected an integer tensor, got {lengths.dtype}")
     max_len = int(lengths.max()) if max_len is None else max_len
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 

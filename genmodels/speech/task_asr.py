@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from genmodels.errors import ConfigError
-from genmodels.speech.asr import (BOS, EOS, PAD, LSTMCTC, CharVocab, TransformerASR,
+from genmodels.speech.asr import (BOS, EOS, LSTMCTC, PAD, CharVocab, TransformerASR,
                                   asr_features, beam_search, beam_search_nbest, ctc_greedy_decode,
                                   ctc_rescore, greedy_decode)
 from genmodels.speech.corpus import SPLITS, SpeechTextCorpus
@@ -89,7 +89,7 @@ class ASRTask(Task):
         """Zero ``freq_masks`` coefficient bands and ``time_masks`` frame spans per item; ``u``
         ``[B, freq_masks + time_masks, 2]`` uniform numbers give each mask's width and start."""
         m = self.cfg.model
-        B, T, D = x.shape
+        _, T, D = x.shape
         keep = torch.ones_like(x, dtype=torch.bool)
         d = torch.arange(D, device=x.device)
         t = torch.arange(T, device=x.device)
