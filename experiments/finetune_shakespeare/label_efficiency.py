@@ -30,7 +30,10 @@ pool lines under the run's seed; the pretrained and scratch runs of one (n, seed
 * ``probe``: the frozen MLM encoder's mean-pooled features, standardised with the statistics of
   the (unlabelled) pool, L2 logistic regression with C picked on val;
 * ``random_probe``: the same probe on a randomly initialised encoder (what architecture alone gives);
-* ``tfidf``: character 1–4-gram TF-IDF + L2 logistic regression, C picked on val (no network).
+* ``tfidf``: character 1–4-gram TF-IDF + L2 logistic regression, C picked on val (no network);
+* ``mlm_score`` (``--arms mlm_score``): the MLM head's own surprise — each character masked once
+  and scored with eq. 2.28 (``masked_lm_loss``, reduction ``none``); the line's mean and max
+  per-character loss + logistic regression on the n labels.
 
 Fine-tuning recipe (both neural arms): AdamW (weight decay 0.01), linear warm-up over 10 % of
 the steps then cosine decay, batch ``min(32, n)``, ``steps(n)`` steps, val accuracy every
@@ -43,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import re
 import statistics
@@ -306,7 +310,7 @@ def run(args) -> None:
                     r = tfidf(data, budget, seed)
                 r.update(arm=arm, budget=budget, seed=seed, lr=lr,
                          cpu_s=round(time.process_time() - c0, 2),
-                         wall_s=round(time.time() - w0, 2), load1=round(__import__("os").getloadavg()[0], 2))
+                         wall_s=round(time.time() - w0, 2), load1=round(os.getloadavg()[0], 2))
                 print(json.dumps(r), flush=True)
                 with res_path.open("a") as f:
                     f.write(json.dumps(r) + "\n")
