@@ -131,7 +131,7 @@ class ASRConfig(ModelConfig):
     length_penalty: float = 1.0   # finished beams ranked by Σ log p / |y|^α
     rescore_ctc_weight: float = 0.3  # cer_beam_ctc: beams rescored by ((1−w)·log p_att + w·log p_CTC) / |y|^α
     max_decode_chars: int = 80    # decoding stops after this many characters (or 1.5 × the longest training transcript)
-    beam_on_val: bool = False     # also beam-decode at every validation (slower)
+    beam_on_val: bool = False     # also beam-decode at every validation (slower); always at the end and on test
     eval_utterances: Optional[int] = None  # score the first n utterances of a split (null: all)
 
     def problems(self):

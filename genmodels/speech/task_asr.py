@@ -146,7 +146,22 @@ class ASRTask(Task):
     def training_step(self, step, batch, optimize):
         loss = self._loss("train", batch["idx"].tolist(), batch["u"])
         optimize(loss)
+        self.steps_done = step + 1
         return {"loss": loss.item()}
+
+    steps_done = 0
+
+    def state_dict(self):
+        return {"steps_done": self.steps_done}
+
+    def load_state_dict(self, state):
+        self.steps_done = int(state.get("steps_done", 0))
+
+    def _beam_on(self, split: str) -> bool:
+        """Beam decoding on test, on val at the end of training (and at every validation with
+        ``model.beam_on_val``)."""
+        return (split == "test" or self.cfg.model.beam_on_val
+                or self.steps_done >= self.cfg.trainer.max_steps)
 
     # ------------------------------------------------------------------ decoding
     def transcribe(self, split: str, idx: list[int], mode: str = "greedy") -> list[str]:
@@ -199,13 +214,13 @@ class ASRTask(Task):
         out = {"loss": loss,
                "cer": character_error_rate([h for c in chunks for h in self.transcribe(split, c)],
                                            refs)}
-        if m.arch == "transformer" and (split == "test" or m.beam_on_val):
+        if m.arch == "transformer" and self._beam_on(split):
             hyps = [h for c in chunks for h in self.transcribe(split, c, "beam")]
             out["cer_beam"] = character_error_rate(hyps, refs)
         if m.arch == "transformer" and m.ctc_weight > 0:
             hyps = [h for c in chunks for h in self.transcribe(split, c, "ctc")]
             out["cer_ctc_head"] = character_error_rate(hyps, refs)
-            if split == "test" or m.beam_on_val:
+            if self._beam_on(split):
                 hyps = [h for c in chunks for h in self.transcribe(split, c, "beam_ctc")]
                 out["cer_beam_ctc"] = character_error_rate(hyps, refs)
         return out
