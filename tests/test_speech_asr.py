@@ -127,6 +127,34 @@ def test_beam_search_finds_what_greedy_misses():
     assert beam_search(_tiny_lm, 2, max_len=5, beam_width=3) == [[4], [4]]
 
 
+def _hashed_lm(prefix, rows):
+    """A fixed random model over pad, bos, eos, 'a', 'b': the next-token log-probabilities are a
+    function of the prefix alone (pad and bos never follow)."""
+    out = []
+    for p in prefix.tolist():
+        g = torch.Generator().manual_seed(hash(tuple(p)) % 2**31)
+        logits = torch.randn(5, generator=g, dtype=torch.float64) * 2
+        logits[:2] = -1e9
+        out.append(logits.log_softmax(-1))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_a_wide_beam_finds_the_exhaustive_optimum(alpha):
+    import itertools
+    max_len, best = 4, None
+    for n in range(max_len + 1):                       # every sequence of n letters, then eos
+        for letters in itertools.product([3, 4], repeat=n):
+            toks = [BOS, *letters] + ([EOS] if n < max_len else [])
+            total = sum(float(_hashed_lm(torch.tensor([toks[:i]]), None)[0, toks[i]])
+                        for i in range(1, len(toks)))
+            score = total / (len(toks) - 1) ** alpha
+            if best is None or score > best[0]:
+                best = (score, list(letters))
+    assert beam_search(_hashed_lm, 1, max_len=max_len, beam_width=64,
+                       length_penalty=alpha) == [best[1]]
+
+
 def test_nbest_is_sorted_and_ctc_rescoring_can_overrule_the_decoder():
     nbest = beam_search_nbest(_tiny_lm, 1, max_len=5, beam_width=4)[0]
     assert nbest[0][0] == [4] and [3] in [toks for toks, _ in nbest]
