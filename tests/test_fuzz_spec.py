@@ -741,6 +741,22 @@ def _(rng, g):
     return kw
 
 
+@case("genmodels.transformer.seq2seq.cross_attention", x=T(free=(1,)), memory=T(), w_q=T(),
+      w_k=T(), w_v=T(), w_o=T(),
+      num_heads=H(st.one_of(bad_int(1), st.sampled_from([3, 5, 7]))),
+      memory_mask=T(kind="bool", optional=True,
+                    bad={"row_without_true": lambda m, r: torch.zeros_like(m)}))
+def _(rng, g):
+    B, _, E, _ = sizes(rng)
+    d, h = rng.choice(((4, 2), (8, 4), (8, 2)))
+    mask = torch.ones(B, E + 1, dtype=torch.bool)
+    mask[:, -1] = False                                  # the source's last frame is padding
+    kw = dict(x=randn(g, B, E, d), memory=randn(g, B, E + 1, d), num_heads=h, memory_mask=mask)
+    for n in ("w_q", "w_k", "w_v", "w_o"):
+        kw[n] = randn(g, d, d)
+    return kw
+
+
 @case("genmodels.transformer.position_wise_ffn", x=T(ndims=(1, 3), free=(0,), empty=(0,)),
       w1=T(), b1=T(), w2=T(), b2=T())
 def _(rng, g):

@@ -15,8 +15,7 @@ from genmodels.speech.asr import (BOS, EOS, LSTMCTC, CharVocab, TransformerASR, 
                                   greedy_decode)
 from genmodels.train.config import ConfigError, to_object
 from genmodels.train.trainer import Trainer, build_task
-from genmodels.transformer.seq2seq import (CrossAttention, EncoderDecoderTransformer,
-                                           cross_attention)
+from genmodels.transformer.seq2seq import EncoderDecoderTransformer, cross_attention
 
 pytestmark = [pytest.mark.speech]
 
@@ -54,30 +53,6 @@ def test_padding_frames_of_the_source_are_ignored():
     padded = torch.cat([src, torch.randn(1, 3, 3)], dim=1)
     mask = torch.tensor([[True] * 5 + [False] * 3])
     assert torch.allclose(model(src, None, tgt), model(padded, mask, tgt), atol=1e-5)
-
-
-def test_cross_attention_matches_torch(f64):
-    g = torch.Generator().manual_seed(2)
-    B, T, S, d, h = 2, 4, 6, 8, 2
-    x, mem = torch.randn(B, T, d, generator=g), torch.randn(B, S, d, generator=g)
-    w = [torch.randn(d, d, generator=g) / d ** 0.5 for _ in range(4)]
-    b = [torch.randn(d, generator=g) for _ in range(4)]
-    mask = torch.tensor([[True] * S, [True] * 4 + [False] * 2])
-    out, weights = cross_attention(x, mem, *w, h, mask, b_q=b[0], b_k=b[1], b_v=b[2], b_o=b[3],
-                                   return_weights=True)
-
-    def heads(y):                                            # (B, L, d) -> (B, h, L, d/h)
-        return y.view(B, -1, h, d // h).transpose(1, 2)
-
-    ref = F.scaled_dot_product_attention(heads(x @ w[0] + b[0]), heads(mem @ w[1] + b[1]),
-                                         heads(mem @ w[2] + b[2]), attn_mask=mask[:, None, None])
-    ref = ref.transpose(1, 2).reshape(B, T, d) @ w[3] + b[3]
-    assert torch.allclose(out, ref, atol=1e-10)
-    assert torch.allclose(weights.sum(-1), torch.ones(B, h, T)) and weights[1, ..., 4:].max() == 0
-    mha = torch.nn.MultiheadAttention(d, h, batch_first=True)      # the module, copied weights
-    ours = CrossAttention(d, h).load_torch_weights(mha)
-    ref2, _ = mha(x, mem, mem, key_padding_mask=~mask)
-    assert torch.allclose(ours(x, mem, mask), ref2, atol=1e-10)
 
 
 def test_cross_attention_checks_name_the_argument():

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.speech
     ("flaw", "lawn", 2), ("intention", "execution", 5), (["the", "cat"], ["the", "hat"], 1),
     ([1, 2, 3], [3, 2, 1], 2),
 ])
+@pytest.mark.exercise("speech.edit_distance")
 def test_edit_distance_hand_cases(hyp, ref, d):
     assert edit_distance(hyp, ref) == d
 
@@ -37,6 +38,7 @@ def _brute_force(hyp: str, ref: str, alphabet: str) -> int:
     return depth
 
 
+@pytest.mark.exercise("speech.edit_distance")
 def test_edit_distance_equals_the_shortest_edit_script():
     rng = random.Random(0)
     for _ in range(40):
@@ -53,6 +55,7 @@ def test_edit_distance_is_a_metric():
         assert (edit_distance(x, y) == 0) == (x == y)
 
 
+@pytest.mark.exercise("speech.character_error_rate")
 def test_character_error_rate_pools_over_the_corpus():
     # one error in a 10-character sentence, two in a 2-character one: (1 + 2) / 12, not the mean
     # of the per-sentence rates (0.1 + 1.0) / 2
@@ -74,3 +77,18 @@ def test_edit_distance_refuses_non_sequences():
     for bad in (3, None, {1, 2}, b"ab"):
         with pytest.raises(ValueError, match="^hyp:"):
             edit_distance(bad, "ab")
+
+
+# --- small cases (shown by `genmodels-exercise check` as expected vs got) ---------------------
+@pytest.mark.exercise("speech.edit_distance")
+def test_edit_distance_small_case(small_case):
+    small_case(("'kitten' -> 'sitting' (k→s, e→i, insert g: the textbook case)", 3.0,
+                lambda: float(edit_distance("kitten", "sitting"))),
+               ("'abc' -> 'abc' (a match costs nothing)", 0.0,
+                lambda: float(edit_distance("abc", "abc"))))
+
+
+@pytest.mark.exercise("speech.character_error_rate")
+def test_character_error_rate_small_case(small_case):
+    small_case(("hyps ['abcdefghiX', 'zz'], refs ['abcdefghij', 'ab']: (1 + 2) / (10 + 2)", 0.25,
+                lambda: character_error_rate(["abcdefghiX", "zz"], ["abcdefghij", "ab"])))

@@ -14,6 +14,7 @@ from torch import nn
 from genmodels.transformer import (masked_lm_loss, multi_head_attention, next_token_distribution,
                                    position_wise_ffn, scaled_dot_product_attention,
                                    sinusoidal_positional_encoding, task_loss)
+from genmodels.transformer.seq2seq import CrossAttention, cross_attention
 from conftest import randn64
 
 pytestmark = pytest.mark.transformer
@@ -595,3 +596,45 @@ def test_task_loss_small_case(small_case):
     small_case(("logits [2,3,5], targets [[1,4,0],[2,-100,3]], ignore_index=-100",
                 F.cross_entropy(logits.reshape(-1, 5), targets.reshape(-1), ignore_index=-100),
                 lambda: task_loss(logits, targets, ignore_index=-100)))
+
+
+# --- encoder-decoder (cross) attention, the speech Transformer's (genmodels.transformer.seq2seq)
+@pytest.mark.exercise("transformer.cross_attention")
+def test_cross_attention_matches_torch(f64):
+    g = torch.Generator().manual_seed(2)
+    B, T, S, d, h = 2, 4, 6, 8, 2
+    x, mem = torch.randn(B, T, d, generator=g), torch.randn(B, S, d, generator=g)
+    w = [torch.randn(d, d, generator=g) / d ** 0.5 for _ in range(4)]
+    b = [torch.randn(d, generator=g) for _ in range(4)]
+    mask = torch.tensor([[True] * S, [True] * 4 + [False] * 2])
+    out, weights = cross_attention(x, mem, *w, h, mask, b_q=b[0], b_k=b[1], b_v=b[2], b_o=b[3],
+                                   return_weights=True)
+
+    def heads(y):                                            # (B, L, d) -> (B, h, L, d/h)
+        return y.view(B, -1, h, d // h).transpose(1, 2)
+
+    ref = F.scaled_dot_product_attention(heads(x @ w[0] + b[0]), heads(mem @ w[1] + b[1]),
+                                         heads(mem @ w[2] + b[2]), attn_mask=mask[:, None, None])
+    ref = ref.transpose(1, 2).reshape(B, T, d) @ w[3] + b[3]
+    assert torch.allclose(out, ref, atol=1e-10)
+    assert torch.allclose(weights.sum(-1), torch.ones(B, h, T)) and weights[1, ..., 4:].max() == 0
+    mha = torch.nn.MultiheadAttention(d, h, batch_first=True)      # the module, copied weights
+    ours = CrossAttention(d, h).load_torch_weights(mha)
+    ref2, _ = mha(x, mem, mem, key_padding_mask=~mask)
+    assert torch.allclose(ours(x, mem, mask), ref2, atol=1e-10)
+
+
+@pytest.mark.exercise("transformer.cross_attention")
+def test_cross_attention_small_case(small_case):
+    """One head, d = 2: queries from x, keys and values from the memory; the last source frame is
+    padding (NumPy softmax by hand)."""
+    x = np.array([[[1.0, 0.0], [0.0, 1.0]]])
+    mem = np.array([[[1.0, 2.0], [3.0, -1.0], [5.0, 5.0]]])
+    s = x[0] @ mem[0, :2].T / math.sqrt(2)                       # scores over the 2 real frames
+    p = np.exp(s - s.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    eye = torch.eye(2, dtype=torch.float64)
+    small_case(("x [[1,0],[0,1]], memory [[1,2],[3,-1],[5,5]] with the last frame masked, W = I",
+                (p @ mem[0, :2])[None],
+                lambda: cross_attention(torch.tensor(x), torch.tensor(mem), eye, eye, eye, eye, 1,
+                                        torch.tensor([[True, True, False]]))))

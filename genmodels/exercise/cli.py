@@ -203,6 +203,9 @@ def cmd_train(args) -> int:
         ws.read_manifest(workspace)
     except FileNotFoundError as err:
         raise UsageError(str(err)) from None
+    if args.family in milestone.NOT_YET:
+        raise UsageError(f"train: {args.family} has no milestone yet: "
+                         f"{milestone.NOT_YET[args.family]}")
     if args.family not in milestone.MILESTONES:
         raise UsageError(f"train: no milestone for {args.family!r}; families with one: "
                          f"{', '.join(milestone.MILESTONES)}")

@@ -82,6 +82,12 @@ MILESTONES: dict[str, Milestone] = {m.family: m for m in (
 )}
 
 
+#: families whose milestone is not there yet, with why (``genmodels-exercise train`` says so)
+NOT_YET: dict[str, str] = {
+    "speech": "the ASR experiment (asr_speech) has no measured full run to set a target from yet",
+}
+
+
 def run(family: str, workspace: Path, out_dir: Path | None = None, extra: list[str] = (),
         timeout: float = 3600.0) -> dict:
     """Train ``family``'s milestone with the workspace's code. Returns ``{"status": "PASS" |

@@ -28,6 +28,11 @@ def edit_distance(hyp: Sequence, ref: Sequence) -> int:
     """The Levenshtein distance between two sequences of comparable items (unit costs)."""
     _check_sequence("hyp", hyp)
     _check_sequence("ref", ref)
+    # >>> exercise speech.edit_distance: CER (edit distance)
+    # what: the Levenshtein distance by dynamic programming, one row of D at a time
+    # hint: D[i][j] = min(D[i−1][j] + 1, D[i][j−1] + 1, D[i−1][j−1] + [hyp_i ≠ ref_j]), with
+    #   D[0][j] = j and D[i][0] = i; a match costs nothing.
+    # mistake: `prev[j - 1] + (h != r)` -> `prev[j - 1] + 1`
     prev = list(range(len(ref) + 1))                 # D[i−1][·], starting with D[0][j] = j
     for i, h in enumerate(hyp, start=1):
         cur = [i] + [0] * len(ref)
@@ -37,6 +42,7 @@ def edit_distance(hyp: Sequence, ref: Sequence) -> int:
                          prev[j - 1] + (h != r))     # substitute (free when equal)
         prev = cur
     return prev[-1]
+    # <<< exercise speech.edit_distance
 
 
 def character_error_rate(hyps: list[str], refs: list[str]) -> float:
@@ -49,4 +55,11 @@ def character_error_rate(hyps: list[str], refs: list[str]) -> float:
     total = sum(len(r) for r in refs)
     if total == 0:
         raise ValueError("refs: their total length is 0, so the rate is undefined")
+    # >>> exercise speech.character_error_rate: CER
+    # what: the corpus CER: all the edits over all the reference characters
+    # hint: pool over the corpus (Σ edits / Σ len(ref)), not the mean of per-utterance rates,
+    #   which weighs a 3-character reference like a 40-character one.
+    # mistake: `return sum(edit_distance(h, r) for h, r in zip(hyps, refs)) / total` -> `return sum(edit_distance(h, r) / len(r) for h, r in zip(hyps, refs)) / len(refs)`
+    # uses: speech.edit_distance
     return sum(edit_distance(h, r) for h, r in zip(hyps, refs)) / total
+    # <<< exercise speech.character_error_rate

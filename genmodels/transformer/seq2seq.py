@@ -64,7 +64,9 @@ def cross_attention(x: torch.Tensor, memory: torch.Tensor, w_q: torch.Tensor, w_
     if memory.shape[0] != x.shape[0] or memory.shape[2] != x.shape[2]:
         raise ValueError(f"memory: expected [B={x.shape[0]}, S, d={x.shape[2]}] like x, got "
                          f"{list(memory.shape)}")
-    mask = None
+    if memory.dtype != x.dtype or memory.device != x.device:
+        raise ValueError(f"memory: expected x's dtype and device ({x.dtype}, {x.device}), got "
+                         f"{memory.dtype}, {memory.device}")
     if memory_mask is not None:
         if not isinstance(memory_mask, torch.Tensor) or memory_mask.dtype != torch.bool:
             raise ValueError(f"memory_mask: expected a bool tensor (True = real frame), got "
@@ -74,10 +76,17 @@ def cross_attention(x: torch.Tensor, memory: torch.Tensor, w_q: torch.Tensor, w_
                              f"{list(memory_mask.shape)}")
         if checks_enabled() and not bool(memory_mask.any(dim=1).all()):
             raise ValueError("memory_mask: every source needs at least one real frame")
-        mask = memory_mask[:, None, None, :]          # (B, 1, 1, S): every head, every query
+    # >>> exercise transformer.cross_attention: eqs. 2.24–2.25 (encoder–decoder attention)
+    # what: encoder–decoder attention: queries from the decoder, keys and values from the encoder
+    # hint: it is multi-head attention with Q from x and K = V = memory; the source's padding
+    #   becomes a [B, 1, 1, S] mask (every head, every query); no causal mask.
+    # mistake: `multi_head_attention(x, memory, memory,` -> `multi_head_attention(x, x, x,`
+    # uses: transformer.multi_head
+    mask = None if memory_mask is None else memory_mask[:, None, None, :]   # (B, 1, 1, S)
     return multi_head_attention(x, memory, memory, w_q, w_k, w_v, w_o, num_heads, mask,
                                 b_q=b_q, b_k=b_k, b_v=b_v, b_o=b_o,
                                 return_weights=return_weights)
+    # <<< exercise transformer.cross_attention
 
 
 class CrossAttention(MultiHeadAttention):
