@@ -100,3 +100,5 @@ class ConvLSTMConfig(ModelConfig):
 
 register_model("convlstm_schema", ConvLSTMConfig, family="video_predict",
                task="genmodels.video.task:VideoPredictTask")
+
+import genmodels.video.config_frames  # noqa: E402,F401  (interpolation and super-resolution schemas)
