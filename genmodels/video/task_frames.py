@@ -17,8 +17,9 @@ the mean over images and pixels; ``ssim`` — the mean SSIM (:func:`~genmodels.v
 for images of at least 11×11, so not for the 8×8 digits); ``psnr_gain`` — model minus baseline;
 ``fd`` / ``fd_bicubic`` — for super-resolution, the Fréchet distance on the image yardstick
 (:mod:`genmodels.metrics`) between the super-resolved test images and the true ones, and
-``fd_real``, that between as many real validation images and the same test images (the floor set
-by sampling noise).
+``fd_real``, that between as many real validation images and the same test images. The
+super-resolved sets are paired with the test images (one output per test image), so their FD can
+fall below ``fd_real``, which also carries the sampling noise of two different image sets.
 """
 
 from __future__ import annotations
