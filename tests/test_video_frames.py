@@ -178,7 +178,7 @@ def test_sr_two_steps_through_genmodels_train(tmp_path):
 @pytest.mark.train
 @pytest.mark.slow
 def test_sr_digits_with_fd(tmp_path):
-    test = _run(tmp_path, [*FAST_SR, "model.fd_images=64"])
+    test = _run(tmp_path, [*FAST_SR, "model.eval_images=64", "model.fd_images=64"])
     assert test["fd_images"] == 64 and test["fd"] >= 0 and test["fd_bicubic"] >= 0 and test["fd_real"] >= 0
 
 
