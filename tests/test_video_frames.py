@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from conftest import compose
 from genmodels.train.config import ConfigError, to_object
-from genmodels.train.trainer import build_task
+from genmodels.train.trainer import Trainer, build_task
 from genmodels.video.frames import (ResidualUNet, bicubic_upsample, crossfade, downsample,
                                     middle_triplets)
 from genmodels.video.task_frames import image_scores
@@ -147,17 +147,21 @@ def test_doubled_clip_keeps_the_observed_frames():
         task.doubled(clip[:2])
 
 
-def _run(tmp_path, over):
-    cmd = [sys.executable, "-m", "genmodels.train.cli", *over, f"hydra.run.dir={tmp_path}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def _run(tmp_path, over, cli=False):
+    """Train through the trainer (in this process, or through ``genmodels-train`` when ``cli``)."""
+    if cli:
+        cmd = [sys.executable, "-m", "genmodels.train.cli", *over, f"hydra.run.dir={tmp_path}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    else:
+        Trainer(to_object(compose(over)), tmp_path).fit()
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert {r["split"] for r in rows} == {"train", "val", "test"}
     return json.loads((tmp_path / "results.json").read_text())["test"]
 
 
 @pytest.mark.train
-def test_interp_two_steps_through_genmodels_train(tmp_path):
+def test_interp_two_steps_through_the_trainer(tmp_path):
     test = _run(tmp_path, FAST_INTERP)
     for k in ("psnr", "ssim", "psnr_crossfade", "ssim_crossfade", "psnr_gain"):
         assert k in test
@@ -170,7 +174,7 @@ def test_interp_two_steps_through_genmodels_train(tmp_path):
 
 @pytest.mark.train
 def test_sr_two_steps_through_genmodels_train(tmp_path):
-    test = _run(tmp_path, FAST_SR)
+    test = _run(tmp_path, FAST_SR, cli=True)
     assert {"psnr", "psnr_bicubic", "psnr_gain"} <= set(test)
     assert (tmp_path / "figures" / "superres.png").stat().st_size > 0
 
