@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from genmodels.schema import ModelConfig, choice, positive, register_model
 
@@ -20,7 +19,7 @@ class FrameInterpConfig(ModelConfig):
     width: int = 16               # U-Net channels at full resolution (doubled per level)
     levels: int = 1               # halvings of the resolution (2**levels must divide data.canvas)
     loss: str = "l1"              # l1 | mse
-    eval_clips: Optional[int] = None  # clips scored per evaluation, all their triplets (null: all)
+    eval_clips: int | None = None  # clips scored per evaluation, all their triplets (null: all)
     n_figure_items: int = 6       # triplets in the figure
     gif_fps: float = 6.0          # frames per second of the doubled-rate GIF
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from genmodels._checks import check_int, check_tensor
 
-__all__ = ["crossfade", "middle_triplets", "downsample", "bicubic_upsample", "ResidualUNet"]
+__all__ = ["ResidualUNet", "bicubic_upsample", "crossfade", "downsample", "middle_triplets"]
 
 
 def _check_frames(name: str, x) -> None:

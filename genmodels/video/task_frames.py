@@ -33,8 +33,13 @@ from genmodels.data.images import ImageSplits
 from genmodels.errors import ConfigError
 from genmodels.train.task import Task, batch_indices
 from genmodels.video.data import MovingDigits
-from genmodels.video.frames import (ResidualUNet, bicubic_upsample, crossfade, downsample,
-                                    middle_triplets)
+from genmodels.video.frames import (
+    ResidualUNet,
+    bicubic_upsample,
+    crossfade,
+    downsample,
+    middle_triplets,
+)
 from genmodels.video.measures import psnr, ssim
 
 __all__ = ["FrameInterpTask", "SuperResTask", "image_scores"]
