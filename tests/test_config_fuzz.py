@@ -174,6 +174,12 @@ def test_impossible_numbers_fail_naming_the_key(data):
     COUNTS["impossible_value"] += 1
 
 
+def test_a_range_check_names_the_key_that_left_it():
+    """Found by the fuzz above: clip_high = -1 was reported as a clip_low error."""
+    _fails_naming("separate_synthetic", ["model.clip_high=-1.0"], "model.clip_high")
+    _fails_naming("separate_synthetic", ["model.clip_low=0.9"], "model.clip_low")
+
+
 @settings(max_examples=100, **_SETTINGS)
 @given(data=st.data())
 def test_unknown_choices_fail_naming_the_key(data):

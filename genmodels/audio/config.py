@@ -219,8 +219,10 @@ class EnhancementConfig(ModelConfig):
             yield "hop_length", f"must be <= n_fft // 2 ({self.n_fft // 2}), got {self.hop_length}"
         if self.snr_low > self.snr_high:
             yield "snr_low", f"must be <= snr_high ({self.snr_high}), got {self.snr_low}"
-        if not 0 < self.clip_low <= self.clip_high <= 1:
-            yield "clip_low", f"need 0 < clip_low <= clip_high <= 1, got {self.clip_low}, {self.clip_high}"
+        if not 0 < self.clip_high <= 1:
+            yield "clip_high", f"must be in (0, 1] (a fraction of the peak), got {self.clip_high}"
+        elif not 0 < self.clip_low <= self.clip_high:
+            yield "clip_low", f"need 0 < clip_low <= clip_high = {self.clip_high}, got {self.clip_low}"
         if self.kernel_size % 2 == 0:
             yield "kernel_size", f"must be odd, got {self.kernel_size}"
 
