@@ -180,6 +180,12 @@ def test_a_range_check_names_the_key_that_left_it():
     _fails_naming("separate_synthetic", ["model.clip_low=0.9"], "model.clip_low")
 
 
+def test_an_unknown_voice_is_refused_before_training():
+    """Found by the fuzz below: vc_synthetic took model.source=zza and failed later."""
+    _fails_naming("vc_synthetic", ["model.source=zza"], "model.source")
+    _fails_naming("vc_synthetic", ["model.target=E"], "model.target")      # 4 voices: A-D
+
+
 @settings(max_examples=100, **_SETTINGS)
 @given(data=st.data())
 def test_unknown_choices_fail_naming_the_key(data):

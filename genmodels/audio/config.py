@@ -126,6 +126,15 @@ class VoiceConversionConfig(FeatureFields, ModelConfig):
         if self.source == self.target:
             yield "target", f"must differ from source ({self.source!r})"
 
+    def run_problems(self, cfg):
+        if cfg.data.name == "synthetic_speech":        # a WAV folder's speakers are its sub-folders
+            voices = "ABCDEF"[:cfg.data.speakers]
+            for key in ("source", "target"):
+                if getattr(self, key) not in voices:
+                    yield f"model.{key}", (f"{getattr(self, key)!r} is not one of the corpus's "
+                                           f"voices {', '.join(voices)} (data.speakers="
+                                           f"{cfg.data.speakers})")
+
 
 @dataclass
 class WaveNetVocoderConfig(FeatureFields, ModelConfig):
