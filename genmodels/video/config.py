@@ -102,3 +102,4 @@ register_model("convlstm_schema", ConvLSTMConfig, family="video_predict",
                task="genmodels.video.task:VideoPredictTask")
 
 import genmodels.video.config_frames  # noqa: E402,F401  (interpolation and super-resolution schemas)
+import genmodels.video.config_i2v  # noqa: E402,F401  (image-to-video with a motion brush)
