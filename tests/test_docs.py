@@ -173,6 +173,7 @@ FAMILY_PAGES = {
     "rnn.md": [f"2.{i}" for i in range(14, 22)],
     "transformer.md": [f"2.{i}" for i in range(22, 30)],
     "audio.md": [f"2.{i}" for i in range(30, 39)],
+    "video.md": [f"2.{i}" for i in range(16, 22)] + ["PSNR", "SSIM"],
 }
 
 
@@ -201,7 +202,8 @@ def _worked_examples(text):
     return re.findall(r"```python\n(.*?)```\s*\n```text\n(.*?)```", text, re.S)
 
 
-@pytest.mark.parametrize("page", ["vae.md", "gan.md", "diffusion.md", "flow.md", "rl.md", "transfer.md"])
+@pytest.mark.parametrize("page", ["vae.md", "gan.md", "diffusion.md", "flow.md", "rl.md", "transfer.md",
+                                  "video.md"])
 def test_worked_example_prints_what_the_page_shows(page):
     examples = _worked_examples((ROOT / "docs" / page).read_text())
     assert examples, f"docs/{page} has no worked example (a ```python block followed by ```text)"

@@ -57,7 +57,7 @@ def test_api_page_holds_the_docstrings(site):
 
 
 def test_family_pages_show_math_and_their_figures(site):
-    for page in ("vae", "gan", "diffusion", "rl", "transfer"):
+    for page in ("vae", "gan", "diffusion", "rl", "transfer", "video"):
         html = (site / page / "index.html").read_text()
         assert 'class="arithmatex"' in html, f"{page}: no typeset equation"
         figures = [src for src in _img_sources(html) if "experiments/" in src]

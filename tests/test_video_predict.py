@@ -3,6 +3,7 @@ recurrence against a per-step loop written independently with copied weights, th
 the tracker on hand-made cases, a short run through ``genmodels-train``, bad configs by name."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -107,6 +108,67 @@ def test_model_arguments_are_checked_by_name():
         model.predict(torch.rand(1, 5, 1, 8, 8), 0)
     with pytest.raises(ValueError, match="^frames:"):
         model(torch.rand(5, 1, 8, 8), 2)
+
+
+def _one_hot_kernel_logits(B, k, dr, dc, big=60.0):
+    """Kernel logits whose softmax is (to 1e-26) the one-hot kernel at offset (dr, dc) from the centre."""
+    z = torch.zeros(B, k, k, dtype=torch.float64)
+    z[:, k // 2 + dr, k // 2 + dc] = big
+    return z.view(B, k * k)
+
+
+@pytest.mark.parametrize("dr, dc", [(0, 0), (1, -2), (-3, 3)])
+def test_transform_output_moves_the_frame_by_its_kernel(dr, dc):
+    """A one-hot kernel at (dr, dc) with the mask fully open is a shift of the frame by (−dr, −dc)
+    with zero fill (conv2d is a cross-correlation), written here with slicing; a closed mask gives
+    the decoder's pixels; a half-open one their mean."""
+    model = ConvLSTMPredictor(1, 3, [4], 3, 2, output="transform", motion_kernel=7, canvas=10).double()
+    x = torch.rand(2, 1, 10, 10, dtype=torch.float64)
+    kl = _one_hot_kernel_logits(2, 7, dr, dc)
+    want = torch.zeros_like(x)
+    H = W = 10
+    want[..., max(0, -dr):H - max(0, dr), max(0, -dc):W - max(0, dc)] = \
+        x[..., max(0, dr):H - max(0, -dr), max(0, dc):W - max(0, -dc)]
+    open_mask = torch.cat([torch.zeros_like(x), torch.full_like(x, 50.0)], 1)   # pixels σ(0) = ½, mask ≈ 1
+    got = torch.sigmoid(model.transform(x, open_mask, kl))
+    torch.testing.assert_close(got, want.clamp(1e-6, 1 - 1e-6), rtol=0, atol=1e-12)
+    closed = torch.cat([torch.full_like(x, 1.3), torch.full_like(x, -50.0)], 1)
+    torch.testing.assert_close(torch.sigmoid(model.transform(x, closed, kl)),
+                               torch.full_like(x, 1 / (1 + math.exp(-1.3))), rtol=0, atol=1e-12)
+    half = torch.cat([torch.zeros_like(x), torch.zeros_like(x)], 1)               # mask ½, pixels ½
+    torch.testing.assert_close(torch.sigmoid(model.transform(x, half, kl)),
+                               (0.5 * want + 0.25).clamp(1e-6, 1 - 1e-6), rtol=0, atol=1e-12)
+
+
+def test_transform_recurrence_feeds_its_blended_frame_back():
+    """The transform predictor's step, written out: the model's own layers and heads, the frame
+    moved by conv2d with each clip's softmax kernel, blended, and fed back after the context."""
+    torch.manual_seed(1)
+    model = ConvLSTMPredictor(1, 3, [4], 3, 2, output="transform", motion_kernel=5, canvas=12).double()
+    frames = torch.rand(2, 6, 1, 12, 12, dtype=torch.float64)
+    got = model(frames, 3)
+    state, x, want = model.init_state(frames[:, 0]), frames[:, 0], []
+    for t in range(5):
+        z = model.encoder(x)
+        h, c = model.layers[0](z, state[0])
+        state = [(h, c)]
+        dec = model.decoder(h)
+        ker = torch.softmax(model.kernel_head(h), 1).view(2, 1, 5, 5)
+        moved = torch.cat([F.conv2d(x[b:b + 1], ker[b:b + 1], padding=2) for b in range(2)])
+        m = torch.sigmoid(dec[:, 1:2])
+        frame = (m * moved + (1 - m) * torch.sigmoid(dec[:, :1])).clamp(1e-6, 1 - 1e-6)
+        want.append(torch.log(frame / (1 - frame)))
+        x = frames[:, t + 1] if t + 1 < 3 else frame
+    torch.testing.assert_close(got, torch.stack(want, 1), rtol=1e-9, atol=1e-9)
+
+
+def test_transform_arguments_are_checked_by_name():
+    with pytest.raises(ValueError, match="^output:"):
+        ConvLSTMPredictor(1, 4, [4], 3, 2, output="flow")
+    with pytest.raises(ValueError, match="^motion_kernel:"):
+        ConvLSTMPredictor(1, 4, [4], 3, 2, output="transform", motion_kernel=4, canvas=8)
+    with pytest.raises(ValueError, match="^canvas:"):
+        ConvLSTMPredictor(1, 4, [4], 3, 2, output="transform")
 
 
 # ----------------------------------------------------------------------------- baselines, tracker
@@ -224,6 +286,8 @@ def test_two_steps_through_genmodels_train(tmp_path):
     ("model.downsample=3", "model.downsample"),
     ("model.feedback=zz", "model.feedback"),
     ("model.loss=l1", "model.loss"),
+    ("model.output=flow", "model.output"),
+    ("model.motion_kernel=6", "model.motion_kernel"),
     ("model.context_frames=1", "model.context_frames"),
     ("model.hidden_channels=[]", "model.hidden_channels"),
     ("data=digits", "data"),

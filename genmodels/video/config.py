@@ -62,6 +62,8 @@ class ConvLSTMConfig(ModelConfig):
     hidden_channels: List[int] = field(default_factory=lambda: [32])  # one ConvLSTM layer per entry
     kernel_size: int = 5          # ConvLSTM kernel (odd)
     downsample: int = 2           # the ConvLSTM runs at 1/downsample resolution (1 or 2)
+    output: str = "pixels"        # pixels: the decoder draws the frame | transform: the last frame moved by a predicted kernel, blended by a mask (CDNA)
+    motion_kernel: int = 7        # transform: the k × k kernel (odd; moves of up to ±k//2 pixels a frame)
     loss: str = "bce"             # bce (pixels as Bernoulli means) | mse
     feedback: str = "prediction"  # training input after the context: prediction (as at test) | truth (teacher forcing)
     context_loss: bool = True     # also train the one-step predictions made inside the context
@@ -74,6 +76,9 @@ class ConvLSTMConfig(ModelConfig):
         yield from choice(self, "arch", ("convlstm",))
         yield from choice(self, "loss", ("bce", "mse"))
         yield from choice(self, "feedback", ("prediction", "truth"))
+        yield from choice(self, "output", ("pixels", "transform"))
+        if self.motion_kernel < 1 or self.motion_kernel % 2 == 0:
+            yield "motion_kernel", f"must be an odd integer >= 1, got {self.motion_kernel}"
         for name in ("context_frames", "future_frames", "enc_channels", "kernel_size", "max_shift",
                      "eval_clips", "n_figure_clips", "gif_fps"):
             yield from positive(self, name)

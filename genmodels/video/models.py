@@ -6,6 +6,19 @@ At step t the network reads frame x_t and predicts x_{t+1}. Given k context fram
 x_1 … x_k (the prediction of x_{k+1} comes out of the last of them) and then, for each further
 frame, its own previous prediction σ(logits) — or, in training with teacher forcing, the true
 frame.
+
+Two ways to draw the next frame (``output``):
+
+* ``"pixels"``: the decoder writes every pixel's logit (Shi et al.'s ConvLSTM). Uncertain motion
+  comes out as a blurred average of the possible frames.
+* ``"transform"``: the next frame is the frame just read, *moved*: a k × k kernel, a softmax
+  predicted from the ConvLSTM's state for each clip, is convolved with x_t (a normalised kernel is
+  a weighted average of shifts by up to ±k//2 pixels), and a per-pixel mask m from the decoder
+  blends it with the decoder's own pixels, x̂_{t+1} = m ⊙ (K_t ⋆ x_t) + (1 − m) ⊙ σ(logits) —
+  the CDNA model of Finn, Goodfellow and Levine (2016) with one kernel. The pixels of the digit
+  are carried along instead of redrawn, so a confident kernel keeps the digit sharp frame after
+  frame. Its output is returned as logits, log(x̂ / (1 − x̂)) (x̂ clamped to [1e-6, 1 − 1e-6]), so
+  the losses and the feedback σ(logits) are those of ``"pixels"``.
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ import math
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genmodels._checks import check_tensor
@@ -64,17 +78,26 @@ class ConvLSTMPredictor(nn.Module):
     """
 
     def __init__(self, channels: int = 1, enc_channels: int = 16, hidden: Sequence[int] = (32,),
-                 kernel_size: int = 5, downsample: int = 2):
+                 kernel_size: int = 5, downsample: int = 2, output: str = "pixels",
+                 motion_kernel: int = 7, canvas: int | None = None):
         super().__init__()
         if downsample not in (1, 2):
             raise ValueError(f"downsample: must be 1 or 2, got {downsample!r}")
+        if output not in ("pixels", "transform"):
+            raise ValueError(f"output: must be 'pixels' or 'transform', got {output!r}")
+        if output == "transform":
+            if isinstance(motion_kernel, bool) or not isinstance(motion_kernel, int) \
+                    or motion_kernel < 1 or motion_kernel % 2 == 0:
+                raise ValueError(f"motion_kernel: expected an odd integer >= 1, got {motion_kernel!r}")
+            if isinstance(canvas, bool) or not isinstance(canvas, int) or canvas < 1:
+                raise ValueError(f"canvas: the transform head needs the frame size, got {canvas!r}")
         hidden = list(hidden)
         if not hidden:
             raise ValueError("hidden: expected at least one ConvLSTM layer, got []")
         for name, v in (("channels", channels), ("enc_channels", enc_channels)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
-        self.downsample = downsample
+        self.downsample, self.output, self.motion_kernel = downsample, output, motion_kernel
         self.encoder = nn.Sequential(
             nn.Conv2d(channels, enc_channels, 3, padding=1), nn.ReLU(),
             nn.Conv2d(enc_channels, enc_channels, 3, stride=downsample, padding=1), nn.ReLU())
@@ -82,7 +105,12 @@ class ConvLSTMPredictor(nn.Module):
         self.layers = nn.ModuleList(ConvLSTMLayer(i, k, kernel_size) for i, k in zip(ins, hidden))
         up = (nn.ConvTranspose2d(sum(hidden), enc_channels, 4, stride=2, padding=1) if downsample == 2
               else nn.Conv2d(sum(hidden), enc_channels, 3, padding=1))
-        self.decoder = nn.Sequential(up, nn.ReLU(), nn.Conv2d(enc_channels, channels, 3, padding=1))
+        extra = 1 if output == "transform" else 0                # + the mask's logit
+        self.decoder = nn.Sequential(up, nn.ReLU(), nn.Conv2d(enc_channels, channels + extra, 3, padding=1))
+        if output == "transform":                                # the state → one k × k kernel per clip
+            side = -(-canvas // downsample)
+            self.kernel_head = nn.Sequential(nn.Conv2d(sum(hidden), 8, 3, padding=1), nn.ReLU(),
+                                             nn.Flatten(), nn.Linear(8 * side * side, motion_kernel ** 2))
 
     def init_state(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Zero (h, C) of every layer for frames ``x [B, C, H, W]``."""
@@ -104,7 +132,23 @@ class ConvLSTMPredictor(nn.Module):
             new.append((h, c))
             hs.append(h)
             z = h
-        return self.decoder(torch.cat(hs, 1)), new
+        hcat = torch.cat(hs, 1)
+        out = self.decoder(hcat)
+        if self.output == "pixels":
+            return out, new
+        return self.transform(x, out, self.kernel_head(hcat)), new
+
+    def transform(self, x: torch.Tensor, decoded: torch.Tensor, kernel_logits: torch.Tensor) -> torch.Tensor:
+        """The ``"transform"`` output as logits: ``x [B, C, H, W]`` convolved with each clip's
+        softmax kernel (``kernel_logits [B, k²]``), blended by the mask σ(``decoded[:, C]``) with
+        the pixels σ(``decoded[:, :C]``)."""
+        B, C, H, W = x.shape
+        k = self.motion_kernel
+        kernel = torch.softmax(kernel_logits, dim=1).view(B, 1, k, k).repeat_interleave(C, 0)
+        moved = F.conv2d(x.reshape(1, B * C, H, W), kernel, padding=k // 2, groups=B * C).view(B, C, H, W)
+        mask = torch.sigmoid(decoded[:, C:C + 1])
+        frame = mask * moved + (1 - mask) * torch.sigmoid(decoded[:, :C])
+        return torch.logit(frame.clamp(1e-6, 1 - 1e-6))
 
     def forward(self, frames: torch.Tensor, context: int, teacher_forcing: bool = False) -> torch.Tensor:
         """Logits ``[B, T − 1, C, H, W]`` of frames 2…T of ``frames [B, T, C, H, W]``: frames

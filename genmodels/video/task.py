@@ -71,7 +71,8 @@ class VideoPredictTask(Task):
         m = cfg.model
         self.k, self.F = m.context_frames, m.future_frames
         self.model = ConvLSTMPredictor(data.frame_shape[0], m.enc_channels, list(m.hidden_channels),
-                                       m.kernel_size, m.downsample).to(device)
+                                       m.kernel_size, m.downsample, output=m.output,
+                                       motion_kernel=m.motion_kernel, canvas=data.canvas).to(device)
 
     # ------------------------------------------------------------------ training
     def draw(self, step):
