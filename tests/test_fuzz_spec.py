@@ -1097,6 +1097,15 @@ def _(rng, g):
                 refs=["".join(rng.choice("ab") for _ in range(rng.randrange(1, 5))) for _ in range(n)])
 
 
+@case("genmodels.speech.tts.length_regulator", h=T(free=(2,), empty=(2,)),
+      durations=T(kind="int"))
+def _(rng, g):
+    B, D, E, _ = sizes(rng)
+    durations = torch.randint(0, 4, (B, D), generator=g)
+    durations[:, 0] = 1                                   # every sequence has a frame
+    return dict(h=randn(g, B, D, E), durations=durations)
+
+
 # ============================================================================== the harness
 @contextlib.contextmanager
 def _time_limit(seconds):

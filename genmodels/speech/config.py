@@ -3,7 +3,8 @@ said by synthetic voices, with the phone/character alignment, or by espeak-ng vo
 ``data.source=espeak``; configs/data/speech_text.yaml) and
 ``speech_folder`` (your recordings with transcripts; configs/data/speech_folder.yaml). Both load
 a :class:`~genmodels.speech.corpus.SpeechTextCorpus`. The ``model`` group's ``asr`` family
-(:class:`ASRConfig`) recognises their speech."""
+(:class:`ASRConfig`) recognises their speech, its ``tts`` family (:class:`TTSConfig`) speaks
+text."""
 
 from __future__ import annotations
 
@@ -161,3 +162,62 @@ class ASRConfig(ModelConfig):
 
 
 register_model("asr_schema", ASRConfig, family="asr", task="genmodels.speech.task_asr:ASRTask")
+
+
+# ------------------------------------------------------------------------------ synthesis
+@dataclass
+class TTSConfig(ModelConfig):
+    """Text-to-speech, phones → log-magnitude STFT frames → Griffin-Lim
+    (genmodels/speech/tts.py, task_tts.py; configs/model/tts_fastspeech.yaml): duration-based,
+    a Transformer encoder + speaker embedding, a duration predictor, the length regulator and a
+    Transformer decoder over frames."""
+    family: str = "tts"
+    arch: str = "fastspeech"      # duration-based (length regulator on the corpus's phone times)
+    # --- frames: log max(|STFT|, 1e-4), normalised per bin
+    n_fft: int = 256              # 32 ms at 8 kHz
+    hop_length: int = 64          # 8 ms
+    # --- model
+    d_model: int = 128
+    num_heads: int = 2
+    enc_layers: int = 3           # Transformer blocks over phones
+    dec_layers: int = 2           # Transformer blocks over frames
+    d_ff: int = 512
+    kernel_size: int = 3          # the duration predictor's convolutions (odd)
+    dropout: float = 0.1
+    duration_weight: float = 1.0  # loss = L1(frames) + w · MSE(log(1 + frames per phone))
+    # --- vocoder
+    griffin_lim_iters: int = 32
+    griffin_lim_momentum: float = 0.99   # fast Griffin-Lim (0: the original algorithm)
+    # --- evaluation
+    eval_voices: int = 2          # each held-out sentence is said by this many training voices
+    eval_utterances: Optional[int] = None  # the first n held-out utterances per split (null: all)
+    mcd_mfcc: int = 13            # MFCCs (c0 left out) of the DTW-aligned MCD
+    asr_run: Optional[str] = None  # an ASR run folder (asr_speech): its CER on real vs TTS; null: skipped
+    asr_mode: str = "beam_ctc"    # that ASR's decoding: greedy | beam | beam_ctc | ctc
+    samples: int = 3              # WAV samples (real, ceiling, TTS) written with the figures
+
+    def problems(self):
+        yield from choice(self, "arch", ("fastspeech",))
+        yield from choice(self, "asr_mode", ("greedy", "beam", "beam_ctc", "ctc"))
+        for name in ("n_fft", "hop_length", "d_model", "num_heads", "enc_layers", "dec_layers",
+                     "d_ff", "kernel_size", "griffin_lim_iters", "eval_voices",
+                     "eval_utterances", "mcd_mfcc"):
+            yield from positive(self, name)
+        for name in ("duration_weight", "griffin_lim_momentum", "samples"):
+            yield from positive(self, name, allow_zero=True)
+        yield from unit(self, "dropout", high_open=True)
+        if self.d_model % self.num_heads:
+            yield "num_heads", f"must divide d_model={self.d_model}, got {self.num_heads}"
+        if self.kernel_size % 2 == 0:
+            yield "kernel_size", f"must be odd, got {self.kernel_size}"
+        if self.n_fft % 2:
+            yield "n_fft", f"must be even, got {self.n_fft}"
+        if self.hop_length > self.n_fft:
+            yield "hop_length", f"must be <= n_fft={self.n_fft}, got {self.hop_length}"
+        if self.griffin_lim_momentum > 10:
+            yield "griffin_lim_momentum", f"must be <= 10, got {self.griffin_lim_momentum}"
+        if self.mcd_mfcc < 2 or self.mcd_mfcc > 40:
+            yield "mcd_mfcc", f"must be in 2..40 (40 mel bands; c0 is left out), got {self.mcd_mfcc}"
+
+
+register_model("tts_schema", TTSConfig, family="tts", task="genmodels.speech.task_tts:TTSTask")

@@ -1,5 +1,6 @@
-"""Figures of the speech corpus (a spectrogram with its phone and character alignment drawn on it)
-and of recognition (the decoder's cross-attention over the frames)."""
+"""Figures of the speech corpus (a spectrogram with its phone and character alignment drawn on it),
+of recognition (the decoder's cross-attention over the frames) and of text-to-speech (the
+phone-to-frame alignment of the length regulator, real against predicted durations)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from genmodels.audio.plots import log_spectrogram_db
 from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
-__all__ = ["plot_alignment", "plot_cross_attention"]
+__all__ = ["plot_alignment", "plot_cross_attention", "plot_duration_alignment"]
 
 
 def plot_alignment(utterances: list, path: str | Path, n_fft: int = 256, hop_length: int = 64,
@@ -63,6 +64,43 @@ def plot_cross_attention(weights, tokens: list[str], frame_seconds: float, path:
     ax.set_yticklabels(["␣" if t == " " else t for t in tokens], fontsize=7)
     ax.set_xlabel("time (s) of the encoder position")
     ax.set_ylabel("output character")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_figure(fig, path, dpi=100)
+
+
+def plot_duration_alignment(phones: list[str], true_durations, predicted_durations,
+                            frame_seconds: float, path: str | Path,
+                            title: str | None = None) -> Path:
+    """The length regulator's alignment, phones × frames: the real durations as filled cells
+    (the matrix a duration-based TTS expands its phone states with), the predicted ones as red
+    bars over them; a perfect duration predictor draws the bars on the cells."""
+    import numpy as np
+
+    true_d = np.asarray(true_durations, dtype=int)
+    pred_d = np.asarray(predicted_durations, dtype=int)
+    if not (len(phones) == len(true_d) == len(pred_d)) or not len(phones):
+        raise ValueError(f"phones: expected one true and one predicted duration per phone, got "
+                         f"{len(phones)} phones, {len(true_d)} and {len(pred_d)} durations")
+    if not frame_seconds > 0:
+        raise ValueError(f"frame_seconds: must be > 0, got {frame_seconds}")
+    K, T = len(phones), int(max(true_d.sum(), pred_d.sum()))
+    image = np.zeros((K, max(T, 1)))
+    ends = np.cumsum(true_d)
+    for k, (a, b) in enumerate(zip(ends - true_d, ends)):
+        image[k, a:b] = 1.0
+    fig, ax = plt.subplots(figsize=(min(14, 2 + T * 0.03), min(12, 1.5 + K * 0.16)))
+    ax.imshow(image, origin="upper", aspect="auto", cmap="Greys", vmin=0, vmax=1.6,
+              extent=(0, T * frame_seconds, K - 0.5, -0.5))
+    pend = np.cumsum(pred_d)
+    for k, (a, b) in enumerate(zip(pend - pred_d, pend)):
+        ax.plot([a * frame_seconds, b * frame_seconds], [k, k], color="tab:red", lw=2.2,
+                solid_capstyle="butt")
+    ax.set_yticks(range(K))
+    ax.set_yticklabels(phones, fontsize=6)
+    ax.set_xlabel(f"time (s); grey: real durations ({int(true_d.sum())} frames), red: predicted "
+                  f"({int(pred_d.sum())} frames)")
+    ax.set_ylabel("phone")
     if title:
         ax.set_title(title, fontsize=9)
     return save_figure(fig, path, dpi=100)
