@@ -20,6 +20,7 @@ def _pair(seed=0, shape=(3, 2, 16, 19), noise=0.1):
     return x, y
 
 
+@pytest.mark.exercise("video.psnr")
 def test_psnr_closed_form_and_hand_case():
     # a constant error of 0.1 on a [0, 1] image: MSE 0.01, PSNR 20 dB; data range 2 adds 20·log10 2
     x = torch.zeros(2, 1, 4, 4, dtype=F64)
@@ -34,6 +35,7 @@ def test_psnr_closed_form_and_hand_case():
 
 @pytest.mark.parametrize("shape, data_range", [((3, 2, 16, 19), 1.0), ((2, 1, 11, 11), 1.0),
                                                ((1, 3, 28, 28), 255.0)])
+@pytest.mark.exercise("video.ssim")
 def test_ssim_matches_scikit_image(shape, data_range):
     skimage = pytest.importorskip("skimage.metrics")
     x, y = _pair(shape=shape)
@@ -46,6 +48,7 @@ def test_ssim_matches_scikit_image(shape, data_range):
     np.testing.assert_allclose(ours.numpy(), ref, rtol=0, atol=1e-12)
 
 
+@pytest.mark.exercise("video.ssim")
 def test_ssim_hand_cases_and_float32():
     x, y = _pair()
     assert ssim(x, x).tolist() == pytest.approx([1.0] * len(x), abs=1e-12)   # identical: 1
@@ -64,6 +67,26 @@ def test_ssim_is_differentiable():
     x, y = _pair(shape=(1, 1, 12, 12))
     x.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda z: ssim(z, y), (x,), eps=1e-6, atol=1e-8)
+
+
+@pytest.mark.exercise("video.psnr")
+def test_psnr_small_case(small_case):
+    x = torch.tensor([[[0.0, 0.5], [1.0, 0.25]], [[0.2, 0.2], [0.2, 0.2]]], dtype=F64)
+    y = torch.tensor([[[0.1, 0.5], [0.8, 0.25]], [[0.2, 0.4], [0.2, 0.2]]], dtype=F64)
+    # by hand: item 0 MSE (0.01 + 0.04) / 4 = 0.0125, item 1 MSE 0.04 / 4 = 0.01; range 2 → L² = 4
+    small_case(("two 2×2 items, data_range 1", [10 * math.log10(1 / 0.0125), 20.0], lambda: psnr(x, y)),
+               ("the same, data_range 2", [10 * math.log10(4 / 0.0125), 10 * math.log10(4 / 0.01)],
+                lambda: psnr(x, y, data_range=2.0)))
+
+
+@pytest.mark.exercise("video.ssim")
+def test_ssim_small_case(small_case):
+    skimage = pytest.importorskip("skimage.metrics")
+    x, y = _pair(seed=3, shape=(2, 1, 11, 12))
+    ref = [skimage.structural_similarity(x[i, 0].numpy(), y[i, 0].numpy(), gaussian_weights=True,
+                                         sigma=1.5, use_sample_covariance=False, data_range=1.0)
+           for i in range(2)]
+    small_case(("two 1×11×12 items vs scikit-image's structural_similarity", ref, lambda: ssim(x, y)))
 
 
 @pytest.mark.parametrize("fn", [psnr, ssim])

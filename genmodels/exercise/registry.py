@@ -43,12 +43,13 @@ from pathlib import Path
 #: points file, ``genmodels-exercise check --points FILE``, changes any for a course)
 DEFAULT_POINTS = 1.0
 
-FAMILIES = ("rl", "transfer", "vae", "gan", "ddpm", "flow", "rnn", "transformer", "audio", "speech")
+FAMILIES = ("rl", "transfer", "vae", "gan", "ddpm", "flow", "rnn", "transformer", "audio", "speech",
+            "video")
 
 #: the pytest marker that selects each family's tests (``pytest -m ddpm`` also works)
 FAMILY_MARKER = {"rl": "rl", "transfer": "transfer", "vae": "vae", "gan": "gan",
                  "ddpm": "diffusion", "flow": "flow", "rnn": "rnn", "transformer": "transformer", "audio": "audio",
-                 "speech": "speech"}
+                 "speech": "speech", "video": "video"}
 
 #: within a family, the modules in the order of the methods chapter (other modules follow)
 SYLLABUS = ("rl/returns", "rl/rlhf", "rl/ppo", "transfer/finetune", "transfer/ewc", "diffusion/ddpm",

@@ -49,8 +49,14 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     PSNR +inf. An empty batch is refused naming ``x``.
     """
     _check_pair(x, y, data_range)
+    # >>> exercise video.psnr: PSNR
+    # what: PSNR = 10·log10(L² / MSE) per item, the MSE over every non-batch element
+    # hint: (x − y)², flattened from dim 1 and averaged per item ([B]); then 10·log10 of the
+    #   *squared* data range over it: a constant error of 0.1 on [0, 1] images is 20 dB.
+    # mistake: `data_range ** 2 / mse` -> `data_range / mse`
     mse = (x - y).pow(2).flatten(1).mean(dim=1)
     return 10.0 * torch.log10(data_range ** 2 / mse)
+    # <<< exercise video.psnr
 
 
 def gaussian_window(size: int = _WIN, sigma: float = _SIGMA, dtype=torch.float64) -> torch.Tensor:
@@ -73,6 +79,12 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     def local_mean(z):                      # per channel, valid positions only
         return F.conv2d(z, win, groups=C)
 
+    # >>> exercise video.ssim: SSIM
+    # what: the SSIM map from Gaussian-weighted local means, variances and the covariance, averaged per item
+    # hint: with E[·] = local_mean(·): μ = E[x], σ_x² = E[x²] − μ_x², σ_xy = E[xy] − μ_x μ_y;
+    #   C₁ = (K₁ L)², C₂ = (K₂ L)²; SSIM = (2μ_xμ_y + C₁)(2σ_xy + C₂) / ((μ_x² + μ_y² + C₁)(σ_x² +
+    #   σ_y² + C₂)), then the mean over channels and positions of each item.
+    # mistake: `cov = local_mean(x * y) - mu_x * mu_y` -> `cov = local_mean(x * y)`
     mu_x, mu_y = local_mean(x), local_mean(y)
     var_x = local_mean(x * x) - mu_x ** 2
     var_y = local_mean(y * y) - mu_y ** 2
@@ -80,3 +92,4 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
     return s.flatten(1).mean(dim=1)
+    # <<< exercise video.ssim
