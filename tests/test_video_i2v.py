@@ -207,8 +207,9 @@ def test_draw_is_a_pure_function_of_seed_and_step():
     assert torch.equal(clips_a.frames, clips_b.frames) and torch.equal(ang_a, ang_b)
     assert not torch.equal(clips_a.frames, clips_c.frames)
     batch = task.draw(3)
-    assert batch["x0"].shape == (4, 6, 32, 32) and batch["key"].shape == (4, 1, 32, 32)
-    assert batch["x0"].min() >= -1 and batch["x0"].max() <= 1 and batch["keep"].dtype == torch.bool
+    assert batch["future"].shape == (4, 4, 24, 24) and batch["key"].shape == (4, 1, 24, 24)
+    assert batch["future"].min() >= -1 and batch["future"].max() <= 1 and batch["keep"].dtype == torch.bool
+    assert batch["t"].is_floating_point() and 0 <= batch["t"].min() and batch["t"].max() <= 1   # flow times
     # the fixed test clips show test images (disjoint from the training images)
     test, _ = task.fixed("test")
     images = task.data.source_images.test
@@ -227,19 +228,33 @@ def test_two_steps_through_the_trainer(tmp_path):
         for k in ("angle_err", "angle_err_std", "angle_err_wrong", "agree", "agree_min", "fd",
                   "speed", "wrong_vs_clip"):
             assert math.isfinite(test[f"{k}_{tag}"]), (k, tag)
-        assert all(f"agree_{tag}_h{h}" in test and f"fd_{tag}_h{h}" in test for h in range(1, 7))
+        assert all(f"agree_{tag}_h{h}" in test and f"fd_{tag}_h{h}" in test for h in range(1, 5))
         assert 0 <= test[f"angle_err_{tag}"] <= 180
     assert test["angle_err_real"] < 8 and test["agree_real"] == 1.0     # real frames: exact crops
     for name in ("brush_frames.png", "brush.gif", "angle_errors.png", "per_frame.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 0
     from PIL import Image
     with Image.open(tmp_path / "figures" / "brush.gif") as gif:
-        assert gif.n_frames == 7                                      # the key frame + 6
+        assert gif.n_frames == 5                                      # the key frame + 4
+
+
+@pytest.mark.train
+def test_ddpm_process_trains_and_samples(tmp_path):
+    """model.process=ddpm: Algorithm 1 and DDIM through the same task (one step, no figures)."""
+    over = [*FAST_I2V, "model.process=ddpm", "trainer.max_steps=1", "trainer.figures=false",
+            "model.guidance_scales=[0.0,2.0]"]
+    task = build_task(to_object(compose(over)), torch.device("cpu"))
+    batch = task.draw(0)
+    assert not batch["t"].is_floating_point() and int(batch["t"].max()) < 50
+    key = task.fixed("test")[0].frames[:3, 0, 0]
+    frames = task.generate(key, torch.tensor([0.0, 90.0, 180.0], dtype=torch.float64), 2.0)
+    assert frames.shape == (3, 4, 24, 24) and 0 <= frames.min() and frames.max() <= 1
 
 
 def test_experiment_composes():
     cfg = to_object(compose(["experiment=i2v_digits"]))
-    assert cfg.trainer.threads == 1 and cfg.data.frames == 7 and cfg.model.family == "video_i2v"
+    assert cfg.trainer.threads == 1 and cfg.data.frames == 5 and cfg.model.family == "video_i2v"
+    assert cfg.model.process == "flow"
     assert sorted(cfg.model.guidance_scales) == [0.0, 1.0, 3.0]
 
 
@@ -250,13 +265,15 @@ def test_images_are_refused_by_name():
 
 @pytest.mark.parametrize("override, key", [
     ("data.num_digits=2", "data.num_digits"),
-    ("data.canvas=20", "data.canvas"),
+    ("data.canvas=19", "data.canvas"),            # 8 + 2·4·1.5 = 20 needed
+    ("model.process=sde", "model.process"),
     ("data.image_size=16", "data.image_size"),
     ("model.guidance_scales=[-1.0]", "model.guidance_scales"),
     ("model.direction_dropout=0.0", "model.direction_dropout"),
-    ("model.sample_steps=2000", "model.sample_steps"),
+    ("model.process=ddpm model.sample_steps=2000", "model.sample_steps"),
+    ("model.sample_steps=0", "model.sample_steps"),
     ("model.schedule=cubic", "model.schedule"),
 ])
 def test_bad_config_values_fail_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        to_object(compose(["experiment=i2v_digits", override]))
+        to_object(compose(["experiment=i2v_digits", *override.split()]))

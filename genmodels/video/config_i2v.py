@@ -1,6 +1,7 @@
 """Schema of image-to-video with a motion brush (configs/model/i2v_unet.yaml), task in
-genmodels/video/task_i2v.py: a DDPM over the F = data.frames − 1 frames after a key frame,
-conditioned on the key frame and a direction, with classifier-free guidance on the direction."""
+genmodels/video/task_i2v.py: a flow-matching model (or a DDPM) over the F = data.frames − 1 frames
+after a key frame, conditioned on the key frame and a direction, with classifier-free guidance on
+the direction."""
 
 from __future__ import annotations
 
@@ -22,16 +23,19 @@ class I2VConfig(ModelConfig):
     base_channels: int = 32       # U-Net channels at full resolution
     channel_mults: List[int] = field(default_factory=lambda: [1, 2, 2])  # one per resolution
     num_groups: int = 8           # GroupNorm groups
-    # --- DDPM (genmodels/diffusion/ddpm.py)
+    process: str = "flow"         # flow: flow matching, Euler sampling (genmodels/flow) | ddpm: Algorithm 1, DDIM sampling
+    time_scale: float = 1000.0    # flow only: t ∈ [0, 1] is multiplied by this before the sinusoidal embedding
+    # --- DDPM (process=ddpm; genmodels/diffusion/ddpm.py)
     timesteps: int = 1000         # T
     schedule: str = "linear"      # linear (Ho et al.) | cosine (Nichol & Dhariwal)
     beta_start: float = 1e-4      # linear schedule's β_1
     beta_end: float = 0.02        # linear schedule's β_T
+    # --- training
     ema_decay: float = 0.999      # EMA of the weights used to sample; 0: off
     direction_dropout: float = 0.15   # p in (0, 1): probability that a training direction is replaced by ∅
-    # --- sampling (deterministic DDIM) and scoring
-    sample_steps: int = 25        # DDIM steps
-    clip_x0: bool = True          # clamp DDIM's predicted x̂_0 to [−1, 1] at every step
+    # --- sampling (flow: Euler steps of the ODE; ddpm: deterministic DDIM) and scoring
+    sample_steps: int = 25        # Euler (flow) or DDIM (ddpm) steps
+    clip_x0: bool = True          # ddpm only: clamp DDIM's predicted x̂_0 to [−1, 1] at every step
     guidance_scales: List[float] = field(default_factory=lambda: [0.0, 1.0, 3.0])  # s scored at the test
     figure_scale: float = 3.0     # s of the frame strips and the GIF
     val_sample_clips: int = 64    # validation clips sampled (s = 1) for the angle error; 0: loss only
@@ -42,6 +46,8 @@ class I2VConfig(ModelConfig):
     def problems(self):
         yield from choice(self, "arch", ("direction_unet",))
         yield from choice(self, "schedule", ("linear", "cosine"))
+        yield from choice(self, "process", ("flow", "ddpm"))
+        yield from positive(self, "time_scale")
         for name in ("base_channels", "num_groups", "timesteps", "sample_steps", "eval_clips",
                      "n_figure_clips", "gif_fps"):
             yield from positive(self, name)
@@ -53,7 +59,7 @@ class I2VConfig(ModelConfig):
             yield from unit(self, name, low_open=True, high_open=True)
         yield from unit(self, "ema_decay", high_open=True)
         yield from unit(self, "direction_dropout", low_open=True, high_open=True)   # s ≠ 1 needs ∅
-        if self.sample_steps > self.timesteps:
+        if self.process == "ddpm" and self.sample_steps > self.timesteps:
             yield "sample_steps", f"({self.sample_steps}) must not exceed timesteps ({self.timesteps})"
         if not self.guidance_scales or any(s < 0 for s in self.guidance_scales):
             yield "guidance_scales", f"must be a non-empty list of numbers >= 0, got {list(self.guidance_scales)}"

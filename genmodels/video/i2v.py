@@ -186,18 +186,19 @@ def digit_crops(frames: torch.Tensor, size: int) -> torch.Tensor:
 
 # ============================================================================ network
 class DirectionUNet(nn.Module):
-    """ε_θ(x_t, t, key, u): a U-Net over the F future frames ``x_t [B, F, H, W]`` with the key
+    """ε_θ(x_t, t, key, u) (or a velocity v_θ): a U-Net over the F future frames ``x_t [B, F, H, W]`` with the key
     frame ``key [B, 1, H, W]`` as an extra input channel; the direction u = (cos θ, sin θ)
     ``[B, 2]`` goes through an MLP (2 → E → E) and is added to the time embedding (E = 4·base),
     or, where ``keep [B]`` is False (or ``direction`` is None), the learned null embedding ∅.
 
     One ResBlock (:class:`~genmodels.diffusion.models.ResBlock`) per resolution down and up, two
     in the middle, stride-2 convolutions down, nearest-neighbour upsampling back to the skip's
-    size. Returns ε ``[B, F, H, W]``.
+    size. Returns ε (or v) ``[B, F, H, W]``. ``t``: integer DDPM steps (``time_scale=1``) or
+    flow times in [0, 1] (``time_scale=1000``).
     """
 
     def __init__(self, frames: int, base_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 2),
-                 num_groups: int = 8):
+                 num_groups: int = 8, time_scale: float = 1.0):
         super().__init__()
         check_int("frames", frames, minimum=1)
         check_int("base_channels", base_channels, minimum=1)
@@ -208,7 +209,7 @@ class DirectionUNet(nn.Module):
             check_int("channel_mults", m, minimum=1)
         self.frames = frames
         E = 4 * base_channels
-        self.time_embed = nn.Sequential(SinusoidalTimeEmbedding(base_channels), nn.Linear(base_channels, E),
+        self.time_embed = nn.Sequential(SinusoidalTimeEmbedding(base_channels, time_scale), nn.Linear(base_channels, E),
                                         nn.SiLU(), nn.Linear(E, E))
         self.direction_embed = nn.Sequential(nn.Linear(2, E), nn.SiLU(), nn.Linear(E, E))
         self.null_direction = nn.Parameter(torch.zeros(E))                     # ∅, learned
@@ -276,9 +277,10 @@ class DirectionUNet(nn.Module):
 
 def direction_eps_model(net: Callable[..., torch.Tensor], key: torch.Tensor, direction: torch.Tensor,
                         guidance_scale: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """An ``eps_model(x_t, t)`` for the samplers: the classifier-free-guided
+    """An ``eps_model(x_t, t)`` (or ``velocity_model``) for the samplers: the classifier-free-guided
     ε̃ = ε(·, ∅) + s (ε(·, u) − ε(·, ∅)) of ``net(x_t, t, key, direction, keep)`` for the key
-    frames ``key [B, 1, H, W]`` and directions ``direction [B, 2]``, at s = ``guidance_scale``.
+    frames ``key [B, 1, H, W]`` and directions ``direction [B, 2]``, at s = ``guidance_scale``
+    (for a flow-matching network the same mixing of its two velocities, ṽ = v_∅ + s (v_u − v_∅)).
 
     The mixing is :func:`~genmodels.diffusion.guidance.guided_eps_model`'s (one call on the batch
     doubled, s = 0 and s = 1 with one call): its "labels" here are the row indices 0…B−1, and

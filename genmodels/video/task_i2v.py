@@ -6,13 +6,16 @@ generic trainer.
   F = ``data.frames`` − 1 frames after it). A training step renders ``trainer.batch_size`` fresh
   clips from the training images (a pure function of (data seed, run seed, step)); val and test
   clips are fixed sets (``data.val_clips``, ``data.test_clips``) from the val and test images;
-* **training** = Algorithm 1 (:func:`~genmodels.diffusion.ddpm.ddpm_loss`) on the F future frames
-  stacked as channels, scaled to [−1, 1], with ε_θ(x_t, t, key, u) (:class:`DirectionUNet`); the
+* **training** (``model.process=flow``, the default) = conditional flow matching
+  (:func:`~genmodels.flow.matching.flow_matching_loss`) on the F future frames stacked as
+  channels, scaled to [−1, 1], with v_θ(x_t, t, key, u) (:class:`DirectionUNet`); or
+  (``process=ddpm``) Algorithm 1 (:func:`~genmodels.diffusion.ddpm.ddpm_loss`) on ε_θ. The
   direction u is replaced by the null embedding ∅ with probability ``model.direction_dropout``;
   EMA weights sample;
-* **sampling** = deterministic DDIM on ``model.sample_steps`` steps with the guided
-  ε̃ = ε(·, ∅) + s (ε(·, u) − ε(·, ∅)) (:func:`direction_eps_model` → ``guided_eps_model`` →
-  ``classifier_free_guidance``). Every scale starts from the same noise.
+* **sampling** = ``model.sample_steps`` Euler steps of the flow ODE
+  (:func:`~genmodels.flow.matching.euler_flow_sample`; ddpm: deterministic DDIM) with the guided
+  prediction ṽ = v(·, ∅) + s (v(·, u) − v(·, ∅)) (:func:`direction_eps_model` →
+  ``guided_eps_model`` → ``classifier_free_guidance``). Every scale starts from the same noise.
 
 **Test scores** (per guidance scale s of ``model.guidance_scales``, tag ``s<s>``, on the test
 clips, whose images no training clip uses):
@@ -54,6 +57,7 @@ from genmodels.diffusion.ddpm import ddim_sample, ddpm_draw, ddpm_loss
 from genmodels.diffusion.schedules import NoiseSchedule, cosine_beta_schedule, linear_beta_schedule
 from genmodels.diffusion.task import DiffusionModel
 from genmodels.errors import ConfigError
+from genmodels.flow.matching import euler_flow_sample, flow_matching_draw, flow_matching_loss
 from genmodels.train.task import Task
 from genmodels.video.baselines import centre_of_mass
 from genmodels.video.data import SPLITS, Clips, MovingDigits
@@ -99,11 +103,13 @@ class I2VTask(Task):
         m = cfg.model
         self.F = data.frames - 1
         self.size = data.source_images.image_shape[-1]
-        net = DirectionUNet(self.F, m.base_channels, tuple(m.channel_mults), m.num_groups)
+        self.flow = m.process == "flow"
+        net = DirectionUNet(self.F, m.base_channels, tuple(m.channel_mults), m.num_groups,
+                            m.time_scale if self.flow else 1.0)
         self.model = DiffusionModel(net, m.ema_decay).to(device)
         betas = (linear_beta_schedule(m.timesteps, m.beta_start, m.beta_end) if m.schedule == "linear"
                  else cosine_beta_schedule(m.timesteps))
-        self.schedule = NoiseSchedule(betas.to(device))
+        self.schedule = NoiseSchedule(betas.to(device))                         # ddpm only
         self._fixed: dict[str, tuple[Clips, torch.Tensor]] = {}
         self._test_detail: dict | None = None
 
@@ -128,26 +134,35 @@ class I2VTask(Task):
 
     @staticmethod
     def as_batch(clips: Clips, angles: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Key frames ``[B, 1, H, W]`` and future frames ``x0 [B, F, H, W]`` in [−1, 1], and the
-        unit directions ``[B, 2]``."""
+        """Key frames ``[B, 1, H, W]`` and the future frames ``[B, F, H, W]`` (the data the model
+        generates), in [−1, 1], and the unit directions ``[B, 2]``."""
         frames = clips.frames[:, :, 0] * 2 - 1                                  # (B, T, H, W)
-        return {"key": frames[:, :1], "x0": frames[:, 1:],
+        return {"key": frames[:, :1], "future": frames[:, 1:],
                 "direction": direction_vector(angles).to(torch.float32)}
 
     # ------------------------------------------------------------------ training
     def draw(self, step):
         clips, angles = self.clips("train", self.cfg.trainer.batch_size, (self.cfg.seed, step))
         batch = {k: v.to(self.device) for k, v in self.as_batch(clips, angles).items()}
-        batch["t"], batch["noise"] = ddpm_draw(batch["x0"], self.schedule)
+        batch["t"], batch["noise"] = self.draw_t_noise(batch["future"])
         batch["keep"] = torch.rand(len(angles), device=self.device) >= self.cfg.model.direction_dropout
         return batch
 
-    def loss(self, net, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
-             ) -> torch.Tensor:
-        """Algorithm 1 on ε_θ(·, ·, key, u); ``keep`` (False: ∅) defaults to all True."""
+    def draw_t_noise(self, future: torch.Tensor, generator: torch.Generator | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """t and the noise of the loss: t ~ U[0, 1] (flow) or U{0, …, T−1} (ddpm), N(0, I)."""
+        if self.flow:
+            return flow_matching_draw(future, generator)
+        return ddpm_draw(future, self.schedule, generator)
+
+    def loss(self, net, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Flow matching on v_θ(·, ·, key, u) (ddpm: Algorithm 1 on ε_θ) with the batch's ``t``
+        and ``noise``; ``keep`` (False: ∅) defaults to all True."""
         key, u, keep = batch["key"], batch["direction"], batch.get("keep")
-        return ddpm_loss(lambda x_t, t: net(x_t, t, key, u, keep), batch["x0"], self.schedule,
-                         generator, t=batch.get("t"), noise=batch.get("noise"))
+        model = lambda x_t, t: net(x_t, t, key, u, keep)                        # noqa: E731
+        if self.flow:
+            return flow_matching_loss(model, batch["future"], t=batch["t"], x0=batch["noise"])
+        return ddpm_loss(model, batch["future"], self.schedule, t=batch["t"], noise=batch["noise"])
 
     def training_step(self, step, batch, optimize):
         loss = self.loss(self.model.net, batch)
@@ -161,7 +176,8 @@ class I2VTask(Task):
                  seed: int = 1, chunk: int = 256) -> torch.Tensor:
         """The F frames after each key frame ``key [N, H, W]`` (in [0, 1]) asked to move towards
         ``angles [N]`` (degrees), at guidance scale s: ``[N, F, H, W]`` in [0, 1] (on the CPU).
-        DDIM from x_T drawn by a generator seeded with ``seed``: the same noise for every s."""
+        Euler steps of the flow (ddpm: DDIM) from noise drawn by a generator seeded with
+        ``seed``: the same noise for every s."""
         m = self.cfg.model
         net = self.model.sampling_net
         was = net.training
@@ -171,9 +187,12 @@ class I2VTask(Task):
         for k, a in zip(key.split(chunk), angles.split(chunk)):
             k = (k[:, None] * 2 - 1).to(self.device, torch.float32)           # (n, 1, H, W)
             u = direction_vector(a).to(self.device, torch.float32)
-            eps = direction_eps_model(net, k, u, float(guidance_scale))
-            x = ddim_sample(eps, (len(k), self.F, *k.shape[-2:]), self.schedule, m.sample_steps,
-                            generator=g, clip_x0=m.clip_x0)
+            guided = direction_eps_model(net, k, u, float(guidance_scale))
+            shape = (len(k), self.F, *k.shape[-2:])
+            if self.flow:
+                x = euler_flow_sample(guided, shape, m.sample_steps, g, dtype=torch.float32, device=self.device)
+            else:
+                x = ddim_sample(guided, shape, self.schedule, m.sample_steps, generator=g, clip_x0=m.clip_x0)
             out.append(((x.clamp(-1, 1) + 1) / 2).cpu())
         net.train(was)
         return torch.cat(out)
@@ -278,7 +297,8 @@ class I2VTask(Task):
                 part = Clips(*(getattr(clips, f)[c:c + 256] for f in ("frames", "positions", "centres",
                                                                      "sources", "labels")))
                 batch = self.as_batch(part, angles[c:c + 256])
-                t, noise = ddpm_draw(batch["x0"], self.schedule.to(device="cpu"), g)
+                t, noise = (flow_matching_draw(batch["future"], g) if self.flow
+                            else ddpm_draw(batch["future"], self.schedule.to(device="cpu"), g))
                 batch = {k: v.to(self.device) for k, v in {**batch, "t": t, "noise": noise}.items()}
                 total += self.loss(net, batch).item() * len(t)
         out = {"loss": total / len(angles)}
