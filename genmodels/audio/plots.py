@@ -12,18 +12,16 @@ from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 __all__ = ["write_wav", "plot_audio_panels", "log_spectrogram_db"]
 
 
-def write_wav(path: str | Path, audio: torch.Tensor, sample_rate: int) -> Path:
-    """Write mono ``audio [N]`` as 16-bit PCM, peak-limited to 0.99 (a louder clip is scaled)."""
-    import soundfile as sf
+def write_wav(path: str | Path, audio: torch.Tensor, sample_rate: int,
+              comment: str | None = None) -> Path:
+    """Write mono ``audio [N]`` as 16-bit PCM, peak-limited to 0.99 (a louder clip is scaled),
+    with a RIFF ``INFO`` comment (:func:`~genmodels.audio.wavfile.write_tagged_wav`): by default
+    that the audio is synthetic speech made by genmodels — true of every model output and of the
+    synthetic corpora; pass another ``comment`` for a user's own recordings."""
+    from genmodels.audio.wavfile import SYNTHETIC_COMMENT, write_tagged_wav
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    x = audio.detach().float().cpu().reshape(-1).numpy()
-    peak = float(np.abs(x).max()) if x.size else 0.0
-    if peak > 0.99:
-        x = x * (0.99 / peak)
-    sf.write(str(path), x, int(sample_rate), subtype="PCM_16")
-    return path
+    return write_tagged_wav(path, audio.detach().reshape(-1).float(), int(sample_rate),
+                            comment=comment or SYNTHETIC_COMMENT)
 
 
 def log_spectrogram_db(audio: torch.Tensor, n_fft: int = 256, hop_length: int = 64) -> np.ndarray:
