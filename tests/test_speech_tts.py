@@ -214,6 +214,21 @@ def test_experiment_trains_a_few_steps(tmp_path):
                                   for w in wavs)
 
 
+def test_length_buckets_cover_every_item_once_per_epoch_in_sorted_groups():
+    from genmodels.train.trainer import build_task
+    task = build_task(to_object(compose(["experiment=tts_speech", *TINY,
+                                         "model.length_buckets=true"])), torch.device("cpu"))
+    n, B = len(task.items["train"]), 4
+    lengths = [it["frames"].shape[0] for it in task.items["train"]]
+    batches = [task.draw(step)["idx"].tolist() for step in range(n // B)]
+    assert sorted(i for b in batches for i in b) == list(range(n))           # one epoch
+    ranks = {i: r for r, i in enumerate(sorted(range(n), key=lambda i: (lengths[i], i)))}
+    for b in batches:                                                         # neighbours in length
+        assert max(ranks[i] for i in b) - min(ranks[i] for i in b) == B - 1
+    assert batches != [task.draw(step)["idx"].tolist() for step in range(n // B, 2 * n // B)]
+    assert task.draw(5)["idx"].tolist() == task.draw(5)["idx"].tolist()       # a function of the step
+
+
 @pytest.mark.parametrize("override, key", [
     ("model.num_heads=3", "model.num_heads"), ("model.kernel_size=4", "model.kernel_size"),
     ("model.asr_mode=fast", "model.asr_mode"), ("model.hop_length=512", "model.hop_length"),

@@ -185,6 +185,7 @@ class TTSConfig(ModelConfig):
     kernel_size: int = 3          # the duration predictor's convolutions (odd)
     dropout: float = 0.1
     duration_weight: float = 1.0  # loss = L1(frames) + w · MSE(log(1 + frames per phone))
+    length_buckets: bool = False  # batches of similar-length utterances (fixed groups, shuffled per epoch): less padding
     # --- vocoder
     griffin_lim_iters: int = 32
     griffin_lim_momentum: float = 0.99   # fast Griffin-Lim (0: the original algorithm)

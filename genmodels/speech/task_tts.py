@@ -126,7 +126,25 @@ class TTSTask(Task):
                 "speaker": torch.tensor([it["speaker"] for it in its], device=self.device)}
 
     # ------------------------------------------------------------------ training
+    def _length_groups(self) -> list[list[int]]:
+        """The training items sorted by length, cut into groups of ``trainer.batch_size``
+        (the ``n % batch_size`` longest are left out)."""
+        B = self.cfg.trainer.batch_size
+        n = len(self.items["train"])
+        if B > n:
+            raise ConfigError(f"trainer.batch_size: {B} exceeds the {n} training items; use a "
+                              f"batch of at most that many")
+        order = sorted(range(n), key=lambda i: (self.items["train"][i]["frames"].shape[0], i))
+        return [order[i:i + B] for i in range(0, n - n % B, B)]
+
     def draw(self, step):
+        """Epochs of shuffled items; with ``model.length_buckets``, epochs of shuffled groups of
+        similar length (:meth:`_length_groups`), so that a batch pads little."""
+        if self.cfg.model.length_buckets:
+            if not hasattr(self, "groups"):
+                self.groups = self._length_groups()
+            g = int(batch_indices(len(self.groups), 1, step, self.cfg.seed)[0])
+            return {"idx": torch.tensor(self.groups[g])}
         return {"idx": batch_indices(len(self.items["train"]), self.cfg.trainer.batch_size, step,
                                      self.cfg.seed)}
 
