@@ -2,7 +2,7 @@
 (PSNR, SSIM) of the chapter's workflow; moving digits (clips with ground-truth positions), the
 ConvLSTM frame predictor, and the baselines and tracker it is scored against. The training task
 is :mod:`genmodels.video.task` (``experiment=video_predict_digits``); image-to-video with a motion
-brush (a DDPM from one key frame and a direction, :mod:`genmodels.video.i2v`) is
+brush (flow matching, or a DDPM, from one key frame and a direction, :mod:`genmodels.video.i2v`) is
 :mod:`genmodels.video.task_i2v` (``experiment=i2v_digits``); frame interpolation and
 super-resolution (:mod:`genmodels.video.frames`: the cross-fade and bicubic baselines and the
 residual U-Net) are :mod:`genmodels.video.task_frames` (``experiment=interp_digits``,
