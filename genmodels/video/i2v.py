@@ -1,5 +1,6 @@
 r"""Image-to-video with a "motion brush": from one key frame and a requested direction, a
-diffusion model generates the next F frames; a tracker reads off where the digit went.
+flow-matching (or diffusion) model generates the next F frames; a tracker reads off where the
+digit went.
 
 **Clips** (:func:`straight_clips`): one digit moving in a straight line at constant velocity,
 never touching a wall — the start is drawn in the central square from which every direction
