@@ -49,7 +49,7 @@ def save_prediction_frames(context: torch.Tensor, rows: dict[str, torch.Tensor],
                 y = gap + r * (H + gap)
                 x = gap + col * (W + gap) + (gap if col >= c else 0)           # a wider gap at "now"
                 sheet[y:y + H, x:x + W] = img.mean(0)
-    fig, ax = plt.subplots(figsize=(0.55 * Cn + 1.4, 0.55 * R + 0.7))
+    fig, ax = plt.subplots(figsize=(max(0.55 * Cn + 1.4, 5.0), 0.55 * R + 0.9))   # room for labels and title
     ax.imshow(sheet.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([gap + col * (W + gap) + (gap if col >= c else 0) + W / 2 for col in range(Cn)],
                   [f"t={k - c + t + 1}" for t in range(c)] + [f"+{h + 1}" for h in range(Fh)], fontsize=7)
@@ -57,8 +57,8 @@ def save_prediction_frames(context: torch.Tensor, rows: dict[str, torch.Tensor],
     ax.set_yticks([gap + r * (H + gap) + H / 2 for r in range(R)],
                   [names[r % len(names)] for r in range(R)], fontsize=7)
     ax.tick_params(length=0)
-    ax.set_title(f"last {c} observed frames, then {Fh} predicted (+h: h frames after the last observed)",
-                 fontsize=8)
+    ax.set_title(f"last {c} observed frame{'s' if c > 1 else ''}, then {Fh} predicted\n"
+                 f"(+h: h frames after the last observed)", fontsize=8)
     return save_figure(fig, path, dpi=120)
 
 
