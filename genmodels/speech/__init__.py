@@ -2,8 +2,9 @@
 workflow, and a speech corpus with text (sentences said by many synthetic voices through a
 rule-based grapheme-to-phone step, with the phone/character alignment; or your own recordings
 with transcripts); recognition (:mod:`genmodels.speech.asr`: the encoder–decoder Transformer
-and an LSTM-CTC baseline, greedy and beam decoding; trained by ``task_asr``). Text-to-speech
-and voice cloning follow."""
+and an LSTM-CTC baseline, greedy and beam decoding; trained by ``task_asr``); text-to-speech (:mod:`genmodels.speech.tts`:
+duration-based, a length regulator, Griffin-Lim; trained by ``task_tts``). Voice cloning
+follows."""
 
 from genmodels.speech.corpus import (VOICES, SpeechTextCorpus, Utterance, Voice, embedded_sentences,
                                      load_speech_folder, plan_speech_text, render_sentence,
