@@ -298,10 +298,13 @@ def test_bad_config_values_fail_naming_the_key(override, key):
         to_object(compose(["experiment=video_predict_digits", override]))
 
 
-def test_the_experiment_predicts_10_from_10_feeding_predictions_back():
+def test_the_experiment_predicts_10_from_10_by_moving_the_last_frame():
+    """10 frames in, 10 out; the transform head, trained with teacher forcing (at test time
+    ``predict`` always feeds the predictions back: ``test_transform_recurrence_feeds_its_blended_frame_back``)."""
     cfg = to_object(compose(["experiment=video_predict_digits"]))
     assert (cfg.model.context_frames, cfg.model.future_frames) == (10, 10)
-    assert cfg.trainer.threads == 1 and cfg.model.feedback == "prediction"
+    assert cfg.trainer.threads == 1
+    assert (cfg.model.output, cfg.model.feedback) == ("transform", "truth")
 
 
 def test_moving_fashion_trains_a_step(tmp_path):
