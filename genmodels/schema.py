@@ -16,7 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 __all__ = ["Checked", "DataConfig", "ModelConfig", "register_model", "register_data",
-           "MODEL_FAMILIES", "DATASETS", "MODEL_SCHEMAS", "positive", "choice", "unit"]
+           "MODEL_FAMILIES", "DATASETS", "DATA_SCHEMAS", "MODEL_SCHEMAS", "positive", "choice", "unit"]
 
 
 class Checked:
@@ -67,6 +67,7 @@ class ModelConfig(Checked):
 MODEL_FAMILIES: dict[str, str] = {}                  # family → "module:TaskClass"
 MODEL_SCHEMAS: dict[str, type] = {}                  # family → its schema dataclass
 DATASETS: dict[str, Callable[[Any], Any]] = {}       # data name → loader(data_cfg)
+DATA_SCHEMAS: dict[str, type] = {}                   # data name → its schema dataclass
 
 
 def register_model(schema_name: str, schema: type, family: str, task: str) -> None:
@@ -80,3 +81,4 @@ def register_data(schema_name: str, schema: type, name: str, loader: Callable[[A
     """Register a dataset schema and the function that loads it from its config."""
     ConfigStore.instance().store(group="data", name=schema_name, node=schema)
     DATASETS[name] = loader
+    DATA_SCHEMAS[name] = schema
