@@ -403,9 +403,6 @@ def load_wav_folder(path: str | Path | None, sample_rate: int = 8000) -> list[tu
     Raises :class:`~genmodels.errors.DatasetNotFoundError` when the folder is missing or
     holds no audio file, and ``ValueError`` naming the file when one is empty or unreadable.
     """
-    import librosa
-    import soundfile as sf
-
     check_int("sample_rate", sample_rate, minimum=1)
     if path is None:
         raise DatasetNotFoundError("data.path: no folder given; pass data.path=/folder/of/wavs "
@@ -417,31 +414,37 @@ def load_wav_folder(path: str | Path | None, sample_rate: int = 8000) -> list[tu
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _AUDIO_SUFFIXES)
     if not files:
         raise DatasetNotFoundError(f"data.path: {root} holds no .wav/.flac/.ogg file")
-    out = []
-    for p in files:
-        try:
-            data, sr = sf.read(str(p), dtype="float32", always_2d=True)   # [N, channels]
-            _check_not_truncated(p, sf.info(str(p)).extra_info)
-        except ValueError:
-            raise
-        except Exception as e:  # soundfile raises its own error types
-            raise ValueError(f"data.path: cannot read {p}: {e}") from None
-        if data.shape[0] == 0:
-            raise ValueError(f"data.path: {p} is empty (0 samples)")
-        mono = data.mean(axis=1)
-        if sr != sample_rate:
-            mono = librosa.resample(mono, orig_sr=sr, target_sr=sample_rate)
-        if not np.isfinite(mono).all():
-            raise ValueError(f"data.path: {p} contains NaN/inf samples")
-        out.append((str(p.relative_to(root)), torch.from_numpy(np.ascontiguousarray(mono,
-                                                                                 dtype=np.float32))))
-    return out
+    return [(str(p.relative_to(root)), read_audio_file(p, sample_rate)) for p in files]
+
+
+def read_audio_file(p: Path, sample_rate: int, name: str = "data.path") -> torch.Tensor:
+    """One audio file, mono, resampled to ``sample_rate``: a float32 tensor ``[N]``. A file that
+    is unreadable, cut short, empty or holds NaN/inf samples is a ``ValueError`` naming ``name``
+    (the option or key the path came from) and the file."""
+    import librosa
+    import soundfile as sf
+
+    try:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)   # [N, channels]
+        _check_not_truncated(p, sf.info(str(p)).extra_info, name)
+    except ValueError:
+        raise
+    except Exception as e:  # soundfile raises its own error types
+        raise ValueError(f"{name}: cannot read {p}: {e}") from None
+    if data.shape[0] == 0:
+        raise ValueError(f"{name}: {p} is empty (0 samples)")
+    mono = data.mean(axis=1)
+    if sr != sample_rate:
+        mono = librosa.resample(mono, orig_sr=sr, target_sr=sample_rate)
+    if not np.isfinite(mono).all():
+        raise ValueError(f"{name}: {p} contains NaN/inf samples")
+    return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
 
 
 _DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
 
 
-def _check_not_truncated(p: Path, extra_info: str) -> None:
+def _check_not_truncated(p: Path, extra_info: str, name: str = "data.path") -> None:
     """libsndfile reads what there is of a WAV file cut short (a partial copy or download) and
     notes ``data : <header's size> (should be <bytes present>)`` in its log; refuse such a file
     rather than train on part of it. Streaming writers leave 0 or 0xFFFFFFFF there: not refused."""
@@ -449,7 +452,7 @@ def _check_not_truncated(p: Path, extra_info: str) -> None:
     if m:
         declared, present = int(m.group(1)), int(m.group(2))
         if present < declared and declared not in (0, 0xFFFFFFFF, 0x7FFFFFFF):
-            raise ValueError(f"data.path: {p} is truncated: its header announces {declared} "
+            raise ValueError(f"{name}: {p} is truncated: its header announces {declared} "
                              f"bytes of samples, the file holds {present}")
 
 

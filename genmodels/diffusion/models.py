@@ -68,6 +68,17 @@ class ResBlock(nn.Module):
         return h + self.skip(x)
 
 
+def check_unet_args(base_channels: int, channel_mults: Sequence[int], num_groups: int) -> None:
+    """The U-Net layout arguments every U-Net here takes (``UNet``, the video family's
+    ``DirectionUNet``): positive ints, at least one resolution."""
+    check_int("base_channels", base_channels, minimum=1)
+    check_int("num_groups", num_groups, minimum=1)
+    if len(channel_mults) < 1:
+        raise ValueError("channel_mults: expected at least one resolution, got an empty sequence")
+    for m in channel_mults:
+        check_int("channel_mults", m, minimum=1)
+
+
 class UNet(nn.Module):
     """A small U-Net (Ronneberger et al., 2015, as used by Ho et al., 2020) without attention.
 
@@ -93,12 +104,7 @@ class UNet(nn.Module):
         super().__init__()
         check_int("in_channels", in_channels, minimum=1)
         check_int("num_classes", num_classes, minimum=0)
-        check_int("base_channels", base_channels, minimum=1)
-        check_int("num_groups", num_groups, minimum=1)
-        if len(channel_mults) < 1:
-            raise ValueError("channel_mults: expected at least one resolution, got an empty sequence")
-        for m in channel_mults:
-            check_int("channel_mults", m, minimum=1)
+        check_unet_args(base_channels, channel_mults, num_groups)
         self.in_channels = in_channels
         temb_dim = 4 * base_channels
         self.time_embed = nn.Sequential(

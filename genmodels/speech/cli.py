@@ -79,25 +79,13 @@ def speak(task, text: str, voice: str | None = None, pace: float = 1.0) -> torch
     return task.vocode(magnitude)
 
 
-def _read_audio(path: Path, sample_rate: int) -> torch.Tensor:
-    import librosa
-    import soundfile as sf
-
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises its own error types
-        raise ValueError(f"wav: cannot read {path}: {e}") from None
-    mono = data.mean(axis=1)
-    if sr != sample_rate:
-        mono = librosa.resample(mono, orig_sr=sr, target_sr=sample_rate)
-    return torch.from_numpy(mono.copy())
-
-
 def transcribe_files(task, paths: list[str | Path], mode: str = "beam_ctc") -> list[str]:
     """What an ASR ``task`` of :func:`load_run` hears in each audio file of ``paths``."""
     from genmodels.speech.transcribe import transcribe_audio
 
-    audios = [_read_audio(Path(p), task.data.sample_rate) for p in paths]
+    from genmodels.audio.corpus import read_audio_file
+
+    audios = [read_audio_file(Path(p), task.data.sample_rate, name="wav") for p in paths]
     return transcribe_audio(task, audios, task.data.sample_rate, mode=mode)
 
 

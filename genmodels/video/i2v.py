@@ -44,7 +44,7 @@ from torch import nn
 
 from genmodels._checks import check_int, check_positive, check_tensor
 from genmodels.diffusion.guidance import guided_eps_model
-from genmodels.diffusion.models import ResBlock, SinusoidalTimeEmbedding, _groups
+from genmodels.diffusion.models import ResBlock, SinusoidalTimeEmbedding, _groups, check_unet_args
 from genmodels.video.baselines import centre_of_mass
 from genmodels.video.data import Clips
 
@@ -202,12 +202,7 @@ class DirectionUNet(nn.Module):
                  num_groups: int = 8, time_scale: float = 1.0):
         super().__init__()
         check_int("frames", frames, minimum=1)
-        check_int("base_channels", base_channels, minimum=1)
-        check_int("num_groups", num_groups, minimum=1)
-        if len(channel_mults) < 1:
-            raise ValueError("channel_mults: expected at least one resolution, got an empty sequence")
-        for m in channel_mults:
-            check_int("channel_mults", m, minimum=1)
+        check_unet_args(base_channels, channel_mults, num_groups)
         self.frames = frames
         E = 4 * base_channels
         self.time_embed = nn.Sequential(SinusoidalTimeEmbedding(base_channels, time_scale), nn.Linear(base_channels, E),
