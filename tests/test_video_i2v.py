@@ -198,6 +198,62 @@ def test_guided_eps_is_the_formula_through_the_shared_function(s, monkeypatch):
         direction_eps_model(net, key, u[:2], s)
 
 
+def _transform_net(k=5, min_gap=0.02):
+    torch.manual_seed(0)
+    return DirectionUNet(3, base_channels=8, channel_mults=(1, 2), num_groups=4, time_scale=1000.0,
+                         output="transform", motion_kernel=k, min_gap=min_gap).double()
+
+
+def test_transform_moves_the_key_frame_by_one_hot_kernels():
+    """A one-hot kernel at (i, j) is a shift by (k//2 − i, k//2 − j) (the convolution is a
+    cross-correlation), checked against shift_frames (gathers, zeros in [0, 1] shifted in); the
+    mask picks the moved key frame (σ → 1) or the drawn pixels (σ → 0)."""
+    k = 5
+    net = _transform_net(k)
+    torch.manual_seed(1)
+    key = torch.rand(2, 1, 9, 9, dtype=torch.float64) * 2 - 1
+    pixels = torch.rand(2, 3, 9, 9, dtype=torch.float64) * 2 - 1
+    spots = [[(0, 0), (2, 2), (4, 1)], [(1, 3), (3, 0), (2, 4)]]             # (i, j) per clip, frame
+    logits = torch.full((2, 3, k * k), -1e4, dtype=torch.float64)
+    for b in range(2):
+        for h, (i, j) in enumerate(spots[b]):
+            logits[b, h, i * k + j] = 1e4
+    on = torch.full((2, 3, 9, 9), 1e4, dtype=torch.float64)
+    got = net.moved_frames(key, pixels, on, logits.view(2, -1))
+    for b in range(2):
+        for h, (i, j) in enumerate(spots[b]):
+            shift = torch.tensor([[k // 2 - i, k // 2 - j]])
+            want = shift_frames((key[b:b + 1] + 1) / 2, shift) * 2 - 1
+            torch.testing.assert_close(got[b, h], want[0, 0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(net.moved_frames(key, pixels, -on, logits.view(2, -1)), pixels)
+    half = net.moved_frames(key, pixels, torch.zeros_like(on), logits.view(2, -1))
+    torch.testing.assert_close(half, (got + pixels) / 2)                      # σ(0) = 1/2
+
+
+def test_transform_velocity_points_at_the_predicted_frames(monkeypatch):
+    """v = (x̂_1 − x_t) / max(1 − t, min_gap): one Euler step of size 1 − t lands on x̂_1."""
+    net = _transform_net(min_gap=0.05)
+    torch.manual_seed(2)
+    x, key = torch.randn(3, 3, 8, 8, dtype=torch.float64), torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    x1 = torch.randn(3, 3, 8, 8, dtype=torch.float64)
+    monkeypatch.setattr(net, "moved_frames", lambda *a: x1)
+    t = torch.tensor([0.0, 0.5, 0.99], dtype=torch.float64)
+    with torch.no_grad():
+        v = net(x, t, key)
+    torch.testing.assert_close(v[:2], (x1[:2] - x[:2]) / (1 - t[:2, None, None, None]))
+    torch.testing.assert_close(v[2], (x1[2] - x[2]) / 0.05)                  # 1 − t = 0.01 < min_gap
+    torch.testing.assert_close(x[1] + 0.5 * v[1], x1[1])
+
+
+def test_transform_arguments_are_checked():
+    with pytest.raises(ValueError, match="^output:"):
+        DirectionUNet(3, base_channels=8, channel_mults=(1, 2), num_groups=4, output="warp")
+    with pytest.raises(ValueError, match="^motion_kernel:"):
+        DirectionUNet(3, base_channels=8, channel_mults=(1, 2), num_groups=4, output="transform", motion_kernel=4)
+    with pytest.raises(ValueError, match="^min_gap:"):
+        DirectionUNet(3, base_channels=8, channel_mults=(1, 2), num_groups=4, output="transform", min_gap=1.0)
+
+
 # ----------------------------------------------------------------------------- the task
 def test_draw_is_a_pure_function_of_seed_and_step():
     task = build_task(to_object(compose(FAST_I2V)), torch.device("cpu"))
@@ -219,8 +275,9 @@ def test_draw_is_a_pure_function_of_seed_and_step():
 
 
 @pytest.mark.train
-def test_two_steps_through_the_trainer(tmp_path):
-    Trainer(to_object(compose(FAST_I2V)), tmp_path).fit()
+@pytest.mark.parametrize("output", ["direct", "transform"])
+def test_two_steps_through_the_trainer(tmp_path, output):
+    Trainer(to_object(compose([*FAST_I2V, f"model.output={output}"])), tmp_path).fit()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert {r["split"] for r in rows} == {"train", "val", "test"}
     test = json.loads((tmp_path / "results.json").read_text())["test"]
@@ -273,6 +330,10 @@ def test_images_are_refused_by_name():
     ("model.process=ddpm model.sample_steps=2000", "model.sample_steps"),
     ("model.sample_steps=0", "model.sample_steps"),
     ("model.schedule=cubic", "model.schedule"),
+    ("model.output=warp", "model.output"),
+    ("model.process=ddpm model.output=transform", "model.output"),
+    ("model.motion_kernel=4", "model.motion_kernel"),
+    ("model.min_gap=0.0", "model.min_gap"),
 ])
 def test_bad_config_values_fail_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -30,6 +30,24 @@ key frame as one more input channel; the direction is embedded by a small MLP an
 time embedding; a learned null embedding ∅ replaces it when the direction is dropped, so
 classifier-free guidance works (:func:`direction_eps_model`, through
 :func:`~genmodels.diffusion.guidance.guided_eps_model`).
+
+**Outputs** (``output``): ``"direct"`` — the network writes ε (DDPM) or the velocity v (flow
+matching) for every pixel, so every generated frame is drawn anew; ``"transform"`` (flow matching
+only) — the network predicts the clean frames x̂_1 as the key frame *moved*: per frame h a softmax
+kernel K_h (k × k, a weighted average of shifts by up to ±k//2 pixels) is convolved with the key
+frame, x̂_1^h = K_h ⋆ key; ``"transform_blend"`` — as ``"transform"``, with a per-pixel mask m_h
+that blends the moved key frame with drawn pixels p_h,
+
+    x̂_1^h = m_h ⊙ (K_h ⋆ key) + (1 − m_h) ⊙ p_h
+
+(the CDNA output of the frame predictor, :class:`~genmodels.video.models.ConvLSTMPredictor`). Both
+hand the sampler the velocity that points from x_t to that prediction along the straight path
+x_t = (1 − t) x_0 + t x_1 of flow matching,
+
+    v = (x̂_1 − x_t) / (1 − t)     (1 − t clamped below at ``min_gap``),
+
+so :func:`~genmodels.flow.flow_matching_loss` and the Euler sampler are the ones every flow model
+uses. The digit's pixels are carried along instead of redrawn: a confident kernel keeps its shape.
 """
 
 from __future__ import annotations
@@ -196,14 +214,29 @@ class DirectionUNet(nn.Module):
     in the middle, stride-2 convolutions down, nearest-neighbour upsampling back to the skip's
     size. Returns ε (or v) ``[B, F, H, W]``. ``t``: integer DDPM steps (``time_scale=1``) or
     flow times in [0, 1] (``time_scale=1000``).
+
+    ``output="transform"`` (flow times only): the velocity toward the key frame moved by one
+    softmax kernel per frame (k = ``motion_kernel``), v = (x̂_1 − x_t) / max(1 − t, ``min_gap``)
+    (module docstring); the kernels come from the bottleneck's features and the time + direction
+    embedding, and the up path is not run. ``"transform_blend"`` also runs the up path and blends
+    the moved key frame with drawn pixels through a per-pixel mask.
     """
 
     def __init__(self, frames: int, base_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 2),
-                 num_groups: int = 8, time_scale: float = 1.0):
+                 num_groups: int = 8, time_scale: float = 1.0, output: str = "direct",
+                 motion_kernel: int = 13, min_gap: float = 0.02):
         super().__init__()
         check_int("frames", frames, minimum=1)
         check_unet_args(base_channels, channel_mults, num_groups)
-        self.frames = frames
+        if output not in ("direct", "transform", "transform_blend"):
+            raise ValueError(f"output: must be 'direct', 'transform' or 'transform_blend', got {output!r}")
+        if output != "direct":
+            check_int("motion_kernel", motion_kernel, minimum=1)
+            if motion_kernel % 2 == 0:
+                raise ValueError(f"motion_kernel: must be odd (a centred kernel), got {motion_kernel}")
+            if not (isinstance(min_gap, (int, float)) and 0 < min_gap < 1):
+                raise ValueError(f"min_gap: expected a number in (0, 1), got {min_gap!r}")
+        self.frames, self.output, self.motion_kernel, self.min_gap = frames, output, motion_kernel, min_gap
         E = 4 * base_channels
         self.time_embed = nn.Sequential(SinusoidalTimeEmbedding(base_channels, time_scale), nn.Linear(base_channels, E),
                                         nn.SiLU(), nn.Linear(E, E))
@@ -219,13 +252,20 @@ class DirectionUNet(nn.Module):
                 self.downsample.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
             prev = ch
         self.mid1, self.mid2 = ResBlock(prev, prev, E, num_groups), ResBlock(prev, prev, E, num_groups)
-        self.upsample = nn.ModuleList([nn.Conv2d(prev, prev, 3, padding=1) for _ in chs[:-1]])
-        self.up = nn.ModuleList()
-        for i in reversed(range(len(chs))):
-            self.up.insert(0, ResBlock(prev + chs[i], chs[i], E, num_groups))
-            prev = chs[i]
-        self.norm_out = nn.GroupNorm(_groups(num_groups, prev), prev)
-        self.conv_out = nn.Conv2d(prev, frames, 3, padding=1)
+        if output != "transform":            # the up path draws pixels ("transform" only moves the key frame)
+            self.upsample = nn.ModuleList([nn.Conv2d(prev, prev, 3, padding=1) for _ in chs[:-1]])
+            self.up = nn.ModuleList()
+            for i in reversed(range(len(chs))):
+                self.up.insert(0, ResBlock(prev + chs[i], chs[i], E, num_groups))
+                prev = chs[i]
+            self.norm_out = nn.GroupNorm(_groups(num_groups, prev), prev)
+            self.conv_out = nn.Conv2d(prev, 2 * frames if output == "transform_blend" else frames, 3,
+                                      padding=1)                # (+ the mask's logits)
+        if output != "direct":               # the bottleneck and the embedding → one k × k kernel per frame
+            self.kernel_features = nn.Sequential(nn.Conv2d(chs[-1], 8, 1), nn.SiLU(), nn.AdaptiveAvgPool2d(6),
+                                                 nn.Flatten())
+            self.kernel_head = nn.Sequential(nn.Linear(8 * 36 + E, E), nn.SiLU(),
+                                             nn.Linear(E, frames * motion_kernel ** 2))
 
     def condition(self, direction: torch.Tensor | None, keep: torch.Tensor | None, batch: int,
                   dtype: torch.dtype) -> torch.Tensor:
@@ -264,11 +304,38 @@ class DirectionUNet(nn.Module):
             if i < len(self.downsample):
                 h = self.downsample[i](h)                                       # (B, C_i, ⌈H/2⌉, ⌈W/2⌉)
         h = self.mid2(self.mid1(h, emb), emb)
+        bottom = h
+        if self.output != "direct":
+            kernel_logits = self.kernel_head(torch.cat([self.kernel_features(bottom), emb], 1))
+        if self.output == "transform":                                          # the key frame moved, only
+            x1 = self.moved_frames(key.to(x.dtype), None, None, kernel_logits)
+            return (x1 - x) / (1 - t.to(x.dtype)).clamp(min=self.min_gap)[:, None, None, None]
         for i in reversed(range(len(self.up))):
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, size=skips[i].shape[-2:], mode="nearest"))
             h = self.up[i](torch.cat([h, skips[i]], 1), emb)                    # (B, C_i, H_i, W_i)
-        return self.conv_out(F.silu(self.norm_out(h)))                          # (B, F, H, W)
+        out = self.conv_out(F.silu(self.norm_out(h)))                           # (B, F or 2F, H, W)
+        if self.output == "direct":
+            return out
+        x1 = self.moved_frames(key.to(x.dtype), out[:, :Fh], out[:, Fh:], kernel_logits)
+        gap = (1 - t.to(x.dtype)).clamp(min=self.min_gap)[:, None, None, None]
+        return (x1 - x) / gap                                                   # v = (x̂_1 − x_t) / (1 − t)
+
+    def moved_frames(self, key: torch.Tensor, pixels: torch.Tensor | None, mask_logits: torch.Tensor | None,
+                     kernel_logits: torch.Tensor) -> torch.Tensor:
+        """x̂_1 ``[B, F, H, W]`` of the ``"transform"`` output, in [−1, 1] like ``key [B, 1, H, W]``:
+        per frame h the key frame convolved with the softmax kernel of ``kernel_logits[:, h]``
+        (``[B, F·k²]``), in [0, 1] with zero padding (the background, −1, enters from outside),
+        blended by σ(``mask_logits``) with ``pixels`` (both ``[B, F, H, W]``; None: no blend)."""
+        B, k = key.shape[0], self.motion_kernel
+        Fh, H, W = kernel_logits.shape[1] // (k * k), *key.shape[-2:]
+        kernel = torch.softmax(kernel_logits.view(B * Fh, k * k), dim=1).view(B * Fh, 1, k, k)
+        key01 = ((key + 1) / 2).expand(B, Fh, H, W).reshape(1, B * Fh, H, W)
+        moved = F.conv2d(key01, kernel, padding=k // 2, groups=B * Fh).view(B, Fh, H, W) * 2 - 1
+        if pixels is None:
+            return moved
+        mask = torch.sigmoid(mask_logits)
+        return mask * moved + (1 - mask) * pixels
 
 
 def direction_eps_model(net: Callable[..., torch.Tensor], key: torch.Tensor, direction: torch.Tensor,

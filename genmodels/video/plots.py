@@ -1,14 +1,63 @@
-"""Figures of video prediction: frames side by side, scores per horizon, and an animated GIF."""
+"""Figures of video prediction: frames side by side, scores per horizon, and an animated GIF
+(and an MP4 beside it where an ffmpeg is installed: :func:`find_ffmpeg`, :func:`save_animation`)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
 
 from genmodels.plotting import plt, save_figure
 
-__all__ = ["save_prediction_frames", "save_horizon_plot", "save_prediction_gif", "save_track_plot"]
+__all__ = ["save_prediction_frames", "save_horizon_plot", "save_prediction_gif", "save_track_plot",
+           "find_ffmpeg", "save_animation"]
+
+
+def find_ffmpeg() -> str | None:
+    """The ffmpeg executable the MP4s are written with: ``ffmpeg`` on the PATH (e.g. ``apt-get
+    install ffmpeg``), else the binary bundled by ``pip install imageio-ffmpeg``, else None (then
+    only GIFs are written)."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:                                    # the package without its binary
+        return None
+
+
+def save_animation(anim, path: str | Path, fps: float) -> list[Path]:
+    """Write a matplotlib animation as an animated GIF at ``path`` (PillowWriter) and, where
+    :func:`find_ffmpeg` finds an ffmpeg, as an H.264 MP4 beside it (same name, ``.mp4``; the
+    frame padded to even sides, as yuv420p needs). Returns the files written."""
+    from matplotlib import rcParams
+    from matplotlib.animation import FFMpegWriter, PillowWriter
+
+    if not fps > 0:
+        raise ValueError(f"fps: must be > 0, got {fps}")
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise ValueError(f"path: expected a .gif file name, got {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    anim.save(path, writer=PillowWriter(fps=fps))
+    out = [path]
+    ffmpeg = find_ffmpeg()
+    if ffmpeg is not None:
+        mp4 = path.with_suffix(".mp4")
+        old = rcParams["animation.ffmpeg_path"]
+        rcParams["animation.ffmpeg_path"] = ffmpeg
+        try:
+            anim.save(mp4, writer=FFMpegWriter(fps=fps, codec="libx264", extra_args=[
+                "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]))
+        finally:
+            rcParams["animation.ffmpeg_path"] = old
+        out.append(mp4)
+    return out
 
 _STYLE = {"model": ("ConvLSTM", "C0", "o-"), "copy": ("copy last frame", "C1", "s--"),
           "shift": ("shift by last motion", "C2", "^--"), "blank": ("blank frame", "0.6", ":")}
@@ -85,11 +134,12 @@ def save_horizon_plot(scores: dict[str, dict[str, torch.Tensor]], path: str | Pa
 
 
 def save_prediction_gif(context: torch.Tensor, rows: dict[str, torch.Tensor], path: str | Path,
-                        fps: float = 4.0) -> Path:
-    """An animated GIF (matplotlib's PillowWriter): one column per entry of ``rows`` (the first
-    is the truth), one row per clip; the observed frames play in every column, then each column
-    its own future frames (title "observed" / "predicted +h")."""
-    from matplotlib.animation import FuncAnimation, PillowWriter
+                        fps: float = 4.0) -> list[Path]:
+    """An animated GIF (matplotlib's PillowWriter; an MP4 beside it where an ffmpeg is found,
+    :func:`save_animation`): one column per entry of ``rows`` (the first is the truth), one row
+    per clip; the observed frames play in every column, then each column its own future frames
+    (title "observed" / "predicted +h"). Returns the files written."""
+    from matplotlib.animation import FuncAnimation
 
     _check(context, rows)
     if not fps > 0:
@@ -119,11 +169,10 @@ def save_prediction_gif(context: torch.Tensor, rows: dict[str, torch.Tensor], pa
         return ims
 
     anim = FuncAnimation(fig, frame, frames=k + Fh, blit=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    anim.save(path, writer=PillowWriter(fps=fps))
-    plt.close(fig)
-    return path
+    try:
+        return save_animation(anim, path, fps)
+    finally:
+        plt.close(fig)
 
 
 def save_track_plot(centres: torch.Tensor, context: int, tracked: dict[str, torch.Tensor],

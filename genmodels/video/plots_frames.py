@@ -43,11 +43,15 @@ def save_columns(columns: dict[str, torch.Tensor], path: str | Path, title: str 
     return save_figure(fig, path, dpi=120)
 
 
-def save_doubled_gif(rows: dict[str, torch.Tensor], path: str | Path, fps: float = 8.0) -> Path:
-    """An animated GIF, one panel per entry of ``rows`` (name → one clip ``[T, C, H, W]``, all of
-    the same T), played side by side at ``fps`` — a clip at half its frame rate (each frame shown
-    twice) next to the same clip doubled by interpolation shows what 60 → 120 fps adds."""
-    from matplotlib.animation import FuncAnimation, PillowWriter
+def save_doubled_gif(rows: dict[str, torch.Tensor], path: str | Path, fps: float = 8.0) -> list[Path]:
+    """An animated GIF (and an MP4 beside it where an ffmpeg is found,
+    :func:`~genmodels.video.plots.save_animation`), one panel per entry of ``rows`` (name → one
+    clip ``[T, C, H, W]``, all of the same T), played side by side at ``fps`` — a clip at half its
+    frame rate (each frame shown twice) next to the same clip doubled by interpolation shows what
+    60 → 120 fps adds. Returns the files written."""
+    from matplotlib.animation import FuncAnimation
+
+    from genmodels.video.plots import save_animation
 
     if not isinstance(rows, dict) or not rows:
         raise ValueError("rows: expected a non-empty dict name -> [T, C, H, W]")
@@ -77,8 +81,7 @@ def save_doubled_gif(rows: dict[str, torch.Tensor], path: str | Path, fps: float
         return ims
 
     anim = FuncAnimation(fig, frame, frames=T, blit=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    anim.save(path, writer=PillowWriter(fps=fps))
-    plt.close(fig)
-    return path
+    try:
+        return save_animation(anim, path, fps)
+    finally:
+        plt.close(fig)

@@ -151,7 +151,7 @@ class VideoPredictTask(Task):
             scores = self.scores(clips)
         paths = [save_prediction_frames(clips.frames[:n, :k], rows, out_dir / "prediction_frames.png"),
                  save_horizon_plot(scores, out_dir / "horizon_metrics.png"),
-                 save_prediction_gif(clips.frames[:n, :k], rows, out_dir / "prediction.gif",
+                 *save_prediction_gif(clips.frames[:n, :k], rows, out_dir / "prediction.gif",
                                      fps=self.cfg.model.gif_fps)]
         if clips.centres.shape[2] == 1:                                 # the tracker: one digit
             tracked = {m: centre_of_mass(preds[m].sum(2)) for m in ("model", "copy", "shift")}

@@ -153,7 +153,7 @@ class FrameInterpTask(Task):
                                "|model - truth|": (preds["model"] - middle).abs()},
                               out_dir / "interpolation.png",
                               title="the middle frame from its two neighbours (held-out clips)")]
-        paths.append(save_doubled_gif(self.doubled(frames[0]), out_dir / "doubled.gif",
+        paths.extend(save_doubled_gif(self.doubled(frames[0]), out_dir / "doubled.gif",
                                       fps=self.cfg.model.gif_fps))
         return paths
 

@@ -105,7 +105,7 @@ class I2VTask(Task):
         self.size = data.source_images.image_shape[-1]
         self.flow = m.process == "flow"
         net = DirectionUNet(self.F, m.base_channels, tuple(m.channel_mults), m.num_groups,
-                            m.time_scale if self.flow else 1.0)
+                            m.time_scale if self.flow else 1.0, m.output, m.motion_kernel, m.min_gap)
         self.model = DiffusionModel(net, m.ema_decay).to(device)
         betas = (linear_beta_schedule(m.timesteps, m.beta_start, m.beta_end) if m.schedule == "linear"
                  else cosine_beta_schedule(m.timesteps))
@@ -307,8 +307,9 @@ class I2VTask(Task):
         elif self.cfg.model.val_sample_clips:
             k = min(self.cfg.model.val_sample_clips, len(angles))
             key = clips.frames[:k, 0, 0]
-            err = angle_error(tracked_angles(key, self.generate(key, angles[:k], 1.0)), angles[:k].double())
-            out.update(angle_err_s1=float(err.mean()), angle_err_std_s1=float(err.std()))
+            sc = self.frame_scores(key, self.generate(key, angles[:k], 1.0), angles[:k])
+            out.update(angle_err_s1=float(sc["angle_err"].mean()), angle_err_std_s1=float(sc["angle_err"].std()),
+                       agree_s1=float(sc["agree"].mean()))
         return out
 
     # ------------------------------------------------------------------ figures
@@ -335,7 +336,7 @@ class I2VTask(Task):
         tracks = centre_of_mass(both).view(n, D, self.F + 1, 2)
         d = self._test_detail
         return [save_prediction_frames(context, rows, out_dir / "brush_frames.png", show_context=1),
-                save_prediction_gif(context, rows, out_dir / "brush.gif", fps=m.gif_fps),
+                *save_prediction_gif(context, rows, out_dir / "brush.gif", fps=m.gif_fps),
                 save_angle_histogram(d["errors"], out_dir / "angle_errors.png"),
                 save_per_frame(d["curves"], out_dir / "per_frame.png"),
                 save_brush_tracks(key, compass, tracks, float(sum(self.data.speed) / 2),
