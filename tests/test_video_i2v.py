@@ -230,6 +230,27 @@ def test_transform_moves_the_key_frame_by_one_hot_kernels():
     torch.testing.assert_close(half, (got + pixels) / 2)                      # σ(0) = 1/2
 
 
+def test_match_scores_peak_at_the_true_shift():
+    """A frame that is the key frame shifted by (dr, dc) (shift_frames) scores exactly 1 at the
+    kernel index of that shift (i, j) = (k//2 − dr, k//2 − dc) and less everywhere else."""
+    k = 5
+    net = _transform_net(k)
+    torch.manual_seed(3)
+    key01 = torch.zeros(2, 1, 12, 12, dtype=torch.float64)
+    key01[:, :, 4:8, 4:7] = torch.rand(2, 1, 4, 3, dtype=torch.float64) + 0.5
+    shifts = [[(0, 0), (2, -1), (-2, 2)], [(1, 1), (-1, 0), (2, 2)]]
+    x01 = torch.stack([torch.cat([shift_frames(key01[b:b + 1], torch.tensor([s]))[0] for s in shifts[b]])
+                       for b in range(2)])                                     # (2, 3, 12, 12)
+    scores = net.match_scores(x01 * 2 - 1, key01 * 2 - 1)
+    assert scores.shape == (2, 3, k * k)
+    for b in range(2):
+        for h, (dr, dc) in enumerate(shifts[b]):
+            j = (k // 2 - dr) * k + (k // 2 - dc)
+            assert scores[b, h, j].item() == pytest.approx(1.0, abs=1e-12)
+            others = torch.cat([scores[b, h, :j], scores[b, h, j + 1:]])
+            assert others.max() < 1 - 1e-3
+
+
 def test_transform_velocity_points_at_the_predicted_frames(monkeypatch):
     """v = (x̂_1 − x_t) / max(1 − t, min_gap): one Euler step of size 1 − t lands on x̂_1."""
     net = _transform_net(min_gap=0.05)
@@ -334,6 +355,7 @@ def test_images_are_refused_by_name():
     ("model.process=ddpm model.output=transform", "model.output"),
     ("model.motion_kernel=4", "model.motion_kernel"),
     ("model.min_gap=0.0", "model.min_gap"),
+    ("model.output=transform model.sample_steps=100", "model.sample_steps"),
 ])
 def test_bad_config_values_fail_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

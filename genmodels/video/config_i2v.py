@@ -25,9 +25,9 @@ class I2VConfig(ModelConfig):
     num_groups: int = 8           # GroupNorm groups
     process: str = "flow"         # flow: flow matching, Euler sampling (genmodels/flow) | ddpm: Algorithm 1, DDIM sampling
     time_scale: float = 1000.0    # flow only: t ∈ [0, 1] is multiplied by this before the sinusoidal embedding
-    output: str = "direct"        # direct: the network writes v (or ε) per pixel | transform (flow only): x̂_1 = the key frame moved by a predicted kernel per frame, blended by a mask with drawn pixels; v = (x̂_1 − x_t) / (1 − t)
+    output: str = "direct"        # direct: the network writes v (or ε) per pixel | transform (flow only): x̂_1 = the key frame moved by a predicted kernel per frame, v = (x̂_1 − x_t) / (1 − t) | transform_blend: also drawn pixels, blended by a mask
     motion_kernel: int = 13       # transform: odd side k of the motion kernels (shifts up to ±k//2 px from the key frame)
-    min_gap: float = 0.02         # transform: 1 − t is clamped below at this in v = (x̂_1 − x_t) / (1 − t)
+    min_gap: float = 0.02         # transform: 1 − t is clamped below at this in v = (x̂_1 − x_t) / (1 − t); sample_steps <= 1 / min_gap
     # --- DDPM (process=ddpm; genmodels/diffusion/ddpm.py)
     timesteps: int = 1000         # T
     schedule: str = "linear"      # linear (Ho et al.) | cosine (Nichol & Dhariwal)
@@ -56,6 +56,9 @@ class I2VConfig(ModelConfig):
         if self.motion_kernel < 1 or self.motion_kernel % 2 == 0:
             yield "motion_kernel", f"must be an odd integer >= 1, got {self.motion_kernel}"
         yield from unit(self, "min_gap", low_open=True, high_open=True)
+        if self.output != "direct" and 0 < self.min_gap < 1 and self.sample_steps * self.min_gap > 1 + 1e-9:
+            yield "sample_steps", (f"({self.sample_steps}) Euler steps shorter than min_gap ({self.min_gap}) "
+                                   f"stop short of the predicted frames: at most {int(1 / self.min_gap + 1e-9)}")
         yield from positive(self, "time_scale")
         for name in ("base_channels", "num_groups", "timesteps", "sample_steps", "eval_clips",
                      "n_figure_clips", "gif_fps"):

@@ -266,6 +266,10 @@ class DirectionUNet(nn.Module):
                                                  nn.Flatten())
             self.kernel_head = nn.Sequential(nn.Linear(8 * 36 + E, E), nn.SiLU(),
                                              nn.Linear(E, frames * motion_kernel ** 2))
+            # the match term's gain per frame, from the time + direction embedding (softplus ≥ 0)
+            self.match_gain = nn.Linear(E, frames)
+            nn.init.zeros_(self.match_gain.weight)
+            nn.init.constant_(self.match_gain.bias, -2.0)
 
     def condition(self, direction: torch.Tensor | None, keep: torch.Tensor | None, batch: int,
                   dtype: torch.dtype) -> torch.Tensor:
@@ -307,6 +311,8 @@ class DirectionUNet(nn.Module):
         bottom = h
         if self.output != "direct":
             kernel_logits = self.kernel_head(torch.cat([self.kernel_features(bottom), emb], 1))
+            gain = F.softplus(self.match_gain(emb))                              # (B, F)
+            kernel_logits = kernel_logits + (gain[:, :, None] * self.match_scores(x, key.to(x.dtype))).flatten(1)
         if self.output == "transform":                                          # the key frame moved, only
             x1 = self.moved_frames(key.to(x.dtype), None, None, kernel_logits)
             return (x1 - x) / (1 - t.to(x.dtype)).clamp(min=self.min_gap)[:, None, None, None]
@@ -320,6 +326,24 @@ class DirectionUNet(nn.Module):
         x1 = self.moved_frames(key.to(x.dtype), out[:, :Fh], out[:, Fh:], kernel_logits)
         gap = (1 - t.to(x.dtype)).clamp(min=self.min_gap)[:, None, None, None]
         return (x1 - x) / gap                                                   # v = (x̂_1 − x_t) / (1 − t)
+
+    def match_scores(self, x: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """How well each shift of the key frame matches each noisy frame (a cost volume, as in
+        optical flow): ``[B, F, k²]``, entry j = Σ_p (K_j ⋆ key)(p) · x_t(p) / Σ_p key(p)² in [0, 1]
+        units (``x [B, F, H, W]``, ``key [B, 1, H, W]`` in [−1, 1]), with K_j the one-hot kernel at
+        j — the same indexing as :meth:`moved_frames`' kernels, so a frame that *is* the key frame
+        moved by K_j scores 1 at j. Added to the kernel logits with a learned gain ≥ 0 per frame
+        (from the time and direction embedding): near t = 1 the noisy frames say where the digit
+        is to the pixel, which the bottleneck's 4× coarser features cannot."""
+        B, Fh, H, W = x.shape
+        k, c = self.motion_kernel, self.motion_kernel // 2
+        key01 = (key + 1) / 2                                                   # (B, 1, H, W)
+        x01 = F.pad((x + 1) / 2, (c, c, c, c)).reshape(1, B * Fh, H + 2 * c, W + 2 * c)
+        weight = key01.expand(B, Fh, H, W).reshape(B * Fh, 1, H, W)
+        corr = F.conv2d(x01, weight, groups=B * Fh).view(B, Fh, k, k)          # Σ_p x(p + d − c) key(p)
+        corr = corr.flip(-1, -2)                                                # d → kernel index j = 2c − d
+        norm = key01.square().sum((-1, -2)).clamp(min=1e-6)                     # (B, 1)
+        return corr.reshape(B, Fh, k * k) / norm[:, :, None]
 
     def moved_frames(self, key: torch.Tensor, pixels: torch.Tensor | None, mask_logits: torch.Tensor | None,
                      kernel_logits: torch.Tensor) -> torch.Tensor:
