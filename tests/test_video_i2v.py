@@ -319,7 +319,7 @@ def test_two_steps_through_the_trainer(tmp_path, output):
 @pytest.mark.train
 def test_ddpm_process_trains_and_samples(tmp_path):
     """model.process=ddpm: Algorithm 1 and DDIM through the same task (one step, no figures)."""
-    over = [*FAST_I2V, "model.process=ddpm", "trainer.max_steps=1", "trainer.figures=false",
+    over = [*FAST_I2V, "model.process=ddpm", "model.output=direct", "trainer.max_steps=1", "trainer.figures=false",
             "model.guidance_scales=[0.0,2.0]"]
     task = build_task(to_object(compose(over)), torch.device("cpu"))
     batch = task.draw(0)
@@ -332,7 +332,7 @@ def test_ddpm_process_trains_and_samples(tmp_path):
 def test_experiment_composes():
     cfg = to_object(compose(["experiment=i2v_digits"]))
     assert cfg.trainer.threads == 1 and cfg.data.frames == 5 and cfg.model.family == "video_i2v"
-    assert cfg.model.process == "flow"
+    assert cfg.model.process == "flow" and cfg.model.output == "transform"
     assert sorted(cfg.model.guidance_scales) == [0.0, 1.0, 3.0]
 
 
@@ -348,7 +348,7 @@ def test_images_are_refused_by_name():
     ("data.image_size=16", "data.image_size"),
     ("model.guidance_scales=[-1.0]", "model.guidance_scales"),
     ("model.direction_dropout=0.0", "model.direction_dropout"),
-    ("model.process=ddpm model.sample_steps=2000", "model.sample_steps"),
+    ("model.process=ddpm model.output=direct model.sample_steps=2000", "model.sample_steps"),
     ("model.sample_steps=0", "model.sample_steps"),
     ("model.schedule=cubic", "model.schedule"),
     ("model.output=warp", "model.output"),

@@ -24,7 +24,7 @@ def tables(results: dict) -> str:
                f"{test.get('fd_real', float('nan')):.2f} (val vs test clips) |")
     for t in scales:
         s = t[1:]
-        name = {"0": "s = 0 (no brush: ε(·, ∅) only)", "1": "s = 1 (conditional)"}.get(s, f"s = {s} (guided)")
+        name = {"0": "s = 0 (no brush: v(·, ∅) only)", "1": "s = 1 (conditional)"}.get(s, f"s = {s} (guided)")
         out.append(f"| {name} | {test[f'angle_err_{t}']:.1f} ± {test[f'angle_err_std_{t}']:.1f} | "
                    f"{test[f'angle_err_wrong_{t}']:.1f} ± {test[f'angle_err_wrong_std_{t}']:.1f} | "
                    f"{test[f'wrong_vs_clip_{t}']:.1f} | {test[f'speed_{t}']:.2f} | "
@@ -42,7 +42,7 @@ def tables(results: dict) -> str:
                 f"{100 * test['key_label_acc']:.1f} %; steps {results['step']}, train wall "
                 f"{results['train_time_s']:.0f} s, train CPU {results['train_cpu_s']:.0f} s; test evaluation "
                 f"{results['test_eval_time_s']:.0f} s"]
-    out.append("sampling CPU ms per clip (6 frames): " + ", ".join(
+    out.append(f"sampling CPU ms per clip ({F} frames): " + ", ".join(
         f"{t}: {1000 * test[f'sample_cpu_s_per_clip_{t}']:.1f}" for t in scales))
     return "\n".join(out)
 
