@@ -597,10 +597,10 @@ def test_every_family_has_a_milestone_and_its_docs_page_names_it():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["gan", "flow", "audio"])
+@pytest.mark.parametrize("family", ["gan", "flow", "audio", "speech"])
 def test_short_milestones_pass_on_the_reference_bodies(tmp_path, family):
-    """The GAN, flow and audio milestones (about a CPU-minute each) reach their targets on a
-    workspace holding the reference bodies, trained on the workspace's own modules."""
+    """The GAN, flow, audio and speech milestones (one to four CPU-minutes each) reach their
+    targets on a workspace holding the reference bodies, trained on the workspace's own modules."""
     from genmodels.exercise import milestone
     exs = [e for e in EXERCISES if e.family == family]
     work = ws.make_workspace(exs, tmp_path / "ws")
