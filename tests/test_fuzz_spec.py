@@ -166,7 +166,7 @@ def bad_choice():
                      st.sampled_from([None, 1, True]))
 
 
-VALID_CHOICES = {"mean", "sum", "none", "posterior", "beta", "auto", "vmap", "loop"}
+VALID_CHOICES = {"mean", "sum", "none", "posterior", "beta", "auto", "vmap", "loop", "zeros", "random"}
 
 
 def bad_shape_arg():
@@ -1104,6 +1104,31 @@ def _(rng, g):
     durations = torch.randint(0, 4, (B, D), generator=g)
     durations[:, 0] = 1                                   # every sequence has a frame
     return dict(h=randn(g, B, D, E), durations=durations)
+
+
+@case("genmodels.speech.alignment.dtw", cost=T(free=(0, 1)))
+def _(rng, g):
+    _, D, E, _ = sizes(rng)
+    return dict(cost=randn(g, D, E).abs())
+
+
+@case("genmodels.speech.alignment.dtw_mel_cepstral_distortion", c_est=T(free=(1,)), c_ref=T(free=(1,)))
+def _(rng, g):
+    _, D, E, F = sizes(rng)
+    return dict(c_est=randn(g, D, E), c_ref=randn(g, D, F))
+
+
+@case("genmodels.audio.griffinlim.griffin_lim",
+      magnitude=T(ndims=(2, 4), free=(0, -1), empty=(0,),
+                  bad={"negative": lambda x, r: _set(x, r, -1.0)}),
+      n_fft=H(bad_int(2)), hop_length=H(st.one_of(bad_int(1), st.integers(33, 200))),
+      n_iter=H(bad_int(1)), momentum=H(st.one_of(_floats(-1e6, -1e-9), _floats(10.001, 1e6),
+                                                 st.sampled_from([NAN, "x", None]))),
+      init=H(bad_choice()))
+def _(rng, g):
+    B, _, _, F = sizes(rng)
+    return dict(magnitude=randn(g, B, 17, F).abs(), n_fft=32, hop_length=8, n_iter=3,
+                momentum=rng.choice((0.0, 0.99)), init="zeros")
 
 
 # ============================================================================== the harness

@@ -23,7 +23,7 @@ import math
 import torch
 
 from genmodels._checks import check_int, check_range, check_tensor
-from genmodels.audio.stft import check_stft_args, istft, stft
+from genmodels.audio.stft import check_stft_args, istft, num_frames, stft
 
 __all__ = ["griffin_lim"]
 
@@ -57,6 +57,11 @@ def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop_length: int, n_iter: in
     if length is None:
         length = hop_length * (frames - 1)
     check_int("length", length, minimum=1)
+    if magnitude.numel() == 0:                   # an empty batch: nothing to invert (the FFT refuses it)
+        if num_frames(length, n_fft, hop_length) != frames:
+            raise ValueError(f"length: {length} samples give {num_frames(length, n_fft, hop_length)} "
+                             f"STFT frames, the magnitude has {frames}")
+        return magnitude.new_zeros(*magnitude.shape[:-2], length)
     if init == "random":
         phase = 2.0 * math.pi * torch.rand(magnitude.shape, generator=generator,
                                            dtype=magnitude.dtype).to(magnitude.device)
