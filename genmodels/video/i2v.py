@@ -314,8 +314,7 @@ class DirectionUNet(nn.Module):
             gain = F.softplus(self.match_gain(emb))                              # (B, F)
             kernel_logits = kernel_logits + (gain[:, :, None] * self.match_scores(x, key.to(x.dtype))).flatten(1)
         if self.output == "transform":                                          # the key frame moved, only
-            x1 = self.moved_frames(key.to(x.dtype), None, None, kernel_logits)
-            return (x1 - x) / (1 - t.to(x.dtype)).clamp(min=self.min_gap)[:, None, None, None]
+            return self.velocity_to(self.moved_frames(key.to(x.dtype), None, None, kernel_logits), x, t)
         for i in reversed(range(len(self.up))):
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, size=skips[i].shape[-2:], mode="nearest"))
@@ -323,9 +322,13 @@ class DirectionUNet(nn.Module):
         out = self.conv_out(F.silu(self.norm_out(h)))                           # (B, F or 2F, H, W)
         if self.output == "direct":
             return out
-        x1 = self.moved_frames(key.to(x.dtype), out[:, :Fh], out[:, Fh:], kernel_logits)
-        gap = (1 - t.to(x.dtype)).clamp(min=self.min_gap)[:, None, None, None]
-        return (x1 - x) / gap                                                   # v = (x̂_1 − x_t) / (1 − t)
+        return self.velocity_to(self.moved_frames(key.to(x.dtype), out[:, :Fh], out[:, Fh:], kernel_logits),
+                                x, t)
+
+    def velocity_to(self, x1: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The flow-matching velocity that carries ``x`` (= x_t) to the predicted clean frames
+        ``x1`` by t = 1 on the straight path: v = (x̂_1 − x_t) / max(1 − t, ``min_gap``)."""
+        return (x1 - x) / (1 - t.to(x.dtype)).clamp(min=self.min_gap)[:, None, None, None]
 
     def match_scores(self, x: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         """How well each shift of the key frame matches each noisy frame (a cost volume, as in
