@@ -23,17 +23,18 @@ import torch
 __all__ = ["load_run", "speak", "transcribe_files", "speak_main", "transcribe_main"]
 
 
-def load_run(run_dir: str | Path, family: str, device: str = "cpu"):
+def load_run(run_dir: str | Path, family: str, device: str = "cpu", data=None):
     """The task of the run in ``run_dir`` (a run folder, a ``last.pt``, or ``outputs/<name>``),
     rebuilt from its checkpoint's configuration, with its trained weights, in eval mode.
     ``family`` is the model family the command needs ("tts" or "asr"); another family's run is
-    a ``ValueError`` naming ``--run``."""
+    a ``ValueError`` naming ``--run``. ``data``: the corpus to build the task on (default: the
+    run's own, loaded again from its data config); the caller vouches that it is the same."""
     from omegaconf import OmegaConf
 
     from genmodels.schema import DATA_SCHEMAS, MODEL_SCHEMAS
     from genmodels.train.checkpoint import load_checkpoint, resolve_checkpoint
     from genmodels.train.config import Config, register_all, to_object
-    from genmodels.train.trainer import build_task
+    from genmodels.train.trainer import build_task, task_class
 
     register_all()
     try:
@@ -50,7 +51,10 @@ def load_run(run_dir: str | Path, family: str, device: str = "cpu"):
     base.data = OmegaConf.structured(DATA_SCHEMAS[saved["data"]["name"]])
     base.model = OmegaConf.structured(MODEL_SCHEMAS[family])
     cfg = to_object(OmegaConf.merge(base, saved))
-    task = build_task(cfg, torch.device(device))
+    if data is None:
+        task = build_task(cfg, torch.device(device))
+    else:
+        task = task_class(cfg)(cfg, data, torch.device(device))
     task.model.load_state_dict(ckpt["model"])
     task.load_state_dict(ckpt.get("task", {}))
     task.model.eval()

@@ -222,3 +222,5 @@ class TTSConfig(ModelConfig):
 
 
 register_model("tts_schema", TTSConfig, family="tts", task="genmodels.speech.task_tts:TTSTask")
+
+import genmodels.speech.config_clone  # noqa: E402,F401  (voice cloning: a new speaker embedding)

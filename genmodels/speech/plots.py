@@ -1,6 +1,7 @@
 """Figures of the speech corpus (a spectrogram with its phone and character alignment drawn on it),
 of recognition (the decoder's cross-attention over the frames) and of text-to-speech (the
-phone-to-frame alignment of the length regulator, real against predicted durations)."""
+phone-to-frame alignment of the length regulator, real against predicted durations) and of voice
+cloning (the classifier's verdict against the seconds of adaptation audio)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from genmodels.audio.plots import log_spectrogram_db
 from genmodels.plotting import plt, save_figure  # Agg backend, set once there
 
-__all__ = ["plot_alignment", "plot_cross_attention", "plot_duration_alignment"]
+__all__ = ["plot_alignment", "plot_clone_curve", "plot_cross_attention", "plot_duration_alignment"]
 
 
 def plot_alignment(utterances: list, path: str | Path, n_fft: int = 256, hop_length: int = 64,
@@ -104,3 +105,50 @@ def plot_duration_alignment(phones: list[str], true_durations, predicted_duratio
     if title:
         ax.set_title(title, fontsize=9)
     return save_figure(fig, path, dpi=100)
+
+
+def plot_clone_curve(rows: list[dict], baselines: list[dict], variants: list[str],
+                     path: str | Path, control: dict | None = None, target: float = 0.9) -> Path:
+    """Voice cloning: the fraction of a clone's sentences the speaker classifier assigns to the
+    cloned voice against the seconds of adaptation audio (log axis), one colour per voice, the
+    mean over seeds with error bars from the lowest to the highest seed; one panel per
+    classifier variant. Dotted: the un-adapted mean embedding and the nearest training voice's
+    (per voice, drawn at the left edge); grey: the control (training voices through the TTS)."""
+    if not rows:
+        raise ValueError("rows: need at least one clone result")
+    voices = list(dict.fromkeys(r["voice"] for r in rows))
+    budgets = sorted({r["budget_s"] for r in rows})
+    fig, axes = plt.subplots(1, len(variants), figsize=(5.2 * len(variants), 5.0), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes[0], variants):
+        for k, v in enumerate(voices):
+            c = colours[k % len(colours)]
+            mean, lo, hi, secs = [], [], [], []
+            for b in budgets:
+                accs = [r[f"acc_{name}"] for r in rows if r["voice"] == v and r["budget_s"] == b]
+                sec = [r["seconds"] for r in rows if r["voice"] == v and r["budget_s"] == b]
+                mean.append(sum(accs) / len(accs))
+                lo.append(mean[-1] - min(accs))
+                hi.append(max(accs) - mean[-1])
+                secs.append(sum(sec) / len(sec))
+            ax.errorbar(secs, mean, yerr=[lo, hi], color=c, marker="o", capsize=3,
+                        label=f"{v} (seeds: min–max)")
+            for b in baselines:
+                if b["voice"] == v:
+                    ax.scatter([budgets[0] * 0.6], [b[f"mean_acc_{name}"]], color=c, marker="x")
+                    ax.scatter([budgets[0] * 0.6], [b[f"nearest_acc_{name}"]], color=c, marker="s",
+                               facecolors="none")
+        if control is not None and name in control:
+            ax.axhline(control[name], color="0.6", lw=1, label=f"control: training voices "
+                                                                f"through the TTS ({control[name]:.0%})")
+        ax.axhline(target, color="k", ls=":", lw=0.8, label=f"target {target:.0%}")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_xticks(budgets)
+        ax.set_xticklabels([f"{b:g}" for b in budgets])
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("adaptation audio (s); x: mean embedding, □: nearest training voice")
+        ax.set_ylabel("clone's sentences assigned to the voice")
+        ax.set_title(f"classifier: {name}", fontsize=10)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    return save_figure(fig, path)

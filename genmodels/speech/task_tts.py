@@ -107,7 +107,10 @@ class TTSTask(Task):
                                            self.cfg.data.seed, j))
         return out
 
-    def _item(self, u) -> dict:
+    def _item(self, u, speaker: int | None = None) -> dict:
+        """The training item of utterance ``u``; ``speaker``: its speaker-embedding row
+        (default: ``u.speaker``'s index among the training voices; voice cloning passes the
+        row of a new voice)."""
         m = self.cfg.model
         audio = u.audio.float()
         frames = log_magnitude(audio, m.n_fft, m.hop_length)           # (T, F)
@@ -115,7 +118,8 @@ class TTSTask(Task):
         assert sum(dur) == frames.shape[0], (sum(dur), frames.shape)
         return {"phones": torch.tensor(self.vocab.encode([p for p, _, _ in u.phones])),
                 "durations": torch.tensor(dur), "frames": frames,
-                "speaker": self.speakers.index(u.speaker), "text": u.text}
+                "speaker": self.speakers.index(u.speaker) if speaker is None else speaker,
+                "text": u.text}
 
     def _batch(self, split: str, idx) -> dict:
         its = [self.items[split][i] for i in idx]
