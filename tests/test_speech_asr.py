@@ -11,8 +11,9 @@ import torch.nn.functional as F
 
 from conftest import compose
 from genmodels.speech.asr import (BOS, EOS, LSTMCTC, CharVocab, TransformerASR, beam_search,
-                                  beam_search_nbest, ctc_greedy_decode, ctc_rescore,
-                                  greedy_decode)
+                                  beam_search_nbest, ctc_greedy_decode, ctc_prefix_extend,
+                                  ctc_prefix_log_prob, ctc_prefix_start, ctc_rescore,
+                                  greedy_decode, joint_beam_search, joint_beam_search_nbest)
 from genmodels.train.config import ConfigError, to_object
 from genmodels.train.trainer import Trainer, build_task
 from genmodels.transformer.seq2seq import EncoderDecoderTransformer, cross_attention
@@ -143,6 +144,116 @@ def test_nbest_is_sorted_and_ctc_rescoring_can_overrule_the_decoder():
         ctc_rescore(nbest, frames.log_softmax(-1), 1.5)
 
 
+# ---------------------------------------------------------------- joint CTC/attention decoding
+def _collapse(path):
+    out, prev = [], None
+    for c in path:
+        if c != prev and c != 0:
+            out.append(c)
+        prev = c
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ctc_prefix_score_is_the_sum_over_paths_that_start_with_the_prefix(seed):
+    """Brute force: all V^T paths of 5 frames over blank, bos, eos, 'a', 'b'; ψ(prefix) sums those
+    whose collapse begins with the prefix, the complete score those whose collapse is it."""
+    import itertools
+    T, V = 5, 5
+    lp = torch.randn(T, V, generator=torch.Generator().manual_seed(seed),
+                     dtype=torch.float64).mul(2).log_softmax(-1)
+    paths = list(itertools.product(range(V), repeat=T))
+    logp = torch.stack([lp[torch.arange(T), torch.tensor(p)].sum() for p in paths])
+    for prefix in ([3], [4], [3, 3], [3, 4, 3], [4, 4, 4], [3, 4, 4, 3]):
+        starts = [i for i, p in enumerate(paths) if _collapse(p)[:len(prefix)] == prefix]
+        is_it = [i for i, p in enumerate(paths) if _collapse(p) == prefix]
+        assert ctc_prefix_log_prob(lp, prefix) == pytest.approx(
+            float(torch.logsumexp(logp[starts], 0)), abs=1e-10)
+        assert ctc_prefix_log_prob(lp, [*prefix, EOS]) == pytest.approx(
+            float(torch.logsumexp(logp[is_it], 0)), abs=1e-10)
+    assert ctc_prefix_log_prob(lp, []) == 0.0
+
+
+@pytest.mark.parametrize("T, n", [(1, 1), (6, 3), (40, 12)])
+def test_the_complete_prefix_score_is_minus_ctc_loss(T, n):
+    g = torch.Generator().manual_seed(T)
+    lp = torch.randn(T, 9, generator=g, dtype=torch.float64).log_softmax(-1)
+    labels = (torch.randint(3, 9, (n,), generator=g)).tolist()
+    labels[-1] = labels[0]                                 # a repeat when n > 1
+    ref = -F.ctc_loss(lp[:, None], torch.tensor(labels), torch.tensor([T]), torch.tensor([n]),
+                      blank=0, reduction="sum")
+    assert ctc_prefix_log_prob(lp, [*labels, EOS]) == pytest.approx(float(ref), abs=1e-9)
+    assert ctc_prefix_log_prob(lp, labels) >= float(ref) - 1e-12    # ψ(y) ≥ p(y is all)
+
+
+def test_ctc_prefix_frames_past_a_length_change_nothing():
+    lp = torch.randn(2, 7, 6, generator=torch.Generator().manual_seed(5),
+                     dtype=torch.float64).log_softmax(-1)
+    frames, g_n, g_b = ctc_prefix_start(lp, torch.tensor([7, 4]))
+    psi, _, _ = ctc_prefix_extend(frames, g_n, g_b, torch.tensor([-1, -1]))
+    short, s_n, s_b = ctc_prefix_start(lp[1:, :4])
+    psi_short, _, _ = ctc_prefix_extend(short, s_n, s_b, torch.tensor([-1]))
+    assert torch.allclose(psi[1], psi_short[0]) and psi[1, 0] == float("-inf")
+    assert float(psi[1, EOS]) == pytest.approx(float(lp[1, :4, 0].sum()))   # ∅: all blank
+
+
+def _ctc_frames(B=3, T=10, V=10, seed=7):
+    return torch.randn(B, T, V, generator=torch.Generator().manual_seed(seed)).log_softmax(-1)
+
+
+@pytest.mark.parametrize("beam_width, alpha", [(1, 1.0), (3, 0.0), (3, 1.0)])
+def test_joint_search_with_no_ctc_weight_is_the_attention_beam(beam_width, alpha):
+    fn, lengths = _random_asr(), torch.tensor([10, 8, 5])
+    assert joint_beam_search_nbest(fn, _ctc_frames(), lengths, max_len=12, beam_width=beam_width,
+                                   ctc_weight=0.0, length_penalty=alpha) \
+        == beam_search_nbest(fn, 3, max_len=12, beam_width=beam_width, length_penalty=alpha)
+
+
+def test_joint_search_scores_its_hypotheses_as_stated():
+    """Each finished hypothesis' score is λ log p_CTC(y) + (1 − λ) Σ log p_att (computed again
+    here from the model and ctc_loss), and a batch decodes as its sources one by one."""
+    fn, frames, lengths, lam = _random_asr(), _ctc_frames().double(), torch.tensor([10, 8, 5]), 0.6
+    batch = joint_beam_search_nbest(fn, frames, lengths, max_len=12, beam_width=3, ctc_weight=lam)
+    for b in range(3):
+        alone = joint_beam_search_nbest(lambda p, r, b=b: fn(p, torch.full_like(r, b)),
+                                        frames[b:b + 1, :int(lengths[b])], max_len=12,
+                                        beam_width=3, ctc_weight=lam)[0]
+        assert [t for t, _ in alone] == [t for t, _ in batch[b]]
+        toks, score = batch[b][0]
+        full = [BOS, *toks, EOS]
+        with torch.no_grad():
+            att = sum(float(fn(torch.tensor([full[:i]]), torch.tensor([b]))[0, full[i]])
+                      for i in range(1, len(full)))
+        ctc = ctc_prefix_log_prob(frames[b, :int(lengths[b])], [*toks, EOS])
+        assert score == pytest.approx(lam * ctc + (1 - lam) * att, abs=1e-6)
+
+
+def test_joint_search_follows_the_ctc_head_where_the_decoder_is_unsure():
+    """The tiny LM prefers 'b' (p 0.39) over 'a' (p 0.2); frames that surely say 'a a' make the
+    joint search say 'a a', the plain beam not."""
+    frames = (F.one_hot(torch.tensor([3, 0, 3, 0]), 5).double() * 30).log_softmax(-1)[None]
+    assert beam_search(_tiny_lm, 1, max_len=5, beam_width=3) == [[4]]
+    assert joint_beam_search(_tiny_lm, frames, max_len=5, beam_width=3, ctc_weight=0.5) \
+        == [[3, 3]]
+
+
+def test_joint_search_checks_its_inputs():
+    frames = _ctc_frames(1)
+    with pytest.raises(ValueError, match="ctc_weight"):
+        joint_beam_search(_tiny_lm, frames, ctc_weight=1.5)
+    with pytest.raises(ValueError, match="ctc_log_probs"):
+        joint_beam_search(_tiny_lm, frames[0])
+    with pytest.raises(ValueError, match="lengths"):
+        joint_beam_search(_tiny_lm, frames, torch.tensor([11]))
+    with pytest.raises(ValueError, match="next_log_probs"):
+        joint_beam_search("model", frames)
+    with pytest.raises(ValueError, match="prefix"):
+        ctc_prefix_log_prob(frames[0], [0, 3])
+    with pytest.raises(ValueError, match="last"):
+        f, n, b = ctc_prefix_start(frames)
+        ctc_prefix_extend(f, n, b, torch.tensor([1.0]))
+
+
 def test_decoders_check_their_inputs():
     with pytest.raises(ValueError, match="beam_width"):
         beam_search(_tiny_lm, 1, beam_width=0)
@@ -199,7 +310,7 @@ def test_bidirectional_lstm_ignores_padding():
 
 
 @pytest.mark.parametrize("experiment, keys", [
-    ("asr_speech", {"loss", "cer", "cer_beam", "cer_ctc_head", "cer_beam_ctc"}),
+    ("asr_speech", {"loss", "cer", "cer_beam", "cer_ctc_head", "cer_beam_ctc", "cer_joint"}),
     ("asr_lstm_ctc", {"loss", "cer"})])
 def test_experiments_train_a_few_steps(experiment, keys, tmp_path):
     trainer = Trainer(to_object(compose([f"experiment={experiment}", *TINY])), tmp_path)
@@ -222,10 +333,36 @@ def test_the_drawn_batch_is_a_function_of_the_step():
     assert (masked == 0).any() and masked.shape == x.shape
 
 
+def test_an_upsampled_ctc_head_gives_k_slots_per_position_in_time_order():
+    torch.manual_seed(6)
+    model = TransformerASR(6, 10, d_model=16, num_heads=2, enc_layers=1, dec_layers=1, d_ff=32,
+                           subsample=4, ctc_head=True, ctc_upsample=2).eval()
+    memory, mask = model.encode(torch.randn(2, 20, 6), torch.tensor([20, 9]))
+    lp = model.ctc_log_probs(memory)
+    assert lp.shape == (2, 2 * memory.shape[1], 10)
+    assert model.ctc_lengths(mask).tolist() == [10, 6]                  # 2 x ceil(ceil(L/2)/2)
+    W, b = model.ctc_head.weight, model.ctc_head.bias                   # (2V, d): slot j rows jV..
+    slot1 = (memory[:, 3] @ W[10:].T + b[10:]).log_softmax(-1)          # position 3, 2nd slot
+    assert torch.allclose(lp[:, 7], slot1, atol=1e-6)
+    assert torch.allclose(lp.exp().sum(-1), torch.ones(2, lp.shape[1]), atol=1e-6)
+    with pytest.raises(ValueError, match="ctc_upsample"):
+        TransformerASR(6, 10, d_model=16, num_heads=2, ctc_head=True, ctc_upsample=0)
+
+
+def test_the_experiment_trains_with_an_upsampled_ctc_head(tmp_path):
+    cfg = to_object(compose(["experiment=asr_speech", *TINY, "model.ctc_upsample=2"]))
+    res = Trainer(cfg, tmp_path).fit()
+    assert {"cer_ctc_head", "cer_joint"} <= set(res["test"])
+    assert all(math.isfinite(v) for v in res["test"].values())
+
+
 def test_cross_entropy_alone_trains_without_the_ctc_head(tmp_path):
     cfg = to_object(compose(["experiment=asr_speech", *TINY, "model.ctc_weight=0"]))
-    res = Trainer(cfg, tmp_path).fit()
+    trainer = Trainer(cfg, tmp_path)
+    res = trainer.fit()
     assert set(res["test"]) == {"loss", "cer", "cer_beam"}
+    with pytest.raises(ValueError, match="mode"):
+        trainer.task.transcribe("test", [0], "joint")
 
 
 @pytest.mark.parametrize("override, key", [
@@ -233,6 +370,7 @@ def test_cross_entropy_alone_trains_without_the_ctc_head(tmp_path):
     ("model.arch=rnn", "model.arch"), ("model.subsample=3", "model.subsample"),
     ("model.label_smoothing=1.0", "model.label_smoothing"),
     ("model.freq_width=25", "model.freq_width"), ("model.length_penalty=-1", "model.length_penalty"),
+    ("model.joint_ctc_weight=1.5", "model.joint_ctc_weight"), ("model.ctc_upsample=0", "model.ctc_upsample"),
 ])
 def test_bad_configs_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

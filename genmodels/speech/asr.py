@@ -12,7 +12,10 @@ times, so the encoder sees ~25 positions per second instead of 100.
 optionally plus a CTC loss on a per-position classifier over the encoder output (joint
 CTC–attention training, Kim, Hori & Watanabe 2017: the monotonic CTC alignment teaches the
 encoder where the characters are long before the decoder's cross-attention finds them);
-decoded by :func:`greedy_decode` or :func:`beam_search` (the CTC head is not used to decode).
+decoded by :func:`greedy_decode`, :func:`beam_search`, the beam rescored by the CTC head
+(:func:`ctc_rescore`) or, best, :func:`joint_beam_search`: one-pass joint CTC/attention beam
+search, where the CTC prefix score (:func:`ctc_prefix_extend`) ranks every extension inside the
+beam (Watanabe et al. 2017).
 
 **The baseline** (:class:`LSTMCTC`): the same front-end, a bidirectional LSTM (the rnn family's
 :class:`~genmodels.rnn.FastLSTM`, one per direction and layer) and a per-frame classifier over
@@ -45,7 +48,8 @@ from genmodels.transformer.seq2seq import EncoderDecoderTransformer
 
 __all__ = ["CharVocab", "asr_features", "ConvSubsampler", "TransformerASR", "LSTMCTC",
            "greedy_decode", "beam_search", "beam_search_nbest", "ctc_rescore", "ctc_greedy_decode",
-           "lengths_mask"]
+           "ctc_prefix_start", "ctc_prefix_extend", "ctc_prefix_log_prob",
+           "joint_beam_search", "joint_beam_search_nbest", "lengths_mask"]
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -132,27 +136,42 @@ class TransformerASR(nn.Module):
     ``forward(feats[B, T, n_feats], lengths[B], tgt_in[B, L]) -> logits[B, L, V]``;
     ``encode(feats, lengths) -> (memory[B, S, d], memory_mask[B, S])``;
     ``next_log_probs(prefix[N, t], rows[N], memory, memory_mask) -> [N, V]``. With
-    ``ctc_head``, ``ctc_log_probs(memory) -> [B, S, V]`` is a per-position classifier on the
-    encoder output for the auxiliary CTC loss (joint CTC–attention training)."""
+    ``ctc_head``, ``ctc_log_probs(memory) -> [B, S·k, V]`` is a per-position classifier on the
+    encoder output for the auxiliary CTC loss (joint CTC–attention training), giving
+    ``k = ctc_upsample`` CTC label slots per encoder position (one linear map to ``k·V`` logits,
+    read as ``k`` consecutive slots): at ``subsample = 4`` an encoder position covers 40 ms, and
+    CTC needs a slot for every letter, silent ones included, and a blank between doubled letters
+    (``ss`` of one /s/), more than 25 slots per second give in fast speech;
+    ``ctc_lengths(memory_mask) -> [B]`` are the valid slots."""
 
     def __init__(self, n_feats: int, vocab_size: int, d_model: int = 128, num_heads: int = 4,
                  enc_layers: int = 4, dec_layers: int = 2, d_ff: int = 512, dropout: float = 0.1,
                  subsample: int = 4, max_frames: int = 4096, max_chars: int = 256,
-                 ctc_head: bool = False):
+                 ctc_head: bool = False, ctc_upsample: int = 1):
         super().__init__()
         check_int("max_frames", max_frames, minimum=1)
+        check_int("ctc_upsample", ctc_upsample, minimum=1)
         self.frontend = ConvSubsampler(n_feats, d_model, subsample)
         self.seq2seq = EncoderDecoderTransformer(
             d_model, vocab_size, d_model, num_heads, enc_layers, dec_layers, d_ff, dropout,
             max_src_len=-(-max_frames // subsample), max_tgt_len=max_chars)
         self.vocab_size = vocab_size
-        self.ctc_head = nn.Linear(d_model, vocab_size) if ctc_head else None
+        self.ctc_upsample = ctc_upsample
+        self.ctc_head = nn.Linear(d_model, vocab_size * ctc_upsample) if ctc_head else None
 
     def ctc_log_probs(self, memory: torch.Tensor) -> torch.Tensor:
-        """Per-position log-probabilities over blank (id 0) + tokens ``[B, S, V]``."""
+        """Log-probabilities over blank (id 0) + tokens of the ``k = ctc_upsample`` CTC slots of
+        every encoder position ``[B, S·k, V]`` (slot ``s·k + j``: position ``s``'s ``j``-th)."""
         if self.ctc_head is None:
             raise ValueError("ctc_head: the model was built without the CTC head")
-        return torch.log_softmax(self.ctc_head(memory), dim=-1)
+        check_tensor("memory", memory, ndim=3)
+        B, S, _ = memory.shape
+        logits = self.ctc_head(memory).reshape(B, S * self.ctc_upsample, self.vocab_size)
+        return torch.log_softmax(logits, dim=-1)                               # (B, S·k, V)
+
+    def ctc_lengths(self, memory_mask: torch.Tensor) -> torch.Tensor:
+        """Valid CTC slots of each source ``[B]``: ``ctc_upsample`` × its valid positions."""
+        return memory_mask.sum(1) * self.ctc_upsample
 
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor):
         x, lengths = self.frontend(feats, lengths)
@@ -353,6 +372,214 @@ def ctc_rescore(nbest: list[tuple[list[int], float]], ctc_log_probs: torch.Tenso
     scores = [((1 - ctc_weight) * att - ctc_weight * float(c)) / (len(toks) + 1) ** length_penalty
               for (toks, att), c in zip(nbest, nll)]
     return nbest[max(range(n), key=lambda i: scores[i])][0]
+
+
+
+# ------------------------------------------------------------------ joint CTC/attention decoding
+def ctc_prefix_start(log_probs: torch.Tensor, lengths: torch.Tensor | None = None,
+                     blank: int = PAD) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""The CTC forward variables of the empty prefix, for :func:`ctc_prefix_extend`.
+
+    ``log_probs [B, T, V]`` are CTC log-probabilities over blank + tokens, ``lengths [B]`` the
+    valid frames of each source (default: all ``T``). Returns ``(frames, γ^n, γ^b)``:
+    ``frames [B, T, V]`` float64 with every frame past a source's length made a certain blank
+    (log-probability 0 for blank, −∞ for the rest, so the recursions carry the probability at the
+    source's own last frame to frame ``T``), and for the empty prefix
+    ``γ^n_t = −∞`` and ``γ^b_t = Σ_{τ≤t} log y_τ^{blank}`` ``[B, T]`` (frames 0…t all blank)."""
+    check_tensor("log_probs", log_probs, ndim=3)
+    B, T, V = log_probs.shape
+    check_int("blank", blank, minimum=0)
+    if blank >= V:
+        raise ValueError(f"blank: must be < the {V} classes, got {blank}")
+    lengths = torch.full((B,), T, dtype=torch.long) if lengths is None else lengths.cpu()
+    check_tensor("lengths", lengths, ndim=1, floating=False)
+    if lengths.shape[0] != B or lengths.is_floating_point() or bool((lengths < 1).any()) \
+            or bool((lengths > T).any()):
+        raise ValueError(f"lengths: expected {B} integers in 1..{T}, got {lengths.tolist()}")
+    frames = log_probs.detach().cpu().double().clone()
+    past = ~lengths_mask(lengths, T)                                          # (B, T)
+    frames[past] = float("-inf")
+    frames[..., blank][past] = 0.0
+    gamma_n = torch.full((B, T), float("-inf"), dtype=torch.float64)
+    gamma_b = frames[..., blank].cumsum(1)                                    # (B, T)
+    return frames, gamma_n, gamma_b
+
+
+def ctc_prefix_extend(frames: torch.Tensor, gamma_n: torch.Tensor, gamma_b: torch.Tensor,
+                      last: torch.Tensor, blank: int = PAD, eos: int = EOS
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""CTC prefix scores of every one-token extension ``h = g·c`` of ``N`` prefixes ``g``
+    (Watanabe et al. 2017, "Hybrid CTC/attention", Algorithm 2).
+
+    ``frames [N, T, V]`` (from :func:`ctc_prefix_start`, one row per prefix's source),
+    ``γ^n(g), γ^b(g) [N, T]`` the forward variables of ``g`` (log-probability that frames 0…t
+    collapse to ``g`` with frame t a token, resp. a blank), ``last [N]`` the last token of ``g``
+    (−1 for the empty prefix). With ``y_t^c`` the frame probabilities and
+    ``Φ_t = γ^b_t(g) ⊕ [c ≠ last(g)] γ^n_t(g)`` (⊕: log-add; a repeated token needs a blank
+    between), the recursions over frames are
+
+    .. math:: γ^n_0(h) = [g = ∅]\, y_0^c,\quad γ^b_0(h) = −∞,\quad
+              γ^n_t(h) = (γ^n_{t-1}(h) ⊕ Φ_{t-1})\, y_t^c,\quad
+              γ^b_t(h) = (γ^b_{t-1}(h) ⊕ γ^n_{t-1}(h))\, y_t^{blank}
+
+    and the prefix probability (the frames' paths whose collapse *starts with* ``h``) is
+    ``ψ(h) = γ^n_0(h) ⊕ ⨁_{t≥1} Φ_{t-1} y_t^c``. For ``c = eos`` the score is the probability
+    of ``g`` as the whole transcript, ``γ^n_{T-1}(g) ⊕ γ^b_{T-1}(g)``; ``c = blank`` is −∞.
+    Returns ``(ψ [N, V], γ^n(h) [N, T, V], γ^b(h) [N, T, V])``, all log, float64."""
+    check_tensor("frames", frames, ndim=3, finite=False)
+    N, T, V = frames.shape
+    check_tensor("gamma_n", gamma_n, ndim=2, finite=False)
+    check_tensor("gamma_b", gamma_b, ndim=2, finite=False)
+    for name, g in (("gamma_n", gamma_n), ("gamma_b", gamma_b)):
+        if tuple(g.shape) != (N, T):
+            raise ValueError(f"{name}: expected shape {(N, T)}, got {tuple(g.shape)}")
+    check_tensor("last", last, ndim=1, floating=False)
+    if last.shape[0] != N or last.is_floating_point():
+        raise ValueError(f"last: expected {N} integer tokens (-1: empty prefix), got {last}")
+    check_int("blank", blank, minimum=0)
+    check_int("eos", eos, minimum=0)
+    if blank >= V or eos >= V or blank == eos:
+        raise ValueError(f"eos: blank ({blank}) and eos ({eos}) must be distinct and < {V}")
+    neg_inf = torch.tensor(float("-inf"), dtype=torch.float64)
+    repeat = torch.arange(V)[None, :] == last[:, None]                         # (N, V)
+    # Φ_t = γ^b_t(g) ⊕ [c ≠ last] γ^n_t(g)                                     (N, T, V)
+    phi = torch.logaddexp(gamma_b[:, :, None],
+                          torch.where(repeat[:, None, :], neg_inf, gamma_n[:, :, None]))
+    y = frames                                                                 # y_t^c (N, T, V)
+    y_blank = frames[:, :, blank]                                              # (N, T)
+    new_n = torch.full((N, T, V), float("-inf"), dtype=torch.float64)
+    new_b = torch.full((N, T, V), float("-inf"), dtype=torch.float64)
+    empty = (last < 0)[:, None]                                                # (N, 1)
+    new_n[:, 0] = torch.where(empty, y[:, 0], neg_inf)                         # [g = ∅] y_0^c
+    for t in range(1, T):
+        new_n[:, t] = torch.logaddexp(new_n[:, t - 1], phi[:, t - 1]) + y[:, t]
+        new_b[:, t] = torch.logaddexp(new_b[:, t - 1], new_n[:, t - 1]) + y_blank[:, t, None]
+    # ψ(h) = γ^n_0(h) ⊕ ⨁_{t≥1} Φ_{t-1} y_t^c
+    psi = torch.logaddexp(new_n[:, 0], torch.logsumexp(phi[:, :-1] + y[:, 1:], dim=1)) \
+        if T > 1 else new_n[:, 0].clone()
+    psi[:, eos] = torch.logaddexp(gamma_n[:, -1], gamma_b[:, -1])             # g is the whole text
+    psi[:, blank] = float("-inf")
+    return psi, new_n, new_b
+
+
+def ctc_prefix_log_prob(log_probs: torch.Tensor, prefix: list[int], blank: int = PAD,
+                        eos: int = EOS) -> float:
+    """log ψ of ``prefix`` under one source's CTC output ``log_probs [T, V]``: the log-probability
+    of the frames' paths whose collapse starts with ``prefix`` (:func:`ctc_prefix_extend` token
+    by token); a last token ``eos`` asks for the tokens before it as the whole transcript (the
+    CTC likelihood, ``−ctc_loss``). ``prefix = []`` gives 0."""
+    check_tensor("log_probs", log_probs, ndim=2)
+    if not isinstance(prefix, list) or not all(isinstance(c, int) for c in prefix):
+        raise ValueError(f"prefix: expected a list of token ids, got {prefix!r}")
+    if any(c == blank or not 0 <= c < log_probs.shape[1] for c in prefix) \
+            or eos in prefix[:-1]:
+        raise ValueError(f"prefix: tokens must be in 0..{log_probs.shape[1] - 1}, not blank "
+                         f"({blank}), with eos ({eos}) only last; got {prefix}")
+    frames, g_n, g_b = ctc_prefix_start(log_probs[None], blank=blank)
+    last, psi = torch.tensor([-1]), 0.0
+    for c in prefix:
+        scores, new_n, new_b = ctc_prefix_extend(frames, g_n, g_b, last, blank, eos)
+        psi, g_n, g_b, last = float(scores[0, c]), new_n[..., c], new_b[..., c], torch.tensor([c])
+    return psi
+
+
+@torch.no_grad()
+def joint_beam_search_nbest(next_log_probs: NextLogProbs, ctc_log_probs: torch.Tensor,
+                            ctc_lengths: torch.Tensor | None = None, bos: int = BOS,
+                            eos: int = EOS, max_len: int = 100, beam_width: int = 4,
+                            ctc_weight: float = 0.3, length_penalty: float = 1.0,
+                            blank: int = PAD) -> list[list[tuple[list[int], float]]]:
+    r"""One-pass joint CTC/attention beam search (Watanabe et al. 2017) for the ``B`` sources of
+    ``ctc_log_probs [B, T, V]`` (their valid frames ``ctc_lengths [B]``).
+
+    As :func:`beam_search_nbest`, but each extension ``h = g·c`` is ranked by
+
+    .. math:: α(h) = λ \log ψ_\text{CTC}(h|x) + (1 − λ) \log p_\text{att}(h|x)
+
+    (``λ = ctc_weight``): the attention decoder's summed log-probability and the CTC prefix
+    score (:func:`ctc_prefix_extend`, carried forward incrementally with each hypothesis' forward
+    variables). Ending with ``eos`` scores ``g`` as the whole transcript, so a hypothesis that
+    stops before the frames' characters are read, or reads characters the frames do not hold,
+    is pushed down *during* the search rather than only afterwards (:func:`ctc_rescore`).
+    Extensions the CTC head rules out (score −∞: blank, or more tokens than frames allow) are
+    dropped. Finished hypotheses are ranked by ``α / |y|^length_penalty`` (``|y|``: tokens after
+    ``bos``, ``eos`` included). ``λ = 0`` is :func:`beam_search_nbest`. Returns per source its
+    finished hypotheses ``(tokens, α)`` best first (tokens without ``bos``/``eos``)."""
+    if not callable(next_log_probs):
+        raise ValueError("next_log_probs: expected a callable (prefix, rows) -> log-probs")
+    check_tensor("ctc_log_probs", ctc_log_probs, ndim=3)
+    batch_size = ctc_log_probs.shape[0]
+    _check_decode_args(batch_size, bos, eos, max_len)
+    check_int("beam_width", beam_width, minimum=1)
+    check_range("ctc_weight", ctc_weight, 0.0, 1.0)
+    check_range("length_penalty", length_penalty, 0.0, 10.0)
+    frames, g_n, g_b = ctc_prefix_start(ctc_log_probs, ctc_lengths, blank)
+    lam = float(ctc_weight)
+    # a hypothesis: (tokens, α, log p_att, log ψ, γ^n [T], γ^b [T])
+    live = [[([bos], 0.0, 0.0, 0.0, g_n[b], g_b[b])] for b in range(batch_size)]
+    finished: list[list[tuple[list[int], float]]] = [[] for _ in range(batch_size)]
+
+    def norm(toks: list[int], score: float) -> float:
+        return score / (len(toks) - 1) ** length_penalty
+
+    for _ in range(max_len):
+        hyps = [(b, h) for b in range(batch_size) for h in live[b]]
+        if not hyps:
+            break
+        prefix = torch.tensor([h[0] for _, h in hyps], dtype=torch.long)
+        rows = torch.tensor([b for b, _ in hyps], dtype=torch.long)
+        att = next_log_probs(prefix, rows).cpu().double()                      # (N, V)
+        att_total = att + torch.tensor([h[2] for _, h in hyps], dtype=torch.float64)[:, None]
+        if lam > 0:
+            last = torch.tensor([h[0][-1] if len(h[0]) > 1 else -1 for _, h in hyps])
+            psi, new_n, new_b = ctc_prefix_extend(
+                frames[rows], torch.stack([h[4] for _, h in hyps]),
+                torch.stack([h[5] for _, h in hyps]), last, blank, eos)       # (N, V), (N, T, V)
+            total = lam * psi + (1 - lam) * att_total                          # α(h)
+        else:
+            total = att_total
+        V = total.shape[1]
+        start = 0
+        for b in range(batch_size):
+            k = len(live[b])
+            if k == 0:
+                continue
+            block = total[start:start + k].reshape(-1)                        # (k * V,)
+            scores, flat = block.topk(min(2 * beam_width, block.numel()))
+            new_live = []
+            for rank, (score, f) in enumerate(zip(scores.tolist(), flat.tolist())):
+                if score == float("-inf"):
+                    break
+                i, c = start + f // V, f % V
+                toks = hyps[i][1][0] + [c]
+                if c == eos:
+                    if rank < beam_width:
+                        finished[b].append((toks, score))
+                elif len(new_live) < beam_width:
+                    if lam > 0:
+                        state = (float(psi[i, c]), new_n[i, :, c], new_b[i, :, c])
+                    else:
+                        state = (0.0, g_n[b], g_b[b])
+                    new_live.append((toks, score, float(att_total[i, c]), *state))
+            start += k
+            live[b] = [] if len(finished[b]) >= beam_width else new_live
+    out = []
+    for b in range(batch_size):
+        pool = sorted(finished[b] + [(h[0], h[1]) for h in live[b]], key=lambda ts: -norm(*ts))
+        out.append([([t for t in toks[1:] if t != eos], score) for toks, score in pool])
+    return out
+
+
+def joint_beam_search(next_log_probs: NextLogProbs, ctc_log_probs: torch.Tensor,
+                      ctc_lengths: torch.Tensor | None = None, bos: int = BOS, eos: int = EOS,
+                      max_len: int = 100, beam_width: int = 4, ctc_weight: float = 0.3,
+                      length_penalty: float = 1.0, blank: int = PAD) -> list[list[int]]:
+    """The best hypothesis per source of :func:`joint_beam_search_nbest` (tokens without
+    ``bos``/``eos``)."""
+    return [nbest[0][0] if nbest else []
+            for nbest in joint_beam_search_nbest(next_log_probs, ctc_log_probs, ctc_lengths, bos,
+                                                 eos, max_len, beam_width, ctc_weight,
+                                                 length_penalty, blank)]
 
 
 def ctc_greedy_decode(log_probs: torch.Tensor, length: int | None = None,

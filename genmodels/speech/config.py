@@ -118,6 +118,7 @@ class ASRConfig(ModelConfig):
     d_ff: int = 512
     label_smoothing: float = 0.1  # cross-entropy target smoothing (teacher forcing)
     ctc_weight: float = 0.3       # loss = (1 − w)·CE + w·CTC of an encoder head (joint CTC–attention); 0: CE only
+    ctc_upsample: int = 1         # CTC label slots per encoder position (2: 50 per second at subsample 4)
     # --- lstm_ctc
     lstm_hidden: int = 128        # per direction
     lstm_layers: int = 2
@@ -131,6 +132,7 @@ class ASRConfig(ModelConfig):
     beam_width: int = 4           # beam search (test; val too with beam_on_val); 1 = greedy
     length_penalty: float = 1.0   # finished beams ranked by Σ log p / |y|^α
     rescore_ctc_weight: float = 0.3  # cer_beam_ctc: beams rescored by ((1−w)·log p_att + w·log p_CTC) / |y|^α
+    joint_ctc_weight: float = 0.5  # cer_joint: one-pass beam ranked by λ·log ψ_CTC(prefix) + (1−λ)·log p_att (λ = this; 0.5 best on val)
     max_decode_chars: int = 80    # decoding stops after this many characters (or 1.5 × the longest training transcript)
     beam_on_val: bool = False     # also beam-decode at every validation (slower); always at the end and on test
     eval_utterances: Optional[int] = None  # score the first n utterances of a split (null: all)
@@ -140,7 +142,7 @@ class ASRConfig(ModelConfig):
         yield from choice(self, "subsample", (1, 2, 4, 8))
         for name in ("n_mfcc", "n_fft", "hop_length", "n_mels", "d_model", "num_heads",
                      "enc_layers", "dec_layers", "d_ff", "lstm_hidden", "lstm_layers",
-                     "freq_width", "time_width", "beam_width", "max_decode_chars",
+                     "freq_width", "time_width", "beam_width", "max_decode_chars", "ctc_upsample",
                      "eval_utterances"):
             yield from positive(self, name)
         for name in ("freq_masks", "time_masks", "length_penalty"):
@@ -148,6 +150,7 @@ class ASRConfig(ModelConfig):
         yield from unit(self, "label_smoothing", high_open=True)
         yield from unit(self, "ctc_weight", high_open=True)
         yield from unit(self, "rescore_ctc_weight")
+        yield from unit(self, "joint_ctc_weight")
         yield from unit(self, "dropout", high_open=True)
         if self.d_model % self.num_heads:
             yield "num_heads", f"must divide d_model={self.d_model}, got {self.num_heads}"

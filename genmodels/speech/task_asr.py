@@ -12,7 +12,9 @@ r"""Training and evaluation of speech recognition with the generic trainer (fami
   beam search (``cer_beam``, on test, and on val with ``model.beam_on_val``); with the CTC head,
   ``cer_ctc_head`` is the greedy CTC decoding of that head alone (a diagnostic of the encoder),
   ``cer_beam_ctc`` beam search whose hypotheses are rescored with that head (joint
-  CTC/attention n-best rescoring);
+  CTC/attention n-best rescoring), ``cer_joint`` one-pass joint CTC/attention beam search
+  (:func:`~genmodels.speech.asr.joint_beam_search`: the CTC prefix score ranks every extension
+  inside the beam, weight ``model.joint_ctc_weight``);
 * ``arch=lstm_ctc``: CTC loss of :class:`~genmodels.speech.asr.LSTMCTC`; ``cer`` from greedy CTC
   decoding.
 
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 from genmodels.errors import ConfigError
 from genmodels.speech.asr import (BOS, EOS, LSTMCTC, PAD, CharVocab, TransformerASR,
                                   asr_features, beam_search, beam_search_nbest, ctc_greedy_decode,
-                                  ctc_rescore, greedy_decode)
+                                  ctc_rescore, greedy_decode, joint_beam_search)
 from genmodels.speech.corpus import SPLITS, SpeechTextCorpus
 from genmodels.speech.measures import character_error_rate
 from genmodels.train.task import Task, batch_indices
@@ -71,7 +73,7 @@ class ASRTask(Task):
             model = TransformerASR(m.n_mfcc, len(self.vocab), m.d_model, m.num_heads,
                                    m.enc_layers, m.dec_layers, m.d_ff, m.dropout, m.subsample,
                                    max_frames=2 * max_frames, max_chars=self.max_chars,
-                                   ctc_head=m.ctc_weight > 0)
+                                   ctc_head=m.ctc_weight > 0, ctc_upsample=m.ctc_upsample)
         else:
             model = LSTMCTC(m.n_mfcc, len(self.vocab), m.lstm_hidden, m.lstm_layers, m.dropout,
                             m.subsample)
@@ -132,7 +134,7 @@ class ASRTask(Task):
             lam = self.cfg.model.ctc_weight
             if lam == 0:
                 return loss
-            ctc = self._ctc(self.model.ctc_log_probs(memory), mask.sum(1), ids)
+            ctc = self._ctc(self.model.ctc_log_probs(memory), self.model.ctc_lengths(mask), ids)
             return (1 - lam) * loss + lam * ctc
         log_probs, out_len = self.model(x, lengths)                              # (B, T', V)
         return self._ctc(log_probs, out_len, ids)
@@ -167,21 +169,26 @@ class ASRTask(Task):
     def transcribe(self, split: str, idx: list[int], mode: str = "greedy") -> list[str]:
         """Transcripts of utterances ``idx`` of ``split``. The transformer decodes by ``mode``:
         ``greedy``, ``beam``, ``beam_ctc`` (the beam's hypotheses rescored with the CTC head,
-        :func:`~genmodels.speech.asr.ctc_rescore`, weight ``model.rescore_ctc_weight``) or
+        :func:`~genmodels.speech.asr.ctc_rescore`, weight ``model.rescore_ctc_weight``),
+        ``joint`` (one-pass joint CTC/attention beam search,
+        :func:`~genmodels.speech.asr.joint_beam_search`, weight ``model.joint_ctc_weight``) or
         ``ctc`` (greedy CTC on its encoder's auxiliary head, a diagnostic); the LSTM-CTC
         baseline always by greedy CTC."""
         m = self.cfg.model
-        if mode not in ("greedy", "beam", "beam_ctc", "ctc"):
-            raise ValueError(f"mode: must be greedy, beam, beam_ctc or ctc, got {mode!r}")
+        if mode not in ("greedy", "beam", "beam_ctc", "joint", "ctc"):
+            raise ValueError(f"mode: must be greedy, beam, beam_ctc, joint or ctc, got {mode!r}")
         x, lengths = self._features(split, idx)
         if m.arch == "lstm_ctc":
             log_probs, out_len = self.model(x, lengths)
             return [self.vocab.decode(ctc_greedy_decode(lp, int(n)))
                     for lp, n in zip(log_probs, out_len)]
         memory, mask = self.model.encode(x, lengths)
+        if mode in ("beam_ctc", "joint") and self.model.ctc_head is None:
+            raise ValueError(f"mode: {mode} needs the CTC head (model.ctc_weight > 0)")
         if mode == "ctc":
             return [self.vocab.decode(ctc_greedy_decode(lp, int(n)))
-                    for lp, n in zip(self.model.ctc_log_probs(memory), mask.sum(1))]
+                    for lp, n in zip(self.model.ctc_log_probs(memory),
+                                     self.model.ctc_lengths(mask))]
 
         def next_log_probs(prefix, rows):
             return self.model.next_log_probs(prefix.to(self.device), rows.to(self.device),
@@ -191,10 +198,14 @@ class ASRTask(Task):
         if mode == "beam":
             out = beam_search(next_log_probs, len(idx), BOS, EOS, n, m.beam_width,
                               m.length_penalty)
+        elif mode == "joint":
+            out = joint_beam_search(next_log_probs, self.model.ctc_log_probs(memory),
+                                    self.model.ctc_lengths(mask), BOS, EOS, n, m.beam_width,
+                                    m.joint_ctc_weight, m.length_penalty)
         elif mode == "beam_ctc":
             nbest = beam_search_nbest(next_log_probs, len(idx), BOS, EOS, n, m.beam_width,
                                       m.length_penalty)
-            lps, lens = self.model.ctc_log_probs(memory), mask.sum(1)
+            lps, lens = self.model.ctc_log_probs(memory), self.model.ctc_lengths(mask)
             out = [ctc_rescore(nb, lp[:int(k)], m.rescore_ctc_weight, m.length_penalty)
                    for nb, lp, k in zip(nbest, lps, lens)]
         else:
@@ -223,6 +234,8 @@ class ASRTask(Task):
             if self._beam_on(split):
                 hyps = [h for c in chunks for h in self.transcribe(split, c, "beam_ctc")]
                 out["cer_beam_ctc"] = character_error_rate(hyps, refs)
+                hyps = [h for c in chunks for h in self.transcribe(split, c, "joint")]
+                out["cer_joint"] = character_error_rate(hyps, refs)
         return out
 
     # ------------------------------------------------------------------ figures

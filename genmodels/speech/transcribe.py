@@ -3,8 +3,9 @@
 :func:`load_asr_run` rebuilds the run's :class:`~genmodels.speech.task_asr.ASRTask` from the
 configuration stored in its checkpoint (``<run>/checkpoints/last.pt``) and loads its weights;
 :func:`transcribe_audio` computes the ASR's own features of each waveform and decodes them with
-the task's decoders (greedy, beam, beam rescored by the CTC head, or the CTC head alone), so a
-synthesised waveform is read exactly as the ASR reads its test recordings.
+the task's decoders (greedy, beam, beam rescored by the CTC head, joint CTC/attention beam
+search, or the CTC head alone), so a synthesised waveform is read exactly as the ASR reads its
+test recordings.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from genmodels.train.checkpoint import load_checkpoint
 __all__ = ["load_asr_run", "transcribe_audio", "ASR_MODES"]
 
 #: the decoding modes of :meth:`~genmodels.speech.task_asr.ASRTask.transcribe`
-ASR_MODES = ("greedy", "beam", "beam_ctc", "ctc")
+ASR_MODES = ("greedy", "beam", "beam_ctc", "joint", "ctc")
 
 
 def load_asr_run(run_dir: str | Path, data, device: torch.device | str = "cpu",
