@@ -24,41 +24,17 @@ __all__ = ["load_run", "speak", "transcribe_files", "speak_main", "transcribe_ma
 
 
 def load_run(run_dir: str | Path, family: str, device: str = "cpu", data=None):
-    """The task of the run in ``run_dir`` (a run folder, a ``last.pt``, or ``outputs/<name>``),
-    rebuilt from its checkpoint's configuration, with its trained weights, in eval mode.
-    ``family`` is the model family the command needs ("tts" or "asr"); another family's run is
-    a ``ValueError`` naming ``--run``. ``data``: the corpus to build the task on (default: the
-    run's own, loaded again from its data config); the caller vouches that it is the same."""
-    from omegaconf import OmegaConf
+    """The task of the TTS or ASR run in ``run_dir`` (a run folder, a ``last.pt``, or
+    ``outputs/<name>``), rebuilt from its checkpoint with its trained weights, in eval mode
+    (:func:`genmodels.train.runs.load_run`). ``family`` is the model family the command needs
+    ("tts" or "asr"); another family's run is a ``ValueError`` naming ``--run`` and the experiment
+    that makes the right one. ``data``: the corpus to build the task on (default: the run's own,
+    loaded again from its data config); the caller vouches that it is the same."""
+    from genmodels.train.runs import load_run as load_any_run
 
-    from genmodels.schema import DATA_SCHEMAS, MODEL_SCHEMAS
-    from genmodels.train.checkpoint import load_checkpoint, resolve_checkpoint
-    from genmodels.train.config import Config, register_all, to_object
-    from genmodels.train.trainer import build_task, task_class
-
-    register_all()
-    try:
-        path = resolve_checkpoint(run_dir)
-    except (FileNotFoundError, ValueError) as e:
-        raise ValueError(f"--run: {e}") from None
-    ckpt = load_checkpoint(path, map_location=device)
-    saved = ckpt.get("config", {})
-    got = saved.get("model", {}).get("family")
-    if got != family:
-        raise ValueError(f"--run: {run_dir} is a {got!r} run; this command needs a {family!r} run "
-                         f"(genmodels-train experiment={'tts_speech' if family == 'tts' else 'asr_speech'})")
-    base = OmegaConf.structured(Config)
-    base.data = OmegaConf.structured(DATA_SCHEMAS[saved["data"]["name"]])
-    base.model = OmegaConf.structured(MODEL_SCHEMAS[family])
-    cfg = to_object(OmegaConf.merge(base, saved))
-    if data is None:
-        task = build_task(cfg, torch.device(device))
-    else:
-        task = task_class(cfg)(cfg, data, torch.device(device))
-    task.model.load_state_dict(ckpt["model"])
-    task.load_state_dict(ckpt.get("task", {}))
-    task.model.eval()
-    return task
+    experiment = "tts_speech" if family == "tts" else "asr_speech"
+    return load_any_run(run_dir, family, device, data=data, option="--run",
+                        hint=f"genmodels-train experiment={experiment}")
 
 
 @torch.no_grad()

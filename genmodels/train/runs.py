@@ -13,13 +13,14 @@ __all__ = ["load_run"]
 
 
 def load_run(run_dir: str | Path, family: str | tuple[str, ...], device: str = "cpu", data=None,
-             option: str = "--run"):
+             option: str = "--run", hint: str = ""):
     """The task of the run in ``run_dir`` (a run folder, a ``last.pt``, or ``outputs/<name>``: its
     newest run), rebuilt from its checkpoint's configuration, with its trained weights, in eval
     mode. ``family``: the model family (``model.family``) the caller needs, or several; another
     family's run is a ``ValueError`` naming ``option`` (the command-line option that gave the
-    folder). ``data``: the data set to build the task on (default: the run's own, loaded again
-    from its data config); the caller vouches that it is the same."""
+    folder), followed by ``hint`` (how to make the right one). ``data``: the data set to build the
+    task on (default: the run's own, loaded again from its data config); the caller vouches that it
+    is the same."""
     from omegaconf import OmegaConf
 
     from genmodels.schema import DATA_SCHEMAS, MODEL_SCHEMAS
@@ -38,7 +39,7 @@ def load_run(run_dir: str | Path, family: str | tuple[str, ...], device: str = "
     got = saved.get("model", {}).get("family")
     if got not in wanted:
         raise ValueError(f"{option}: {run_dir} is a {got!r} run; this needs a "
-                         f"{' or '.join(repr(w) for w in wanted)} run")
+                         f"{' or '.join(repr(w) for w in wanted)} run{f' ({hint})' if hint else ''}")
     base = OmegaConf.structured(Config)
     base.data = OmegaConf.structured(DATA_SCHEMAS[saved["data"]["name"]])
     base.model = OmegaConf.structured(MODEL_SCHEMAS[got])
