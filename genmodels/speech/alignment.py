@@ -74,6 +74,9 @@ def dtw_mel_cepstral_distortion(c_est: torch.Tensor, c_ref: torch.Tensor) -> tor
                          f"{list(c_ref.shape)}")
     if c_est.dtype != c_ref.dtype:
         raise ValueError(f"c_ref: expected c_est's dtype {c_est.dtype}, got {c_ref.dtype}")
+    for name, c in (("c_est", c_est), ("c_ref", c_ref)):
+        if c.shape[1] == 0:
+            raise ValueError(f"{name}: needs at least one frame to align, got shape {list(c.shape)}")
     cost = torch.cdist(c_est[1:].T[None].double(), c_ref[1:].T[None].double())[0]   # [T1, T2]
     _, path, _ = dtw(cost)
     return mcd_db(c_est[:, path[:, 0]], c_ref[:, path[:, 1]])
