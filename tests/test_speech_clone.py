@@ -230,6 +230,11 @@ def test_fit_refuses_bad_inputs(clone_run):
         fit_speaker_embedding(tts, [item], init, 0, 0.1, 1)
     with pytest.raises(ValueError, match="^lr:"):
         fit_speaker_embedding(tts, [item], init, 1, -0.1, 1)
+    frozen = tts.model.out.weight                                   # not trainable: refused
+    with pytest.raises(ValueError, match="^tts_task:"):
+        fit_speaker_embedding(tts, [item], init, 1, 0.1, 1, extra=[frozen], extra_lr=0.1)
+    with pytest.raises(ValueError, match="^extra_lr:"):
+        fit_speaker_embedding(tts, [item], init, 1, 0.1, 1, extra=[frozen], extra_lr=None)
 
 
 def test_config_errors_say_what_to_do(tts_run, tmp_path):
@@ -249,3 +254,26 @@ def test_config_errors_say_what_to_do(tts_run, tmp_path):
         to_object(compose([*CLONE, "model.budgets=[30,15]"]))
     with pytest.raises(ConfigError, match="model.variants"):
         to_object(compose([*CLONE, "model.variants=[gl]"]))
+
+
+def test_lora_method_moves_only_the_row_and_the_adapters(tts_run, tmp_path):
+    """model.method=lora: the new row and LoRA adapters on the decoder train; every trained
+    weight of the TTS (the adapted ones under parametrizations.<name>.original) stays bit-identical."""
+    trainer = Trainer(to_object(compose([*CLONE, f"model.tts_run={tts_run}", "model.method=lora",
+                                         "model.seeds=1", "model.budgets=[1.5]",
+                                         "model.asr_budget=1.5", "model.variants=[plain]"])),
+                      tmp_path)
+    results = trainer.fit()
+    assert 0.0 <= results["test"]["clone_acc_1.5s_plain"] <= 1.0
+    task = trainer.task
+    saved = load_checkpoint(tts_run / "checkpoints" / "last.pt")["model"]
+    now = task.tts.model.state_dict()
+    base = {k.replace("parametrizations.", "").replace(".original", ""): v for k, v in now.items()
+            if not k.endswith((".A", ".B"))}
+    for k, v in saved.items():
+        got = base["speaker.table"] if k == "speaker.weight" else base[k]
+        assert torch.equal(got, v), k
+    adapters = [v for k, v in now.items() if k.endswith(".B")]
+    assert adapters and any(bool(b.abs().sum() > 0) for b in adapters)   # B started at 0 and moved
+    assert {r["method"] for r in json.loads((tmp_path / "figures" / "clone_results.json")
+                                            .read_text())["clones"]} == {"lora"}

@@ -108,8 +108,11 @@ class ClonedSpeaker(nn.Module):
 
 
 def fit_speaker_embedding(tts_task, items: list, init: torch.Tensor, steps: int, lr: float,
-                          batch_size: int, seed: int = 0) -> tuple[torch.Tensor, list[float]]:
-    """Fit the new row of the TTS's :class:`ClonedSpeaker` to ``items`` by Adam.
+                          batch_size: int, seed: int = 0, extra: list | None = None,
+                          extra_lr: float | None = None) -> tuple[torch.Tensor, list[float]]:
+    """Fit the new row of the TTS's :class:`ClonedSpeaker` to ``items`` by Adam (with
+    ``extra``: also those parameters, at ``extra_lr``, e.g. the LoRA adapters of
+    :func:`~genmodels.transfer.lora.apply_lora`; the caller resets them between clones).
 
     ``tts_task``: a :class:`~genmodels.speech.task_tts.TTSTask` whose ``model.speaker`` is a
     :class:`ClonedSpeaker` and whose other parameters are frozen; ``items``: its training items
@@ -131,14 +134,22 @@ def fit_speaker_embedding(tts_task, items: list, init: torch.Tensor, steps: int,
     check_positive("lr", lr)
     check_int("batch_size", batch_size, minimum=1)
     check_int("seed", seed, minimum=0)
+    extra = list(extra or [])
+    if extra:
+        check_positive("extra_lr", extra_lr)
+    allowed = {id(speaker.new)} | {id(p) for p in extra}
     trainable = [p for p in tts_task.model.parameters() if p.requires_grad]
-    if len(trainable) != 1 or trainable[0] is not speaker.new:
-        raise ValueError("tts_task: every parameter but the clone's row must be frozen")
+    if {id(p) for p in trainable} != allowed or len(trainable) != len(allowed):
+        raise ValueError("tts_task: every parameter but the clone's row (and extra) must be "
+                         "frozen, and those trainable")
     with torch.no_grad():
         speaker.new.copy_(init)
     tts_task.items["clone"] = items
     tts_task.model.eval()
-    opt = torch.optim.Adam([speaker.new], lr=lr)
+    groups = [{"params": [speaker.new], "lr": lr}]
+    if extra:
+        groups.append({"params": extra, "lr": extra_lr})
+    opt = torch.optim.Adam(groups)
     B = min(batch_size, len(items))
     losses = []
     with torch.enable_grad():

@@ -20,6 +20,9 @@ class CloneConfig(ModelConfig):
     budgets: list[float] = field(default_factory=lambda: [15.0, 30.0, 60.0, 120.0])  # seconds of adaptation audio
     seeds: int = 3                # adaptation seeds 0 … n−1: which utterances (their order) and the init noise
     # --- fitting the embedding (Adam on the TTS's own loss: frame L1 + duration MSE)
+    method: str = "embedding"     # embedding: the new row alone | lora: the new row + LoRA adapters on the TTS decoder's attention and FFN weights
+    lora_rank: int = 4            # lora: rank r of each adapter (alpha = r)
+    lora_lr: float = 3e-3         # lora: Adam learning rate of the adapters
     adapt_steps: int = 50         # Adam steps per clone (fixed, whatever the budget)
     adapt_lr: float = 0.1         # Adam learning rate (constant)
     adapt_batch: int = 16         # utterances per step (all of them when fewer)
@@ -41,6 +44,9 @@ class CloneConfig(ModelConfig):
     def problems(self):
         yield from choice(self, "arch", ("speaker_embedding",))
         yield from choice(self, "asr_mode", ("greedy", "beam", "beam_ctc", "ctc"))
+        yield from choice(self, "method", ("embedding", "lora"))
+        yield from positive(self, "lora_rank")
+        yield from positive(self, "lora_lr")
         for name in ("seeds", "adapt_steps", "adapt_lr", "adapt_batch", "clf_sentences",
                      "clf_val_sentences", "clf_hidden", "eval_sentences", "control_voices",
                      "asr_budget"):

@@ -27,7 +27,9 @@ What the trainer trains is the **judge**; the cloning runs in the test evaluatio
      for each budget the shortest prefix reaching it (:func:`~genmodels.speech.clone.take_until`)
      is the adaptation set, the new row is fitted on it
      (:func:`~genmodels.speech.clone.fit_speaker_embedding`; init: the mean training row + seeded
-     noise) and the TTS says the test sentences with it (predicted durations, Griffin-Lim). The
+     noise; with ``model.method=lora`` also rank-r LoRA adapters on the decoder's attention and
+     FFN weights, reset to zero before each clone) and the TTS says the test sentences with it
+     (predicted durations, Griffin-Lim). The
      measure is the fraction the classifier assigns to the cloned voice
      (``clone_acc_<budget>s_<variant>``: mean over voices and seeds);
   4. *baselines*: the mean training row (no adaptation) and the row of the training voice
@@ -71,6 +73,9 @@ from genmodels.speech.tts import log_magnitude
 from genmodels.train.task import Task, batch_indices
 
 __all__ = ["CloneTask"]
+
+#: the decoder weights that ``model.method=lora`` adapts (attention and FFN of every block)
+LORA_TARGETS = ("w_q", "w_k", "w_v", "w_o", "w1", "w2")
 
 #: data-config fields that may differ between this run and the TTS run (they do not change the corpus)
 _CORPUS_NEUTRAL = ("cache_dir",)
@@ -118,6 +123,14 @@ class CloneTask(Task):
         self.mean_embedding = table.mean(0)                                # the init of a clone
         tts.model.speaker = ClonedSpeaker(table, self.mean_embedding)
         self.clone_row = tts.model.speaker.index
+        self.lora: list = []                  # method=lora: the decoder's adapters (A, B)
+        self._lora_init: list = []
+        if m.method == "lora":
+            from genmodels.transfer.lora import apply_lora, lora_parameters
+            apply_lora(tts.model.decoder, m.lora_rank, float(m.lora_rank), LORA_TARGETS)
+            self.lora = lora_parameters(tts.model.decoder)
+            self._lora_init = [p.detach().clone() for p in self.lora]   # B = 0: the TTS as trained
+            tts.model.speaker.new.requires_grad_(True)
         self.sample_rate = data.sample_rate
         self.voices = {v.name: v for v in data.voices}
         self.classes = sorted(self.voices)                                 # classifier outputs
@@ -369,12 +382,16 @@ class CloneTask(Task):
                 for budget in m.budgets:
                     c1 = time.process_time()
                     n = take_until(seconds, budget)
+                    with torch.no_grad():                   # every clone starts from the TTS
+                        for p, p0 in zip(self.lora, self._lora_init):
+                            p.copy_(p0)
                     vec, losses = fit_speaker_embedding(tts, items[:n], init, m.adapt_steps,
-                                                        m.adapt_lr, m.adapt_batch, seed)
+                                                        m.adapt_lr, m.adapt_batch, seed,
+                                                        self.lora, m.lora_lr)
                     fit_s = time.process_time() - c1
                     audio = self.speak(texts, embedding=vec)
                     preds = self.classify(audio)
-                    row = {"voice": v, "seed": seed, "budget_s": budget,
+                    row = {"voice": v, "seed": seed, "budget_s": budget, "method": m.method,
                            "seconds": sum(seconds[:n]), "utterances": n,
                            "loss_first": losses[0], "loss_last": losses[-1],
                            "fit_cpu_s": fit_s, "cpu_s": time.process_time() - c1,
