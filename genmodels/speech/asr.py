@@ -308,20 +308,34 @@ def beam_search_nbest(next_log_probs: NextLogProbs, batch_size: int, bos: int = 
     _check_decode_args(batch_size, bos, eos, max_len)
     check_int("beam_width", beam_width, minimum=1)
     check_range("length_penalty", length_penalty, 0.0, 10.0)
-    live: list[list[tuple[list[int], float]]] = [[([bos], 0.0)] for _ in range(batch_size)]
+    return _beam_engine(next_log_probs, batch_size, bos, eos, max_len, beam_width, length_penalty,
+                        [None] * batch_size, lambda rows, hyps, att_total: (att_total, lambda i, c, b: None))
+
+
+def _beam_engine(next_log_probs: NextLogProbs, batch_size: int, bos: int, eos: int, max_len: int,
+                 beam_width: int, length_penalty: float, start_states: list, extend
+                 ) -> list[list[tuple[list[int], float]]]:
+    """The search loop of :func:`beam_search_nbest` and :func:`joint_beam_search_nbest` (their
+    docstrings say what it does). A hypothesis is ``(tokens, α, log p_att, state)``;
+    ``extend(rows, hyps, att_total)`` returns the scores α ``[N, V]`` of every extension of the
+    live hypotheses ``hyps`` (their summed attention log-probabilities ``att_total [N, V]``) and a
+    function ``(i, c, b) -> state`` of the kept extension of hypothesis i by token c (source b).
+    Extensions scored −∞ are dropped."""
+    live = [[([bos], 0.0, 0.0, start_states[b])] for b in range(batch_size)]
     finished: list[list[tuple[list[int], float]]] = [[] for _ in range(batch_size)]
 
     def norm(toks: list[int], score: float) -> float:
         return score / (len(toks) - 1) ** length_penalty
 
     for _ in range(max_len):
-        hyps = [(b, toks, s) for b in range(batch_size) for toks, s in live[b]]
+        hyps = [(b, h) for b in range(batch_size) for h in live[b]]
         if not hyps:
             break
-        prefix = torch.tensor([toks for _, toks, _ in hyps], dtype=torch.long)
-        rows = torch.tensor([b for b, _, _ in hyps], dtype=torch.long)
-        lp = next_log_probs(prefix, rows).cpu().double()                      # (N, V)
-        total = lp + torch.tensor([s for _, _, s in hyps], dtype=torch.float64)[:, None]
+        prefix = torch.tensor([h[0] for _, h in hyps], dtype=torch.long)
+        rows = torch.tensor([b for b, _ in hyps], dtype=torch.long)
+        att = next_log_probs(prefix, rows).cpu().double()                      # (N, V)
+        att_total = att + torch.tensor([h[2] for _, h in hyps], dtype=torch.float64)[:, None]
+        total, state_of = extend(rows, hyps, att_total)                         # α: (N, V)
         V = total.shape[1]
         start = 0
         for b in range(batch_size):
@@ -332,17 +346,20 @@ def beam_search_nbest(next_log_probs: NextLogProbs, batch_size: int, bos: int = 
             scores, flat = block.topk(min(2 * beam_width, block.numel()))
             new_live = []
             for rank, (score, f) in enumerate(zip(scores.tolist(), flat.tolist())):
-                toks = live[b][f // V][0] + [f % V]
-                if f % V == eos:
+                if score == float("-inf"):
+                    break
+                i, c = start + f // V, f % V
+                toks = hyps[i][1][0] + [c]
+                if c == eos:
                     if rank < beam_width:
                         finished[b].append((toks, score))
                 elif len(new_live) < beam_width:
-                    new_live.append((toks, score))
+                    new_live.append((toks, score, float(att_total[i, c]), state_of(i, c, b)))
             start += k
             live[b] = [] if len(finished[b]) >= beam_width else new_live
     out = []
     for b in range(batch_size):
-        pool = sorted(finished[b] + live[b], key=lambda ts: -norm(*ts))  # live: hit max_len
+        pool = sorted(finished[b] + [(h[0], h[1]) for h in live[b]], key=lambda ts: -norm(*ts))
         out.append([([t for t in toks[1:] if t != eos], score) for toks, score in pool])
     return out
 
@@ -515,59 +532,19 @@ def joint_beam_search_nbest(next_log_probs: NextLogProbs, ctc_log_probs: torch.T
     check_range("length_penalty", length_penalty, 0.0, 10.0)
     frames, g_n, g_b = ctc_prefix_start(ctc_log_probs, ctc_lengths, blank)
     lam = float(ctc_weight)
-    # a hypothesis: (tokens, α, log p_att, log ψ, γ^n [T], γ^b [T])
-    live = [[([bos], 0.0, 0.0, 0.0, g_n[b], g_b[b])] for b in range(batch_size)]
-    finished: list[list[tuple[list[int], float]]] = [[] for _ in range(batch_size)]
 
-    def norm(toks: list[int], score: float) -> float:
-        return score / (len(toks) - 1) ** length_penalty
+    def extend(rows, hyps, att_total):     # state: (log ψ, γ^n [T], γ^b [T]) of the hypothesis
+        if lam == 0:
+            return att_total, lambda i, c, b: (0.0, g_n[b], g_b[b])
+        last = torch.tensor([h[0][-1] if len(h[0]) > 1 else -1 for _, h in hyps])
+        psi, new_n, new_b = ctc_prefix_extend(
+            frames[rows], torch.stack([h[3][1] for _, h in hyps]),
+            torch.stack([h[3][2] for _, h in hyps]), last, blank, eos)       # (N, V), (N, T, V)
+        total = lam * psi + (1 - lam) * att_total                              # α(h)
+        return total, lambda i, c, b: (float(psi[i, c]), new_n[i, :, c], new_b[i, :, c])
 
-    for _ in range(max_len):
-        hyps = [(b, h) for b in range(batch_size) for h in live[b]]
-        if not hyps:
-            break
-        prefix = torch.tensor([h[0] for _, h in hyps], dtype=torch.long)
-        rows = torch.tensor([b for b, _ in hyps], dtype=torch.long)
-        att = next_log_probs(prefix, rows).cpu().double()                      # (N, V)
-        att_total = att + torch.tensor([h[2] for _, h in hyps], dtype=torch.float64)[:, None]
-        if lam > 0:
-            last = torch.tensor([h[0][-1] if len(h[0]) > 1 else -1 for _, h in hyps])
-            psi, new_n, new_b = ctc_prefix_extend(
-                frames[rows], torch.stack([h[4] for _, h in hyps]),
-                torch.stack([h[5] for _, h in hyps]), last, blank, eos)       # (N, V), (N, T, V)
-            total = lam * psi + (1 - lam) * att_total                          # α(h)
-        else:
-            total = att_total
-        V = total.shape[1]
-        start = 0
-        for b in range(batch_size):
-            k = len(live[b])
-            if k == 0:
-                continue
-            block = total[start:start + k].reshape(-1)                        # (k * V,)
-            scores, flat = block.topk(min(2 * beam_width, block.numel()))
-            new_live = []
-            for rank, (score, f) in enumerate(zip(scores.tolist(), flat.tolist())):
-                if score == float("-inf"):
-                    break
-                i, c = start + f // V, f % V
-                toks = hyps[i][1][0] + [c]
-                if c == eos:
-                    if rank < beam_width:
-                        finished[b].append((toks, score))
-                elif len(new_live) < beam_width:
-                    if lam > 0:
-                        state = (float(psi[i, c]), new_n[i, :, c], new_b[i, :, c])
-                    else:
-                        state = (0.0, g_n[b], g_b[b])
-                    new_live.append((toks, score, float(att_total[i, c]), *state))
-            start += k
-            live[b] = [] if len(finished[b]) >= beam_width else new_live
-    out = []
-    for b in range(batch_size):
-        pool = sorted(finished[b] + [(h[0], h[1]) for h in live[b]], key=lambda ts: -norm(*ts))
-        out.append([([t for t in toks[1:] if t != eos], score) for toks, score in pool])
-    return out
+    return _beam_engine(next_log_probs, batch_size, bos, eos, max_len, beam_width, length_penalty,
+                        [(0.0, g_n[b], g_b[b]) for b in range(batch_size)], extend)
 
 
 def joint_beam_search(next_log_probs: NextLogProbs, ctc_log_probs: torch.Tensor,
