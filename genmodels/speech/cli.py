@@ -55,8 +55,7 @@ def speak(task, text: str, voice: str | None = None, pace: float = 1.0) -> torch
     phones = torch.tensor([task.vocab.text_to_ids(normalize_text(text))], device=task.device)
     speaker = torch.tensor([task.speakers.index(voice)], device=task.device)
     frames, mask, _ = task.model.synthesize(phones, speaker, pace=pace)
-    magnitude = task.model.denormalise(frames[0, :int(mask[0].sum())]).T          # (F, T)
-    return task.vocode(magnitude)
+    return task.waveforms(frames, mask)[0][0]
 
 
 def transcribe_files(task, paths: list[str | Path], mode: str = "beam_ctc") -> list[str]:

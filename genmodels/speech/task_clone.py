@@ -283,9 +283,7 @@ class CloneTask(Task):
             phones = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True).to(self.device)
             speaker = torch.tensor(rows[i:i + 16], device=self.device)
             frames, mask, _ = model.synthesize(phones, speaker)
-            for k in range(len(ids)):
-                magnitude = model.denormalise(frames[k, :int(mask[k].sum())]).T   # (F, T)
-                out.append(tts.vocode(magnitude))
+            out += [audio for audio, _ in tts.waveforms(frames, mask)]
         return out
 
     @torch.no_grad()

@@ -185,12 +185,16 @@ class TTSTask(Task):
             dur = b["durations"]
         else:
             frames, mask, dur = self.model.synthesize(b["phones"], b["speaker"])
+        return [{"audio": audio, "magnitude": mag, "durations": dur[i][b["phones"][i] != 0].cpu()}
+                for i, (audio, mag) in enumerate(self.waveforms(frames, mask))]
+
+    def waveforms(self, frames: torch.Tensor, mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per item of the model's normalised ``frames [B, T, F]`` (its valid frames ``mask
+        [B, T]``): the waveform through the vocoder and the magnitudes ``[F, T_i]`` it came from."""
         out = []
-        for i in range(len(idx)):
-            T = int(mask[i].sum())
-            mag = self.model.denormalise(frames[i, :T]).T                  # (F, T)
-            out.append({"audio": self.vocode(mag), "magnitude": mag,
-                        "durations": dur[i][b["phones"][i] != 0].cpu()})
+        for i in range(frames.shape[0]):
+            mag = self.model.denormalise(frames[i, :int(mask[i].sum())]).T    # (F, T_i)
+            out.append((self.vocode(mag), mag))
         return out
 
     def _mfcc(self, audio: torch.Tensor) -> torch.Tensor:
