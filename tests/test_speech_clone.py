@@ -164,7 +164,10 @@ def tts_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clone_run(tts_run, tmp_path_factory):
     d = tmp_path_factory.mktemp("clone")
-    trainer = Trainer(to_object(compose([*CLONE, f"model.tts_run={tts_run}"])), d)
+    # the row alone (the experiment's default is model.method=lora, chosen on the validation
+    # voices): the tests below check that nothing but the new row moves
+    trainer = Trainer(to_object(compose([*CLONE, f"model.tts_run={tts_run}",
+                                         "model.method=embedding"])), d)
     results = trainer.fit()
     return d, trainer.task, results
 
@@ -277,3 +280,22 @@ def test_lora_method_moves_only_the_row_and_the_adapters(tts_run, tmp_path):
     assert adapters and any(bool(b.abs().sum() > 0) for b in adapters)   # B started at 0 and moved
     assert {r["method"] for r in json.loads((tmp_path / "figures" / "clone_results.json")
                                             .read_text())["clones"]} == {"lora"}
+
+
+def test_clone_curve_draws_equal_accuracies_over_seeds(tmp_path):
+    """Three seeds at 28/30 each: their mean is one rounding step below the minimum; the
+    figure must still be drawn (the 75-step selection run on the validation voices crashed
+    there, after its clones were scored)."""
+    from genmodels.speech.plots import plot_clone_curve
+
+    rows = [{"voice": "v02", "seed": s, "budget_s": 60.0, "seconds": 60.0 + s, "acc_plain": 28 / 30}
+            for s in range(3)]
+    base = [{"voice": "v02", "mean_acc_plain": 0.5, "nearest_acc_plain": 0.0}]
+    path = plot_clone_curve(rows, base, ["plain"], tmp_path / "curve.png", control={"plain": 0.8})
+    assert path.stat().st_size > 1000
+
+
+def test_experiment_default_is_the_setting_chosen_on_the_validation_voices():
+    """experiments/clone_speech/README.md, "Choosing the settings on the validation voices"."""
+    m = to_object(compose(["experiment=clone_speech"])).model
+    assert (m.method, m.lora_rank, m.lora_lr, m.adapt_steps) == ("lora", 4, 1e-2, 75)

@@ -128,8 +128,10 @@ def plot_clone_curve(rows: list[dict], baselines: list[dict], variants: list[str
                 accs = [r[f"acc_{name}"] for r in rows if r["voice"] == v and r["budget_s"] == b]
                 sec = [r["seconds"] for r in rows if r["voice"] == v and r["budget_s"] == b]
                 mean.append(sum(accs) / len(accs))
-                lo.append(mean[-1] - min(accs))
-                hi.append(max(accs) - mean[-1])
+                # clipped at 0: equal accuracies over the seeds can leave a mean one rounding
+                # step outside [min, max] (3 x 28/30), and errorbar refuses a negative bar
+                lo.append(max(0.0, mean[-1] - min(accs)))
+                hi.append(max(0.0, max(accs) - mean[-1]))
                 secs.append(sum(sec) / len(sec))
             ax.errorbar(secs, mean, yerr=[lo, hi], color=c, marker="o", capsize=3,
                         label=f"{v} (seeds: min–max)")
