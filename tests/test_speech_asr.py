@@ -13,7 +13,8 @@ from conftest import compose
 from genmodels.speech.asr import (BOS, EOS, LSTMCTC, CharVocab, TransformerASR, beam_search,
                                   beam_search_nbest, ctc_greedy_decode, ctc_prefix_extend,
                                   ctc_prefix_log_prob, ctc_prefix_start, ctc_rescore,
-                                  greedy_decode, joint_beam_search, joint_beam_search_nbest)
+                                  greedy_decode, joint_beam_search, joint_beam_search_nbest,
+                                  time_stretch)
 from genmodels.train.config import ConfigError, to_object
 from genmodels.train.trainer import Trainer, build_task
 from genmodels.transformer.seq2seq import EncoderDecoderTransformer, cross_attention
@@ -286,6 +287,23 @@ def test_model_pieces_check_their_inputs():
         EncoderDecoderTransformer(3, 7, d_model=8, num_heads=3)
 
 
+@pytest.mark.parametrize("kernel", [3, 5, 7])
+def test_the_front_end_sees_3k_minus_2_frames_centred_on_its_position(kernel):
+    from genmodels.speech.asr import ConvSubsampler
+    torch.manual_seed(kernel)
+    front = ConvSubsampler(4, 6, subsample=4, kernel=kernel).double()
+    x = torch.randn(1, 40, 4, dtype=torch.float64, requires_grad=True)
+    y, n = front(x, torch.tensor([40]))
+    assert y.shape == (1, 10, 6) and n.tolist() == [10]
+    y[0, 5].sum().backward()                                   # position 5 sits on frame 4 × 5
+    seen = (x.grad[0].abs().sum(1) > 0).nonzero().flatten().tolist()
+    r = 3 * (kernel // 2)
+    assert seen == list(range(20 - r, 20 + r + 1)) and len(seen) == 3 * kernel - 2
+    for bad in (4, 0):
+        with pytest.raises(ValueError, match="kernel"):
+            ConvSubsampler(4, 6, subsample=4, kernel=bad)
+
+
 def test_ctc_greedy_merges_repeats_and_drops_blanks():
     path = [0, 3, 3, 0, 3, 4, 4, 0, 0]                       # blank a a blank a b b blank blank
     lp = F.one_hot(torch.tensor(path), 5).double().log_softmax(-1)
@@ -333,6 +351,38 @@ def test_the_drawn_batch_is_a_function_of_the_step():
     assert (masked == 0).any() and masked.shape == x.shape
 
 
+@pytest.mark.parametrize("rate", [0.85, 1.0, 1.15, 2.5])
+def test_time_stretch_is_linear_interpolation_between_first_and_last_frame(rate):
+    np = pytest.importorskip("numpy")
+    x = torch.randn(37, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    y = time_stretch(x, rate)
+    n = round(37 / rate)
+    grid = np.linspace(0, 36, n)                         # output frame j sits at j (T − 1)/(n − 1)
+    ref = np.stack([np.interp(grid, np.arange(37), x[:, d].numpy()) for d in range(5)], 1)
+    assert y.shape == (n, 5) and y.dtype == torch.float64
+    assert np.allclose(y.numpy(), ref, atol=1e-12)
+    assert time_stretch(x[:1], 0.5).shape == (2, 5) and time_stretch(x[:1], 9.0).shape == (1, 5)
+    for bad, name in [((x[0], 1.1), "feats"), ((x, 0.0), "rate"), ((x, -1.0), "rate")]:
+        with pytest.raises(ValueError, match=name):
+            time_stretch(*bad)
+
+
+def test_speed_perturbation_draws_rates_per_item_and_leaves_the_masks_alone():
+    cfg = to_object(compose(["experiment=asr_lstm_ctc", *TINY, "model.speed_perturb=0.2"]))
+    task = build_task(cfg, torch.device("cpu"))
+    plain = build_task(to_object(compose(["experiment=asr_lstm_ctc", *TINY])), torch.device("cpu"))
+    a = task.draw(3)
+    assert torch.equal(a["u"], plain.draw(3)["u"]) and "rates" not in plain.draw(3)
+    assert a["rates"].shape == a["idx"].shape and ((a["rates"] - 1).abs() <= 0.2).all()
+    assert torch.equal(a["rates"], task.draw(3)["rates"])
+    idx = a["idx"].tolist()
+    _, stretched = task._features("train", idx, a["rates"])
+    _, lengths = task._features("train", idx)
+    assert stretched.tolist() == [max(1, round(int(n) / float(r)))
+                                  for n, r in zip(lengths, a["rates"])]
+    assert math.isfinite(task._loss("train", idx, a["u"], a["rates"]).item())
+
+
 def test_an_upsampled_ctc_head_gives_k_slots_per_position_in_time_order():
     torch.manual_seed(6)
     model = TransformerASR(6, 10, d_model=16, num_heads=2, enc_layers=1, dec_layers=1, d_ff=32,
@@ -371,6 +421,7 @@ def test_cross_entropy_alone_trains_without_the_ctc_head(tmp_path):
     ("model.label_smoothing=1.0", "model.label_smoothing"),
     ("model.freq_width=25", "model.freq_width"), ("model.length_penalty=-1", "model.length_penalty"),
     ("model.joint_ctc_weight=1.5", "model.joint_ctc_weight"), ("model.ctc_upsample=0", "model.ctc_upsample"),
+    ("model.speed_perturb=1.0", "model.speed_perturb"), ("model.frontend_kernel=4", "model.frontend_kernel"), ("model.speed_perturb=-0.1", "model.speed_perturb"),
 ])
 def test_bad_configs_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

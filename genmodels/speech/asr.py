@@ -46,8 +46,8 @@ from genmodels.audio.features import mfcc
 from genmodels.rnn.fast import FastLSTM
 from genmodels.transformer.seq2seq import EncoderDecoderTransformer
 
-__all__ = ["CharVocab", "asr_features", "ConvSubsampler", "TransformerASR", "LSTMCTC",
-           "greedy_decode", "beam_search", "beam_search_nbest", "ctc_rescore", "ctc_greedy_decode",
+__all__ = ["CharVocab", "asr_features", "time_stretch", "ConvSubsampler", "TransformerASR",
+           "LSTMCTC", "greedy_decode", "beam_search", "beam_search_nbest", "ctc_rescore", "ctc_greedy_decode",
            "ctc_prefix_start", "ctc_prefix_extend", "ctc_prefix_log_prob",
            "joint_beam_search", "joint_beam_search_nbest", "lengths_mask"]
 
@@ -94,6 +94,19 @@ def asr_features(audio: torch.Tensor, sample_rate: int, n_mfcc: int = 20, n_fft:
     return (c - c.mean(0)) / (c.std(0) + 1e-5)
 
 
+def time_stretch(feats: torch.Tensor, rate: float) -> torch.Tensor:
+    """Speed perturbation of feature frames ``feats [T, D]``: the utterance said ``rate`` times
+    as fast, ``round(T / rate)`` frames (at least 1) linearly interpolated between the first and
+    the last frame (Ko et al., 2015, do it on the waveform; on the frames it costs nothing)."""
+    check_tensor("feats", feats, ndim=2)
+    if not (rate > 0):
+        raise ValueError(f"rate: must be > 0, got {rate}")
+    n = max(1, int(round(feats.shape[0] / rate)))
+    if n == feats.shape[0]:
+        return feats
+    return F.interpolate(feats.T[None], size=n, mode="linear", align_corners=True)[0].T
+
+
 def lengths_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
     """Bool ``[B, max_len]``, True at positions ``< lengths[b]``."""
     check_tensor("lengths", lengths, ndim=1, floating=False)
@@ -104,20 +117,25 @@ def lengths_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Ten
 
 
 class ConvSubsampler(nn.Module):
-    """``log2(subsample)`` Conv1d layers (kernel 3, stride 2, GELU) from ``in_dim`` to ``out_dim``
-    channels; ``subsample = 1``: one linear map. ``forward(x[B, T, in_dim], lengths[B])`` →
-    ``(y[B, T', out_dim], lengths')``, ``T' = ceil(T / subsample)`` for each halving."""
+    """``log2(subsample)`` Conv1d layers (odd ``kernel``, stride 2, GELU) from ``in_dim`` to
+    ``out_dim`` channels; ``subsample = 1``: one linear map. ``forward(x[B, T, in_dim],
+    lengths[B])`` → ``(y[B, T', out_dim], lengths')``, ``T' = ceil(T / 2)`` for each halving
+    (padding ``kernel // 2``). Two layers of kernel ``k`` see ``3k − 2`` frames."""
 
-    def __init__(self, in_dim: int, out_dim: int, subsample: int = 4):
+    def __init__(self, in_dim: int, out_dim: int, subsample: int = 4, kernel: int = 3):
         super().__init__()
         check_int("in_dim", in_dim, minimum=1)
         check_int("out_dim", out_dim, minimum=1)
         if subsample not in (1, 2, 4, 8):
             raise ValueError(f"subsample: must be 1, 2, 4 or 8, got {subsample!r}")
+        check_int("kernel", kernel, minimum=1)
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel: must be odd (centred, ceil(T / 2) frames out), got {kernel}")
         self.subsample, n = subsample, subsample.bit_length() - 1
         self.proj = nn.Linear(in_dim, out_dim) if n == 0 else None
-        self.convs = nn.ModuleList(nn.Conv1d(in_dim if i == 0 else out_dim, out_dim, 3, 2, 1)
-                                   for i in range(n))
+        self.convs = nn.ModuleList(
+            nn.Conv1d(in_dim if i == 0 else out_dim, out_dim, kernel, 2, kernel // 2)
+            for i in range(n))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor):
         check_tensor("x", x, ndim=3)
@@ -147,11 +165,11 @@ class TransformerASR(nn.Module):
     def __init__(self, n_feats: int, vocab_size: int, d_model: int = 128, num_heads: int = 4,
                  enc_layers: int = 4, dec_layers: int = 2, d_ff: int = 512, dropout: float = 0.1,
                  subsample: int = 4, max_frames: int = 4096, max_chars: int = 256,
-                 ctc_head: bool = False, ctc_upsample: int = 1):
+                 ctc_head: bool = False, ctc_upsample: int = 1, frontend_kernel: int = 3):
         super().__init__()
         check_int("max_frames", max_frames, minimum=1)
         check_int("ctc_upsample", ctc_upsample, minimum=1)
-        self.frontend = ConvSubsampler(n_feats, d_model, subsample)
+        self.frontend = ConvSubsampler(n_feats, d_model, subsample, frontend_kernel)
         self.seq2seq = EncoderDecoderTransformer(
             d_model, vocab_size, d_model, num_heads, enc_layers, dec_layers, d_ff, dropout,
             max_src_len=-(-max_frames // subsample), max_tgt_len=max_chars)

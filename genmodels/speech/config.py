@@ -110,6 +110,7 @@ class ASRConfig(ModelConfig):
     hop_length: int = 80          # 10 ms
     n_mels: int = 40
     subsample: int = 4            # conv front-end: frames per encoder position (1, 2, 4, 8)
+    frontend_kernel: int = 3      # transformer: kernel of its stride-2 front-end convolutions (odd)
     # --- transformer
     d_model: int = 128
     num_heads: int = 4
@@ -128,6 +129,8 @@ class ASRConfig(ModelConfig):
     freq_width: int = 3           # each up to this many coefficients
     time_masks: int = 2           # spans of frames zeroed per utterance
     time_width: int = 20          # each up to this many frames
+    # --- speed perturbation of the training features (drawn per item and step)
+    speed_perturb: float = 0.0    # each utterance time-stretched to a rate uniform in [1 − s, 1 + s] (asr.time_stretch); 0: off
     # --- decoding and evaluation
     beam_width: int = 4           # beam search (test; val too with beam_on_val); 1 = greedy
     length_penalty: float = 1.0   # finished beams ranked by Σ log p / |y|^α
@@ -152,6 +155,9 @@ class ASRConfig(ModelConfig):
         yield from unit(self, "rescore_ctc_weight")
         yield from unit(self, "joint_ctc_weight")
         yield from unit(self, "dropout", high_open=True)
+        yield from unit(self, "speed_perturb", high_open=True)
+        if self.frontend_kernel < 1 or self.frontend_kernel % 2 == 0:
+            yield "frontend_kernel", f"must be an odd positive integer, got {self.frontend_kernel}"
         if self.d_model % self.num_heads:
             yield "num_heads", f"must divide d_model={self.d_model}, got {self.num_heads}"
         if self.n_mfcc > self.n_mels:

@@ -4,7 +4,9 @@ r"""Training and evaluation of speech recognition with the generic trainer (fami
   computed once when the task is built;
 * ``draw``: the minibatch indices (epochs of shuffled utterances) and, per item, the uniform
   numbers that place its SpecAugment-style masks (``model.freq_masks`` bands of coefficients and
-  ``model.time_masks`` spans of frames set to 0, the normalised mean);
+  ``model.time_masks`` spans of frames set to 0, the normalised mean) and, with
+  ``model.speed_perturb`` = s, its speaking rate, uniform in [1 − s, 1 + s]
+  (:func:`~genmodels.speech.asr.time_stretch` of its frames, before the masks);
 * ``arch=transformer``: teacher-forced cross-entropy (label-smoothed) of
   :class:`~genmodels.speech.asr.TransformerASR`, mixed with ``model.ctc_weight`` × the CTC loss
   of its encoder's per-position classifier (joint CTC–attention training; 0: cross-entropy
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 from genmodels.errors import ConfigError
 from genmodels.speech.asr import (BOS, EOS, LSTMCTC, PAD, CharVocab, TransformerASR,
                                   asr_features, beam_search, beam_search_nbest, ctc_greedy_decode,
-                                  ctc_rescore, greedy_decode, joint_beam_search)
+                                  ctc_rescore, greedy_decode, joint_beam_search, time_stretch)
 from genmodels.speech.corpus import SPLITS, SpeechTextCorpus
 from genmodels.speech.measures import character_error_rate
 from genmodels.train.task import Task, batch_indices
@@ -73,16 +75,20 @@ class ASRTask(Task):
             model = TransformerASR(m.n_mfcc, len(self.vocab), m.d_model, m.num_heads,
                                    m.enc_layers, m.dec_layers, m.d_ff, m.dropout, m.subsample,
                                    max_frames=2 * max_frames, max_chars=self.max_chars,
-                                   ctc_head=m.ctc_weight > 0, ctc_upsample=m.ctc_upsample)
+                                   ctc_head=m.ctc_weight > 0, ctc_upsample=m.ctc_upsample,
+                                   frontend_kernel=m.frontend_kernel)
         else:
             model = LSTMCTC(m.n_mfcc, len(self.vocab), m.lstm_hidden, m.lstm_layers, m.dropout,
                             m.subsample)
         self.model = model.to(device)
 
     # ------------------------------------------------------------------ batches
-    def _features(self, split: str, idx) -> tuple[torch.Tensor, torch.Tensor]:
-        """Padded features ``[B, T, n_mfcc]`` (zeros after each end) and lengths ``[B]``."""
+    def _features(self, split: str, idx, rates=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded features ``[B, T, n_mfcc]`` (zeros after each end) and lengths ``[B]``; with
+        ``rates [B]``, each item time-stretched to that speaking rate first."""
         fs = [self.feats[split][i] for i in idx]
+        if rates is not None:
+            fs = [time_stretch(f, float(r)) for f, r in zip(fs, rates)]
         lengths = torch.tensor([f.shape[0] for f in fs])
         x = torch.nn.utils.rnn.pad_sequence(fs, batch_first=True)
         return x.to(self.device), lengths.to(self.device)
@@ -111,12 +117,15 @@ class ASRTask(Task):
     def draw(self, step):
         m = self.cfg.model
         idx = batch_indices(len(self.targets), self.cfg.trainer.batch_size, step, self.cfg.seed)
-        u = torch.rand(len(idx), m.freq_masks + m.time_masks, 2,
-                       generator=_step_generator(self.cfg.seed, step))
-        return {"idx": idx, "u": u}
+        g = _step_generator(self.cfg.seed, step)
+        u = torch.rand(len(idx), m.freq_masks + m.time_masks, 2, generator=g)
+        batch = {"idx": idx, "u": u}
+        if m.speed_perturb:
+            batch["rates"] = 1 + m.speed_perturb * (2 * torch.rand(len(idx), generator=g) - 1)
+        return batch
 
-    def _loss(self, split: str, idx, u=None) -> torch.Tensor:
-        x, lengths = self._features(split, idx)
+    def _loss(self, split: str, idx, u=None, rates=None) -> torch.Tensor:
+        x, lengths = self._features(split, idx, rates)
         if u is not None:
             x = self._mask(x, lengths, u.to(self.device))
         texts = [self.texts[split][i] for i in idx]
@@ -146,7 +155,7 @@ class ASRTask(Task):
                           zero_infinity=True)
 
     def training_step(self, step, batch, optimize):
-        loss = self._loss("train", batch["idx"].tolist(), batch["u"])
+        loss = self._loss("train", batch["idx"].tolist(), batch["u"], batch.get("rates"))
         optimize(loss)
         self.steps_done = step + 1
         return {"loss": loss.item()}
