@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import compose
-from genmodels.speech.asr import (BOS, EOS, LSTMCTC, CharVocab, TransformerASR, beam_search,
+from genmodels.speech.asr import (BOS, EOS, LSTMCTC, CharVocab, ConvModule, TransformerASR,
+                                  beam_search,
                                   beam_search_nbest, ctc_greedy_decode, ctc_prefix_extend,
                                   ctc_prefix_log_prob, ctc_prefix_start, ctc_rescore,
                                   greedy_decode, joint_beam_search, joint_beam_search_nbest,
@@ -423,13 +424,117 @@ def test_cross_entropy_alone_trains_without_the_ctc_head(tmp_path):
     ("model.freq_width=25", "model.freq_width"), ("model.length_penalty=-1", "model.length_penalty"),
     ("model.joint_ctc_weight=1.5", "model.joint_ctc_weight"), ("model.ctc_upsample=0", "model.ctc_upsample"),
     ("model.speed_perturb=1.0", "model.speed_perturb"), ("model.frontend_kernel=4", "model.frontend_kernel"), ("model.speed_perturb=-0.1", "model.speed_perturb"),
+    ("model.conv_kernel=4", "model.conv_kernel"), ("model.input_scale=0", "model.input_scale"),
+    ("model.inter_ctc_weight=1.0", "model.inter_ctc_weight"),
+    (["model.inter_ctc_weight=0.3", "model.inter_ctc_layer=4"], "model.inter_ctc_layer"),
+    (["model.inter_ctc_weight=0.3", "model.ctc_weight=0"], "model.inter_ctc_weight"),
 ])
 def test_bad_configs_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        to_object(compose(["experiment=asr_speech", override]))
+        to_object(compose(["experiment=asr_speech",
+                           *([override] if isinstance(override, str) else override)]))
 
 
 def test_the_task_refuses_data_without_transcripts():
     with pytest.raises(ConfigError, match="data"):
         build_task(to_object(compose(["experiment=asr_speech", "data=digits"])),
                    torch.device("cpu"))
+
+
+def _reference_conv_module(mod, x, key_mask):
+    """The Conformer convolution branch written out with explicit sums (float64)."""
+    def ln(v, norm):
+        mu = v.mean(-1, keepdim=True)
+        var = ((v - mu) ** 2).mean(-1, keepdim=True)
+        return (v - mu) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+    h = ln(x, mod.ln) @ mod.pw1.weight.T + mod.pw1.bias
+    d = x.shape[-1]
+    y = h[..., :d] * torch.sigmoid(h[..., d:]) * key_mask[..., None]        # GLU, padding zeroed
+    k = mod.dw.kernel_size[0]
+    w, S = mod.dw.weight[:, 0], x.shape[1]                                  # (d, k)
+    z = torch.zeros_like(y)
+    for s in range(S):
+        for j in range(k):
+            t = s + j - k // 2
+            if 0 <= t < S:
+                z[:, s] += w[:, j] * y[:, t]
+    z = z + mod.dw.bias
+    z = ln(z, mod.ln2)
+    return x + (z * torch.sigmoid(z)) @ mod.pw2.weight.T + mod.pw2.bias
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 7])
+def test_the_conv_module_is_the_conformer_branch_written_out(kernel):
+    torch.manual_seed(kernel)
+    mod = ConvModule(6, kernel, dropout=0.0).double().eval()
+    for p in mod.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    x = torch.randn(2, 9, 6, dtype=torch.float64)
+    key_mask = torch.tensor([[True] * 9, [True] * 6 + [False] * 3])
+    torch.testing.assert_close(mod(x, key_mask), _reference_conv_module(mod, x, key_mask),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_the_conv_module_never_reads_padding():
+    torch.manual_seed(0)
+    mod = ConvModule(8, 5).eval()
+    x = torch.randn(1, 6, 8)
+    padded = torch.cat([x, 100 * torch.randn(1, 4, 8)], dim=1)
+    mask = torch.tensor([[True] * 6 + [False] * 4])
+    torch.testing.assert_close(mod(padded, mask)[:, :6], mod(x, None), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="kernel"):
+        ConvModule(8, 4)
+
+
+def test_a_scaled_source_is_a_scaled_projection():
+    torch.manual_seed(2)
+    a = EncoderDecoderTransformer(5, 7, d_model=16, num_heads=2, enc_layers=2, src_scale=3.0)
+    b = EncoderDecoderTransformer(5, 7, d_model=16, num_heads=2, enc_layers=2)
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        b.src_proj.weight.mul_(3.0)
+        b.src_proj.bias.mul_(3.0)
+    a.eval(), b.eval()
+    src = torch.randn(2, 6, 5)
+    torch.testing.assert_close(a.encode(src), b.encode(src), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="src_scale"):
+        EncoderDecoderTransformer(5, 7, d_model=16, num_heads=2, src_scale=0.0)
+
+
+def test_the_intermediate_output_is_that_of_a_shallower_encoder():
+    torch.manual_seed(3)
+    deep = EncoderDecoderTransformer(5, 7, d_model=16, num_heads=2, enc_layers=3).eval()
+    shallow = EncoderDecoderTransformer(5, 7, d_model=16, num_heads=2, enc_layers=1).eval()
+    state = {k: v for k, v in deep.state_dict().items() if not k.startswith("encoder.")
+             or k.startswith("encoder.0.")}
+    shallow.load_state_dict(state)
+    src, mask = torch.randn(2, 6, 5), torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    memory, hidden = deep.encode(src, mask, intermediate=1)
+    torch.testing.assert_close(hidden, shallow.encode(src, mask))
+    torch.testing.assert_close(memory, deep.encode(src, mask))
+    with pytest.raises(ValueError, match="intermediate"):
+        deep.encode(src, mask, intermediate=3)
+
+
+def test_the_intermediate_ctc_term_is_a_weighted_mean_of_the_two_ctc_losses():
+    cfg = to_object(compose(["experiment=asr_speech", *TINY, "model.enc_layers=2",
+                             "model.inter_ctc_layer=1"]))
+    task = build_task(cfg, torch.device("cpu"))
+    task.model.eval()
+    losses = []
+    for v in (0.0, 0.25, 0.5):
+        cfg.model.inter_ctc_weight = v
+        with torch.no_grad():
+            losses.append(float(task._loss("train", [0, 1, 2])))
+    assert losses[1] != pytest.approx(losses[0], abs=1e-6)                  # the term is there
+    assert losses[2] - losses[1] == pytest.approx(losses[1] - losses[0], abs=1e-5)  # affine in v
+
+
+def test_the_experiment_trains_with_the_conv_module_and_intermediate_ctc(tmp_path):
+    cfg = to_object(compose(["experiment=asr_speech", *TINY, "model.enc_layers=2",
+                             "model.conv_kernel=3", "model.inter_ctc_weight=0.3",
+                             "model.inter_ctc_layer=1", "model.input_scale=4.0"]))
+    trainer = Trainer(cfg, tmp_path)
+    res = trainer.fit()
+    assert any(isinstance(m, ConvModule) for m in trainer.task.model.modules())
+    assert all(math.isfinite(v) for v in res["test"].values())

@@ -7,14 +7,16 @@
 # CPU (quiet machine)".
 #
 #   bash experiments/quiet_sitting/run.sh video            # ~35 min: prediction, interpolation, SR x3, image-to-video
-#   bash experiments/quiet_sitting/run.sh speech           # ~70 min: ASR, its baseline, TTS (scored by that ASR), cloning
+#   bash experiments/quiet_sitting/run.sh speech           # ~90 min: ASR, Conformer ASR, the baseline, TTS (scored by the ASR), cloning
+#   bash experiments/quiet_sitting/run.sh asr              # ~35 min: the Conformer-encoder ASR and the baseline alone
 #   SMOKE=1 OUT=/tmp/quiet_smoke bash experiments/quiet_sitting/run.sh video speech   # check the script (minutes)
 #
 # Environment (optional): OUT (default outputs/quiet_sitting_<UTC time>), SMOKE=1 (2 training
-# steps each, smaller evaluations: checks that the commands run, measures nothing).
+# steps each, smaller evaluations: checks that the commands run, measures nothing), CACHE (a
+# rendered speech corpus to reuse; default: rendered into $OUT/speech_cache).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 1 ] || { echo "usage: $0 video|speech ..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 video|speech|asr ..." >&2; exit 2; }
 OUT=${OUT:-outputs/quiet_sitting_$(date -u +%Y%m%dT%H%M%S)}
 SMOKE=${SMOKE:-0}
 mkdir -p "$OUT"
@@ -54,23 +56,25 @@ for family in "$@"; do
       train sr_fashion_x4 experiment=sr_fashion_x4 $([ "$SMOKE" = 1 ] && echo model.eval_images=16 model.fd_images=0)
       train i2v_digits experiment=i2v_digits $([ "$SMOKE" = 1 ] && echo data.test_clips=8 data.val_clips=8 model.val_sample_clips=4)
       ;;
-    speech)
+    speech|asr)
       [ "$SMOKE" = 1 ] && S=(trainer.max_steps=2 trainer.eval_every=2 trainer.scheduler.warmup_steps=0 model.eval_utterances=4)
-      CACHE="$OUT/speech_cache"
-      log "render the speech corpus once into $CACHE"
+      CACHE=${CACHE:-$OUT/speech_cache}
+      log "render the speech corpus once into $CACHE (reused if it is there)"
       ( TIMEFORMAT="  corpus rendering: %R s wall, %U s user CPU"; time python -c "
 import sys
 from genmodels.speech.corpus import synthesize_speech_text
 synthesize_speech_text(cache_dir=sys.argv[1])" "$CACHE" ) 2>> "$LOG" || log "(rendering through the first run instead)"
-      train asr_speech experiment=asr_speech "data.cache_dir=$CACHE"
+      [ "$family" = speech ] && train asr_speech experiment=asr_speech "data.cache_dir=$CACHE"
+      train asr_conformer experiment=asr_conformer "data.cache_dir=$CACHE"
       train asr_lstm_ctc experiment=asr_lstm_ctc "data.cache_dir=$CACHE"
+      [ "$family" = asr ] && continue
       train tts_speech experiment=tts_speech "data.cache_dir=$CACHE" "model.asr_run=$OUT/asr_speech"
       if [ -f configs/experiment/clone_speech.yaml ]; then
         [ "$SMOKE" = 1 ] && S=(trainer.max_steps=2 trainer.eval_every=2 trainer.scheduler.warmup_steps=0)
         train clone_speech experiment=clone_speech "data.cache_dir=$CACHE" "model.tts_run=$OUT/tts_speech"
       fi
       ;;
-    *) echo "unknown family $family (video, speech)" >&2; exit 2 ;;
+    *) echo "unknown family $family (video, speech, asr)" >&2; exit 2 ;;
   esac
 done
 log "all done: $OUT (table.md, quiet_run.log, the run folders)"

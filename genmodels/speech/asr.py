@@ -47,7 +47,7 @@ from genmodels.rnn.fast import FastLSTM
 from genmodels.transformer.seq2seq import EncoderDecoderTransformer
 
 __all__ = ["CharVocab", "asr_features", "time_stretch", "ConvSubsampler", "TransformerASR",
-           "LSTMCTC", "greedy_decode", "beam_search", "beam_search_nbest", "ctc_rescore", "ctc_greedy_decode",
+           "LSTMCTC", "ConvModule", "greedy_decode", "beam_search", "beam_search_nbest", "ctc_rescore", "ctc_greedy_decode",
            "ctc_prefix_start", "ctc_prefix_extend", "ctc_prefix_log_prob",
            "joint_beam_search", "joint_beam_search_nbest", "lengths_mask"]
 
@@ -148,6 +148,45 @@ class ConvSubsampler(nn.Module):
         return y.transpose(1, 2), lengths
 
 
+class ConvModule(nn.Module):
+    """The Conformer's convolution branch (Gulati et al. 2020), added after an encoder block:
+    ``x + Dropout(W₂ SiLU(LN(DepthwiseConv_k(GLU(W₁ LN(x))))))``; padding positions
+    (``key_mask`` False) are zeroed before the depthwise convolution so they never leak into a
+    real one. ``forward(x[B, S, d], key_mask[B, S] | None) -> [B, S, d]``."""
+
+    def __init__(self, d_model: int, kernel: int = 15, dropout: float = 0.1):
+        super().__init__()
+        check_int("d_model", d_model, minimum=1)
+        check_int("kernel", kernel, minimum=1)
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel: must be odd (centred), got {kernel}")
+        self.ln = nn.LayerNorm(d_model)
+        self.pw1 = nn.Linear(d_model, 2 * d_model)
+        self.dw = nn.Conv1d(d_model, d_model, kernel, padding=kernel // 2, groups=d_model)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.pw2 = nn.Linear(d_model, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        check_tensor("x", x, ndim=3)
+        y = F.glu(self.pw1(self.ln(x)), dim=-1)                            # (B, S, d)
+        if key_mask is not None:
+            y = y * key_mask[..., None]
+        y = self.dw(y.transpose(1, 2)).transpose(1, 2)
+        return x + self.drop(self.pw2(F.silu(self.ln2(y))))
+
+
+class _BlockThenConv(nn.Module):
+    """An encoder block followed by a :class:`ConvModule` (``TransformerASR(conv_kernel=k)``)."""
+
+    def __init__(self, block: nn.Module, conv: ConvModule):
+        super().__init__()
+        self.block, self.conv = block, conv
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.conv(self.block(x, key_mask=key_mask), key_mask)
+
+
 class TransformerASR(nn.Module):
     """Front-end + encoder–decoder Transformer over characters (see the module docstring).
 
@@ -165,14 +204,19 @@ class TransformerASR(nn.Module):
     def __init__(self, n_feats: int, vocab_size: int, d_model: int = 128, num_heads: int = 4,
                  enc_layers: int = 4, dec_layers: int = 2, d_ff: int = 512, dropout: float = 0.1,
                  subsample: int = 4, max_frames: int = 4096, max_chars: int = 256,
-                 ctc_head: bool = False, ctc_upsample: int = 1, frontend_kernel: int = 3):
+                 ctc_head: bool = False, ctc_upsample: int = 1, frontend_kernel: int = 3,
+                 input_scale: float = 1.0, conv_kernel: int = 0):
         super().__init__()
         check_int("max_frames", max_frames, minimum=1)
         check_int("ctc_upsample", ctc_upsample, minimum=1)
         self.frontend = ConvSubsampler(n_feats, d_model, subsample, frontend_kernel)
         self.seq2seq = EncoderDecoderTransformer(
             d_model, vocab_size, d_model, num_heads, enc_layers, dec_layers, d_ff, dropout,
-            max_src_len=-(-max_frames // subsample), max_tgt_len=max_chars)
+            max_src_len=-(-max_frames // subsample), max_tgt_len=max_chars, src_scale=input_scale)
+        if conv_kernel:                  # opt-in Conformer-style convolution after each block
+            enc = self.seq2seq.encoder
+            for i in range(len(enc)):
+                enc[i] = _BlockThenConv(enc[i], ConvModule(d_model, conv_kernel, dropout))
         self.vocab_size = vocab_size
         self.ctc_upsample = ctc_upsample
         self.ctc_head = nn.Linear(d_model, vocab_size * ctc_upsample) if ctc_head else None
@@ -191,9 +235,14 @@ class TransformerASR(nn.Module):
         """Valid CTC slots of each source ``[B]``: ``ctc_upsample`` × its valid positions."""
         return memory_mask.sum(1) * self.ctc_upsample
 
-    def encode(self, feats: torch.Tensor, lengths: torch.Tensor):
+    def encode(self, feats: torch.Tensor, lengths: torch.Tensor, intermediate: int = 0):
+        """``(memory, memory_mask)``; with ``intermediate = k``, ``(memory, memory_mask,
+        hidden_k)``: encoder layer ``k``'s output too (intermediate CTC)."""
         x, lengths = self.frontend(feats, lengths)
         mask = lengths_mask(lengths, x.shape[1])
+        if intermediate:
+            memory, hidden = self.seq2seq.encode(x, mask, intermediate)
+            return memory, mask, hidden
         return self.seq2seq.encode(x, mask), mask
 
     def forward(self, feats, lengths, tgt_in):

@@ -120,6 +120,10 @@ class ASRConfig(ModelConfig):
     label_smoothing: float = 0.1  # cross-entropy target smoothing (teacher forcing)
     ctc_weight: float = 0.3       # loss = (1 − w)·CE + w·CTC of an encoder head (joint CTC–attention); 0: CE only
     ctc_upsample: int = 1         # CTC label slots per encoder position (2: 50 per second at subsample 4)
+    inter_ctc_weight: float = 0.0  # CTC term = (1 − v)·CTC(last layer) + v·CTC(layer inter_ctc_layer), same head; 0: off
+    inter_ctc_layer: int = 2      # the encoder layer of the intermediate CTC loss (1 … enc_layers − 1)
+    conv_kernel: int = 0          # > 0 (odd): a Conformer-style convolution module after each encoder block (opt-in; not the original architecture)
+    input_scale: float = 1.0      # the projected front-end output is multiplied by this before the sinusoids are added
     # --- lstm_ctc
     lstm_hidden: int = 128        # per direction
     lstm_layers: int = 2
@@ -156,6 +160,16 @@ class ASRConfig(ModelConfig):
         yield from unit(self, "joint_ctc_weight")
         yield from unit(self, "dropout", high_open=True)
         yield from unit(self, "speed_perturb", high_open=True)
+        yield from unit(self, "inter_ctc_weight", high_open=True)
+        if self.inter_ctc_weight and not 1 <= self.inter_ctc_layer < self.enc_layers:
+            yield "inter_ctc_layer", (f"must be 1 … enc_layers − 1 = {self.enc_layers - 1}, got "
+                                      f"{self.inter_ctc_layer}")
+        if self.inter_ctc_weight and not self.ctc_weight:
+            yield "inter_ctc_weight", "needs the CTC head (model.ctc_weight > 0)"
+        if self.conv_kernel and (self.conv_kernel < 0 or self.conv_kernel % 2 == 0):
+            yield "conv_kernel", f"must be 0 (off) or an odd positive integer, got {self.conv_kernel}"
+        if not self.input_scale > 0:
+            yield "input_scale", f"must be > 0, got {self.input_scale}"
         if self.frontend_kernel < 1 or self.frontend_kernel % 2 == 0:
             yield "frontend_kernel", f"must be an odd positive integer, got {self.frontend_kernel}"
         if self.d_model % self.num_heads:

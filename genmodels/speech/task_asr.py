@@ -76,7 +76,8 @@ class ASRTask(Task):
                                    m.enc_layers, m.dec_layers, m.d_ff, m.dropout, m.subsample,
                                    max_frames=2 * max_frames, max_chars=self.max_chars,
                                    ctc_head=m.ctc_weight > 0, ctc_upsample=m.ctc_upsample,
-                                   frontend_kernel=m.frontend_kernel)
+                                   frontend_kernel=m.frontend_kernel, input_scale=m.input_scale,
+                                   conv_kernel=m.conv_kernel)
         else:
             model = LSTMCTC(m.n_mfcc, len(self.vocab), m.lstm_hidden, m.lstm_layers, m.dropout,
                             m.subsample)
@@ -135,7 +136,9 @@ class ASRTask(Task):
                 [F.pad(i, (1, 0), value=BOS) for i in ids], batch_first=True, padding_value=PAD)
             tgt_out = torch.nn.utils.rnn.pad_sequence(
                 [F.pad(i, (0, 1), value=EOS) for i in ids], batch_first=True, padding_value=PAD)
-            memory, mask = self.model.encode(x, lengths)
+            m = self.cfg.model
+            inter = m.inter_ctc_layer if m.inter_ctc_weight else 0
+            memory, mask, *hidden = self.model.encode(x, lengths, inter)
             logits = self.model.seq2seq.decode(tgt_in.to(self.device), memory, mask)  # (B, L, V)
             loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.to(self.device).flatten(),
                                    ignore_index=PAD,
@@ -143,7 +146,11 @@ class ASRTask(Task):
             lam = self.cfg.model.ctc_weight
             if lam == 0:
                 return loss
-            ctc = self._ctc(self.model.ctc_log_probs(memory), self.model.ctc_lengths(mask), ids)
+            slots = self.model.ctc_lengths(mask)
+            ctc = self._ctc(self.model.ctc_log_probs(memory), slots, ids)
+            if inter:                            # intermediate CTC: the same head on layer k
+                v = m.inter_ctc_weight
+                ctc = (1 - v) * ctc + v * self._ctc(self.model.ctc_log_probs(hidden[0]), slots, ids)
             return (1 - lam) * loss + lam * ctc
         log_probs, out_len = self.model(x, lengths)                              # (B, T', V)
         return self._ctc(log_probs, out_len, ids)

@@ -135,6 +135,9 @@ class EncoderDecoderTransformer(nn.Module):
         src_dim: width of a source vector. vocab_size: V target tokens.
         d_model, num_heads, enc_layers, dec_layers, d_ff, dropout: the sizes (``d_ff`` default
             ``4 d``). max_src_len, max_tgt_len: longest source / target (sinusoidal tables).
+        src_scale: the projected source is multiplied by this before the positions are added
+            (``√d`` does for a continuous source what eq. 2.22's ``√d`` does for embeddings:
+            keeps the sinusoids from drowning the content at initialisation).
 
     ``encode(src[B, S, src_dim], src_mask[B, S] | None) -> memory[B, S, d]``;
     ``decode(tgt[B, T], memory, src_mask) -> logits[B, T, V]`` (position t sees target tokens
@@ -143,7 +146,8 @@ class EncoderDecoderTransformer(nn.Module):
 
     def __init__(self, src_dim: int, vocab_size: int, d_model: int = 128, num_heads: int = 4,
                  enc_layers: int = 3, dec_layers: int = 2, d_ff: int | None = None,
-                 dropout: float = 0.1, max_src_len: int = 1024, max_tgt_len: int = 256):
+                 dropout: float = 0.1, max_src_len: int = 1024, max_tgt_len: int = 256,
+                 src_scale: float = 1.0):
         super().__init__()
         for name, v in (("src_dim", src_dim), ("vocab_size", vocab_size), ("d_model", d_model),
                         ("num_heads", num_heads), ("enc_layers", enc_layers),
@@ -153,7 +157,10 @@ class EncoderDecoderTransformer(nn.Module):
         if d_model % num_heads:
             raise ValueError(f"num_heads: must divide d_model={d_model}, got {num_heads}")
         check_range("dropout", dropout, 0.0, 1.0, high_open=True)
+        if not src_scale > 0:
+            raise ValueError(f"src_scale: must be > 0, got {src_scale!r}")
         self.src_dim, self.vocab_size, self.d_model = src_dim, vocab_size, d_model
+        self.src_scale = float(src_scale)
         self.max_src_len, self.max_tgt_len = max_src_len, max_tgt_len
         self.src_proj = nn.Linear(src_dim, d_model)
         self.tok = nn.Embedding(vocab_size, d_model)
@@ -169,17 +176,27 @@ class EncoderDecoderTransformer(nn.Module):
         self.out = nn.Linear(d_model, vocab_size)
         nn.init.normal_(self.tok.weight, std=d_model ** -0.5)
 
-    def encode(self, src: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``src [B, S, src_dim]`` (``src_mask [B, S]`` bool, True = real frame) → ``[B, S, d]``."""
+    def encode(self, src: torch.Tensor, src_mask: torch.Tensor | None = None,
+               intermediate: int = 0):
+        """``src [B, S, src_dim]`` (``src_mask [B, S]`` bool, True = real frame) → ``[B, S, d]``;
+        with ``intermediate = k`` (1 … enc_layers − 1) also the output of encoder layer ``k``
+        through the final layer norm: ``(memory, hidden_k)`` (for an intermediate CTC loss)."""
         check_tensor("src", src, ndim=3)
+        if not 0 <= intermediate < len(self.encoder):
+            raise ValueError(f"intermediate: must be 0 … {len(self.encoder) - 1}, got "
+                             f"{intermediate!r}")
         if src.shape[2] != self.src_dim or not 1 <= src.shape[1] <= self.max_src_len:
             raise ValueError(f"src: expected [B, S <= {self.max_src_len}, {self.src_dim}], got "
                              f"{list(src.shape)}")
         S = src.shape[1]
-        x = self.drop(self.src_proj(src) + self.pe[:S].to(src.dtype))   # (B, S, d)
-        for block in self.encoder:
+        x = self.src_proj(src) * self.src_scale + self.pe[:S].to(src.dtype)
+        x = self.drop(x)                                                   # (B, S, d)
+        hidden = None
+        for i, block in enumerate(self.encoder, 1):
             x = block(x, key_mask=src_mask)
-        return self.enc_ln(x)
+            if i == intermediate:
+                hidden = self.enc_ln(x)
+        return self.enc_ln(x) if hidden is None else (self.enc_ln(x), hidden)
 
     def decode(self, tgt: torch.Tensor, memory: torch.Tensor,
                src_mask: torch.Tensor | None = None) -> torch.Tensor:
