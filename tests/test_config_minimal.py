@@ -108,9 +108,22 @@ def _group_choices(path: Path) -> tuple[str, ...]:
     return tuple(sorted(choices))
 
 
+@lru_cache(maxsize=None)
+def _composed(overrides: tuple[str, ...]) -> DictConfig:
+    return compose(list(overrides))
+
+
+def _parent_experiment(path: Path) -> str | None:
+    """The experiment an experiment file extends (a plain name in its defaults list), if any."""
+    names = [d for d in _load(path).get("defaults", []) if isinstance(d, str) and d != "_self_"]
+    return names[0] if names else None
+
+
 @pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.stem)
 def test_experiment_states_only_what_it_changes(path):
-    base = _composed_without_experiment(_group_choices(path))
+    parent = _parent_experiment(path)
+    base = (_composed((f"experiment={parent}", *_group_choices(path))) if parent
+            else _composed_without_experiment(_group_choices(path)))
     raw = _load(path)
     body = raw.copy()
     for key in ("defaults", "hydra"):
