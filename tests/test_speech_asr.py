@@ -485,6 +485,10 @@ def test_the_conv_module_never_reads_padding():
     torch.testing.assert_close(mod(padded, mask)[:, :6], mod(x, None), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="kernel"):
         ConvModule(8, 4)
+    with pytest.raises(ValueError, match="conv_kernel"):
+        TransformerASR(6, 10, d_model=16, num_heads=2, conv_kernel=4)
+    with pytest.raises(ValueError, match="input_scale"):
+        TransformerASR(6, 10, d_model=16, num_heads=2, input_scale=0.0)
 
 
 def test_a_scaled_source_is_a_scaled_projection():

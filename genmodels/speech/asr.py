@@ -15,7 +15,9 @@ encoder where the characters are long before the decoder's cross-attention finds
 decoded by :func:`greedy_decode`, :func:`beam_search`, the beam rescored by the CTC head
 (:func:`ctc_rescore`) or, best, :func:`joint_beam_search`: one-pass joint CTC/attention beam
 search, where the CTC prefix score (:func:`ctc_prefix_extend`) ranks every extension inside the
-beam (Watanabe et al. 2017).
+beam (Watanabe et al. 2017). With ``conv_kernel > 0`` every encoder block is followed by a
+:class:`ConvModule`, the Conformer's convolution branch (Gulati et al. 2020; the modern encoder,
+``experiment=asr_conformer``, beside the chapter's).
 
 **The baseline** (:class:`LSTMCTC`): the same front-end, a bidirectional LSTM (the rnn family's
 :class:`~genmodels.rnn.FastLSTM`, one per direction and layer) and a per-frame classifier over
@@ -199,7 +201,11 @@ class TransformerASR(nn.Module):
     read as ``k`` consecutive slots): at ``subsample = 4`` an encoder position covers 40 ms, and
     CTC needs a slot for every letter, silent ones included, and a blank between doubled letters
     (``ss`` of one /s/), more than 25 slots per second give in fast speech;
-    ``ctc_lengths(memory_mask) -> [B]`` are the valid slots."""
+    ``ctc_lengths(memory_mask) -> [B]`` are the valid slots. ``input_scale`` multiplies the
+    projected front-end output before the sinusoids are added (``src_scale`` of
+    :class:`EncoderDecoderTransformer`); ``conv_kernel = k > 0`` puts a :class:`ConvModule`
+    (the Conformer's convolution branch, kernel ``k``) after every encoder block: not the
+    original architecture, an opt-in (``experiment=asr_conformer``)."""
 
     def __init__(self, n_feats: int, vocab_size: int, d_model: int = 128, num_heads: int = 4,
                  enc_layers: int = 4, dec_layers: int = 2, d_ff: int = 512, dropout: float = 0.1,
@@ -209,6 +215,11 @@ class TransformerASR(nn.Module):
         super().__init__()
         check_int("max_frames", max_frames, minimum=1)
         check_int("ctc_upsample", ctc_upsample, minimum=1)
+        check_int("conv_kernel", conv_kernel, minimum=0)
+        if conv_kernel and conv_kernel % 2 == 0:
+            raise ValueError(f"conv_kernel: must be 0 (off) or odd, got {conv_kernel}")
+        if not input_scale > 0:
+            raise ValueError(f"input_scale: must be > 0, got {input_scale!r}")
         self.frontend = ConvSubsampler(n_feats, d_model, subsample, frontend_kernel)
         self.seq2seq = EncoderDecoderTransformer(
             d_model, vocab_size, d_model, num_heads, enc_layers, dec_layers, d_ff, dropout,
