@@ -93,9 +93,6 @@ def test_group_file_states_no_dataclass_default(path):
                           f"(state it in the dataclass only): " + ", ".join(restated))
 
 
-@lru_cache(maxsize=None)
-def _composed_without_experiment(overrides: tuple[str, ...]) -> DictConfig:
-    return compose(["~experiment", *overrides])
 
 
 def _group_choices(path: Path) -> tuple[str, ...]:
@@ -123,7 +120,7 @@ def _parent_experiment(path: Path) -> str | None:
 def test_experiment_states_only_what_it_changes(path):
     parent = _parent_experiment(path)
     base = (_composed((f"experiment={parent}", *_group_choices(path))) if parent
-            else _composed_without_experiment(_group_choices(path)))
+            else _composed(("~experiment", *_group_choices(path))))
     raw = _load(path)
     body = raw.copy()
     for key in ("defaults", "hydra"):

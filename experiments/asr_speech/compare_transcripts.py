@@ -15,18 +15,14 @@ import argparse
 import json
 
 import torch
+from decode_runs import transcribe_split  # this folder's decoding loop
 
 from genmodels.speech.cli import load_run
 
 
 def transcripts(run: str, mode: str, split: str) -> tuple[list[str], list[str]]:
     task = load_run(run, "asr")
-    n = len(task.texts[split])
-    hyps: list[str] = []
-    with torch.no_grad():
-        for i in range(0, n, 32):
-            hyps += task.transcribe(split, list(range(i, min(n, i + 32))), mode)
-    return hyps, task.texts[split]
+    return transcribe_split(task, split, mode), task.texts[split]
 
 
 def main() -> None:

@@ -50,14 +50,21 @@ def merge_doubles(text: str) -> str:
     return re.sub(r"(.)\1+", r"\1", text)
 
 
+def transcribe_split(task, split: str, mode: str) -> list[str]:
+    """Every utterance of ``split`` transcribed by ``mode``, 32 at a time."""
+    n = len(task.texts[split])
+    hyps: list[str] = []
+    with torch.no_grad():
+        for i in range(0, n, 32):
+            hyps += task.transcribe(split, list(range(i, min(n, i + 32))), mode)
+    return hyps
+
+
 def score(task, split: str, mode: str) -> dict:
     utts = task.data.utterances(split)
     refs = [u.text for u in utts]
     t0 = time.process_time()
-    hyps = []
-    with torch.no_grad():
-        for i in range(0, len(utts), 32):
-            hyps += task.transcribe(split, list(range(i, min(len(utts), i + 32))), mode)
+    hyps = transcribe_split(task, split, mode)
     cpu = time.process_time() - t0
     by_voice = defaultdict(list)
     for i, u in enumerate(utts):

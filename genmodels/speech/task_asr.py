@@ -141,9 +141,8 @@ class ASRTask(Task):
             memory, mask, *hidden = self.model.encode(x, lengths, inter)
             logits = self.model.seq2seq.decode(tgt_in.to(self.device), memory, mask)  # (B, L, V)
             loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.to(self.device).flatten(),
-                                   ignore_index=PAD,
-                                   label_smoothing=self.cfg.model.label_smoothing)
-            lam = self.cfg.model.ctc_weight
+                                   ignore_index=PAD, label_smoothing=m.label_smoothing)
+            lam = m.ctc_weight
             if lam == 0:
                 return loss
             slots = self.model.ctc_lengths(mask)
