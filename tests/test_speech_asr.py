@@ -330,8 +330,9 @@ def test_bidirectional_lstm_ignores_padding():
 
 @pytest.mark.parametrize("experiment, keys", [
     ("asr_speech", {"loss", "cer", "cer_beam", "cer_ctc_head", "cer_beam_ctc", "cer_joint"}),
-    ("asr_conformer", {"loss", "cer", "cer_beam", "cer_ctc_head", "cer_beam_ctc", "cer_joint"}),
-    ("asr_lstm_ctc", {"loss", "cer"})])
+    ("asr_conformer", {"loss", "cer", "cer_beam", "cer_ctc_head", "cer_beam_ctc", "cer_joint",
+                       "lm_nll", "cer_joint_lm"}),
+    ("asr_lstm_ctc", {"loss", "cer", "lm_nll", "cer_lm"})])
 def test_experiments_train_a_few_steps(experiment, keys, tmp_path):
     trainer = Trainer(to_object(compose([f"experiment={experiment}", *TINY])), tmp_path)
     res = trainer.fit()

@@ -50,7 +50,7 @@ from genmodels.transformer.seq2seq import EncoderDecoderTransformer
 
 __all__ = ["CharVocab", "asr_features", "time_stretch", "ConvSubsampler", "TransformerASR",
            "LSTMCTC", "ConvModule", "greedy_decode", "beam_search", "beam_search_nbest", "ctc_rescore", "ctc_greedy_decode",
-           "ctc_prefix_start", "ctc_prefix_extend", "ctc_prefix_log_prob",
+           "ctc_prefix_start", "ctc_prefix_extend", "ctc_prefix_log_prob", "char_lm_next",
            "joint_beam_search", "joint_beam_search_nbest", "lengths_mask"]
 
 PAD, BOS, EOS = 0, 1, 2
@@ -579,11 +579,12 @@ def ctc_prefix_log_prob(log_probs: torch.Tensor, prefix: list[int], blank: int =
 
 
 @torch.no_grad()
-def joint_beam_search_nbest(next_log_probs: NextLogProbs, ctc_log_probs: torch.Tensor,
+def joint_beam_search_nbest(next_log_probs: NextLogProbs | None, ctc_log_probs: torch.Tensor,
                             ctc_lengths: torch.Tensor | None = None, bos: int = BOS,
                             eos: int = EOS, max_len: int = 100, beam_width: int = 4,
                             ctc_weight: float = 0.3, length_penalty: float = 1.0,
-                            blank: int = PAD) -> list[list[tuple[list[int], float]]]:
+                            blank: int = PAD, lm_log_probs: NextLogProbs | None = None,
+                            lm_weight: float = 0.0) -> list[list[tuple[list[int], float]]]:
     r"""One-pass joint CTC/attention beam search (Watanabe et al. 2017) for the ``B`` sources of
     ``ctc_log_probs [B, T, V]`` (their valid frames ``ctc_lengths [B]``).
 
@@ -598,43 +599,88 @@ def joint_beam_search_nbest(next_log_probs: NextLogProbs, ctc_log_probs: torch.T
     is pushed down *during* the search rather than only afterwards (:func:`ctc_rescore`).
     Extensions the CTC head rules out (score −∞: blank, or more tokens than frames allow) are
     dropped. Finished hypotheses are ranked by ``α / |y|^length_penalty`` (``|y|``: tokens after
-    ``bos``, ``eos`` included). ``λ = 0`` is :func:`beam_search_nbest`. Returns per source its
-    finished hypotheses ``(tokens, α)`` best first (tokens without ``bos``/``eos``)."""
-    if not callable(next_log_probs):
-        raise ValueError("next_log_probs: expected a callable (prefix, rows) -> log-probs")
+    ``bos``, ``eos`` included). ``λ = 0`` is :func:`beam_search_nbest`; ``λ = 1`` with
+    ``next_log_probs = None`` is CTC prefix beam search (a CTC model alone, such as
+    :class:`LSTMCTC`).
+
+    Shallow fusion with a language model: with ``lm_log_probs(prefix[N, t], rows[N]) -> [N, V]``
+    (the next-token log-probabilities of a model of text alone, e.g. :func:`char_lm_next` of a
+    :class:`~genmodels.transformer.modules.GPT` over the same ids) and ``β = lm_weight > 0``,
+    ``β log p_LM(h)`` (its summed log-probability of the hypothesis) is added to ``α(h)``.
+
+    Returns per source its finished hypotheses ``(tokens, α)`` best first (tokens without
+    ``bos``/``eos``)."""
     check_tensor("ctc_log_probs", ctc_log_probs, ndim=3)
     batch_size = ctc_log_probs.shape[0]
+    if next_log_probs is None and ctc_weight == 1:          # CTC prefix beam search
+        V = ctc_log_probs.shape[2]
+
+        def next_log_probs(prefix, rows):
+            return torch.zeros(len(prefix), V, dtype=torch.float64)
+    if not callable(next_log_probs):
+        raise ValueError("next_log_probs: expected a callable (prefix, rows) -> log-probs "
+                         "(None only with ctc_weight = 1)")
     _check_decode_args(batch_size, bos, eos, max_len)
     check_int("beam_width", beam_width, minimum=1)
     check_range("ctc_weight", ctc_weight, 0.0, 1.0)
     check_range("length_penalty", length_penalty, 0.0, 10.0)
+    check_range("lm_weight", lm_weight, 0.0, 10.0)
+    if lm_weight > 0 and not callable(lm_log_probs):
+        raise ValueError("lm_log_probs: lm_weight > 0 needs a callable (prefix, rows) -> log-probs")
     frames, g_n, g_b = ctc_prefix_start(ctc_log_probs, ctc_lengths, blank)
-    lam = float(ctc_weight)
+    lam, beta = float(ctc_weight), float(lm_weight)
 
-    def extend(rows, hyps, att_total):     # state: (log ψ, γ^n [T], γ^b [T]) of the hypothesis
+    def extend(rows, hyps, att_total):
+        # state of a hypothesis: (log ψ, γ^n [T], γ^b [T], Σ log p_LM)
+        total = att_total if lam == 0 else (1 - lam) * att_total
+        lm_total = None
+        if beta > 0:
+            prefix = torch.tensor([h[0] for _, h in hyps], dtype=torch.long)
+            lm_total = (lm_log_probs(prefix, rows).cpu().double()
+                        + torch.tensor([h[3][3] for _, h in hyps], dtype=torch.float64)[:, None])
+            total = total + beta * lm_total
+        lm_of = (lambda i, c: 0.0) if lm_total is None else (lambda i, c: float(lm_total[i, c]))
         if lam == 0:
-            return att_total, lambda i, c, b: (0.0, g_n[b], g_b[b])
+            return total, lambda i, c, b: (0.0, g_n[b], g_b[b], lm_of(i, c))
         last = torch.tensor([h[0][-1] if len(h[0]) > 1 else -1 for _, h in hyps])
         psi, new_n, new_b = ctc_prefix_extend(
             frames[rows], torch.stack([h[3][1] for _, h in hyps]),
             torch.stack([h[3][2] for _, h in hyps]), last, blank, eos)       # (N, V), (N, T, V)
-        total = lam * psi + (1 - lam) * att_total                              # α(h)
-        return total, lambda i, c, b: (float(psi[i, c]), new_n[i, :, c], new_b[i, :, c])
+        total = total + lam * psi                                              # α(h)
+        return total, lambda i, c, b: (float(psi[i, c]), new_n[i, :, c], new_b[i, :, c],
+                                       lm_of(i, c))
 
     return _beam_engine(next_log_probs, batch_size, bos, eos, max_len, beam_width, length_penalty,
-                        [(0.0, g_n[b], g_b[b]) for b in range(batch_size)], extend)
+                        [(0.0, g_n[b], g_b[b], 0.0) for b in range(batch_size)], extend)
 
 
-def joint_beam_search(next_log_probs: NextLogProbs, ctc_log_probs: torch.Tensor,
+def joint_beam_search(next_log_probs: NextLogProbs | None, ctc_log_probs: torch.Tensor,
                       ctc_lengths: torch.Tensor | None = None, bos: int = BOS, eos: int = EOS,
                       max_len: int = 100, beam_width: int = 4, ctc_weight: float = 0.3,
-                      length_penalty: float = 1.0, blank: int = PAD) -> list[list[int]]:
+                      length_penalty: float = 1.0, blank: int = PAD,
+                      lm_log_probs: NextLogProbs | None = None, lm_weight: float = 0.0
+                      ) -> list[list[int]]:
     """The best hypothesis per source of :func:`joint_beam_search_nbest` (tokens without
     ``bos``/``eos``)."""
     return [nbest[0][0] if nbest else []
             for nbest in joint_beam_search_nbest(next_log_probs, ctc_log_probs, ctc_lengths, bos,
                                                  eos, max_len, beam_width, ctc_weight,
-                                                 length_penalty, blank)]
+                                                 length_penalty, blank, lm_log_probs, lm_weight)]
+
+
+def char_lm_next(lm: nn.Module) -> NextLogProbs:
+    """``lm_log_probs`` for :func:`joint_beam_search` from a causal language model ``lm``
+    (``lm(idx[N, t]) -> (logits[N, t, V], _)``, e.g. :class:`~genmodels.transformer.modules.GPT`)
+    over the recogniser's ids: the log-softmax of its logits after each whole prefix (the
+    prefixes of one search step all have the same length). The sources ``rows`` are ignored:
+    a language model sees text only."""
+    device = next(lm.parameters()).device
+
+    def next_log_probs(prefix: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        logits, _ = lm(prefix.to(device))
+        return logits[:, -1].float().log_softmax(-1)
+
+    return next_log_probs
 
 
 def ctc_greedy_decode(log_probs: torch.Tensor, length: int | None = None,

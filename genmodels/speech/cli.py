@@ -98,12 +98,15 @@ def transcribe_main(argv: list[str] | None = None) -> int:
                                  description="Print what a trained asr_speech run hears in audio files.")
     ap.add_argument("wav", nargs="+")
     ap.add_argument("--run", required=True, help="the asr_speech / asr_lstm_ctc run folder")
-    ap.add_argument("--mode", default="beam_ctc", choices=ASR_MODES,
-                    help="decoding (default beam_ctc; the LSTM-CTC baseline decodes with ctc)")
+    ap.add_argument("--mode", default=None, choices=ASR_MODES,
+                    help="decoding (default: lm for a run with a language model, else beam_ctc; "
+                         "the LSTM-CTC baseline decodes with ctc, or lm)")
     args = ap.parse_args(argv)
     try:
         task = load_run(args.run, "asr")
-        mode = "ctc" if task.cfg.model.arch == "lstm_ctc" else args.mode
+        mode = args.mode or ("lm" if getattr(task.model, "lm", None) is not None else "beam_ctc")
+        if task.cfg.model.arch == "lstm_ctc" and mode != "lm":
+            mode = "ctc"
         texts = transcribe_files(task, args.wav, mode)
     except ValueError as e:
         print(f"genmodels-transcribe: {e}", file=sys.stderr)

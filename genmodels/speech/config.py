@@ -140,6 +140,12 @@ class ASRConfig(ModelConfig):
     length_penalty: float = 1.0   # finished beams ranked by Σ log p / |y|^α
     rescore_ctc_weight: float = 0.3  # cer_beam_ctc: beams rescored by ((1−w)·log p_att + w·log p_CTC) / |y|^α
     joint_ctc_weight: float = 0.5  # cer_joint: one-pass beam ranked by λ·log ψ_CTC(prefix) + (1−λ)·log p_att (λ = this; 0.5 best on val)
+    # --- a character language model of text alone for shallow fusion (opt-in)
+    lm_weight: float = 0.0        # β > 0: a GPT over the characters trains beside the recogniser on text_only_phrases (no val/test sentence); cer_joint_lm / cer_lm add β·log p_LM in the search
+    lm_layers: int = 2            # its depth, width and heads
+    lm_d_model: int = 128
+    lm_heads: int = 4
+    lm_per_item: int = 2          # LM phrases per training utterance of the batch (2 × batch_size per step)
     max_decode_chars: int = 80    # decoding stops after this many characters (or 1.5 × the longest training transcript)
     beam_on_val: bool = False     # also beam-decode at every validation (slower); always at the end and on test
     eval_utterances: Optional[int] = None  # score the first n utterances of a split (null: all)
@@ -150,7 +156,7 @@ class ASRConfig(ModelConfig):
         for name in ("n_mfcc", "n_fft", "hop_length", "n_mels", "d_model", "num_heads",
                      "enc_layers", "dec_layers", "d_ff", "lstm_hidden", "lstm_layers",
                      "freq_width", "time_width", "beam_width", "max_decode_chars", "ctc_upsample",
-                     "eval_utterances"):
+                     "eval_utterances", "lm_layers", "lm_d_model", "lm_heads", "lm_per_item"):
             yield from positive(self, name)
         for name in ("freq_masks", "time_masks", "length_penalty"):
             yield from positive(self, name, allow_zero=True)
@@ -174,6 +180,10 @@ class ASRConfig(ModelConfig):
             yield "frontend_kernel", f"must be an odd positive integer, got {self.frontend_kernel}"
         if self.d_model % self.num_heads:
             yield "num_heads", f"must divide d_model={self.d_model}, got {self.num_heads}"
+        if not 0 <= self.lm_weight <= 10:
+            yield "lm_weight", f"must be in [0, 10] (0: no language model), got {self.lm_weight}"
+        if self.lm_d_model % self.lm_heads:
+            yield "lm_heads", f"must divide lm_d_model={self.lm_d_model}, got {self.lm_heads}"
         if self.n_mfcc > self.n_mels:
             yield "n_mfcc", f"must be <= n_mels={self.n_mels}, got {self.n_mfcc}"
         if self.freq_masks and self.freq_width >= self.n_mfcc:

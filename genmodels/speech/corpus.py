@@ -53,7 +53,7 @@ from genmodels.audio.corpus import Speaker, _synthesize_utterance, load_wav_fold
 from genmodels.errors import DatasetNotFoundError
 from genmodels.speech.g2p import CHARSET, SPEECH_PHONES, g2p, normalize_text
 
-__all__ = ["Voice", "VOICES", "Utterance", "SpeechTextCorpus", "embedded_sentences",
+__all__ = ["Voice", "VOICES", "Utterance", "SpeechTextCorpus", "embedded_sentences", "text_only_phrases",
            "render_sentence", "plan_speech_text", "synthesize_speech_text", "load_speech_folder", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
@@ -126,6 +126,24 @@ def _phrases(min_chars: int, max_chars: int) -> tuple[str, ...]:
                     for run in runs + [cur] * bool(cur):
                         found.update(_chunks(normalize_text(" ".join(run)), min_chars, max_chars))
     return tuple(sorted(found))
+
+
+def text_only_phrases(held_out, min_chars: int = 12, max_chars: int = 40,
+                      ngram: int = 3) -> list[str]:
+    """Text for a language model of the recogniser (shallow fusion, issue 21): the phrases of
+    :func:`embedded_sentences` that are none of ``held_out`` (the val and test transcripts) and
+    share no run of ``ngram`` words with any of them, so that no held-out sentence, nor a piece
+    of one, is ever read. Training transcripts stay in: they are text the recogniser may know."""
+    check_int("ngram", ngram, minimum=1)
+    held = set(held_out)
+
+    def grams(t: str) -> set:
+        w = t.split()
+        return {tuple(w[i:i + ngram]) for i in range(len(w) - ngram + 1)}
+
+    banned = set().union(*(grams(t) for t in held)) if held else set()
+    return [t for t in embedded_sentences(min_chars, max_chars)
+            if t not in held and not grams(t) & banned]
 
 
 def _chunks(text: str, min_chars: int, max_chars: int) -> list[str]:

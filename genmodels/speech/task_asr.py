@@ -19,6 +19,15 @@ r"""Training and evaluation of speech recognition with the generic trainer (fami
   inside the beam, weight ``model.joint_ctc_weight``);
 * ``arch=lstm_ctc``: CTC loss of :class:`~genmodels.speech.asr.LSTMCTC`; ``cer`` from greedy CTC
   decoding.
+* ``model.lm_weight`` = β > 0 (either arch): a character language model
+  (:class:`~genmodels.transformer.modules.GPT`, ``model.lm_*``) over the recogniser's ids trains
+  beside it, in its own optimiser group, on text alone — the embedded phrases that are no
+  val/test sentence and share no three words with one
+  (:func:`~genmodels.speech.corpus.text_only_phrases`; a folder corpus: its training
+  transcripts), ``model.lm_per_item`` × the batch per step — and decoding adds β·log p_LM
+  (shallow fusion, :func:`~genmodels.speech.asr.joint_beam_search`): ``cer_joint_lm`` for the
+  Transformer, ``cer_lm`` (CTC prefix beam search) for the LSTM-CTC. It sits in the model as
+  ``model.lm``, so checkpoints and :func:`~genmodels.speech.cli.load_run` carry it.
 
 CER is :func:`~genmodels.speech.measures.character_error_rate` against the transcripts.
 """
@@ -32,9 +41,10 @@ import torch.nn.functional as F
 
 from genmodels.errors import ConfigError
 from genmodels.speech.asr import (BOS, EOS, LSTMCTC, PAD, CharVocab, TransformerASR,
-                                  asr_features, beam_search, beam_search_nbest, ctc_greedy_decode,
-                                  ctc_rescore, greedy_decode, joint_beam_search, time_stretch)
-from genmodels.speech.corpus import SPLITS, SpeechTextCorpus
+                                  asr_features, beam_search, beam_search_nbest, char_lm_next,
+                                  ctc_greedy_decode, ctc_rescore, greedy_decode,
+                                  joint_beam_search, time_stretch)
+from genmodels.speech.corpus import SPLITS, SpeechTextCorpus, text_only_phrases
 from genmodels.speech.measures import character_error_rate
 from genmodels.train.task import Task, batch_indices
 
@@ -81,7 +91,37 @@ class ASRTask(Task):
         else:
             model = LSTMCTC(m.n_mfcc, len(self.vocab), m.lstm_hidden, m.lstm_layers, m.dropout,
                             m.subsample)
+        if m.lm_weight > 0:
+            from genmodels.transformer.modules import GPT
+
+            self.lm_texts = self._lm_texts()
+            if not self.lm_texts:
+                raise ConfigError("model.lm_weight: no text to train the language model on")
+            self.lm_ids = [torch.tensor([BOS, *self.vocab.encode(t), EOS]) for t in self.lm_texts]
+            with torch.random.fork_rng(devices=[]):   # the recogniser's random stream is untouched
+                torch.manual_seed(cfg.seed * 7919 + 11)
+                model.lm = GPT(len(self.vocab), self.max_chars + 1, m.lm_layers, m.lm_heads,
+                               m.lm_d_model, dropout=m.dropout)
         self.model = model.to(device)
+
+    def _lm_texts(self) -> list[str]:
+        """The language model's text: the embedded phrases no val/test sentence shares three
+        words with (a ``speech_text`` corpus), or the training transcripts (a folder)."""
+        d = self.cfg.data
+        if getattr(d, "name", None) == "speech_text":
+            return text_only_phrases(self.texts["val"] + self.texts["test"], d.min_chars,
+                                     d.max_chars)
+        return sorted(set(self.texts["train"]))
+
+    def param_groups(self):
+        """The recogniser, and its language model (``model.lm_weight`` > 0) in a group of its
+        own: each is clipped and stepped on its own loss."""
+        lm = getattr(self.model, "lm", None)
+        if lm is None:
+            return super().param_groups()
+        lm_params = {id(p) for p in lm.parameters()}
+        return {"model": [p for p in self.model.parameters() if id(p) not in lm_params],
+                "lm": list(lm.parameters())}
 
     # ------------------------------------------------------------------ batches
     def _features(self, split: str, idx, rates=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,7 +163,21 @@ class ASRTask(Task):
         batch = {"idx": idx, "u": u}
         if m.speed_perturb:
             batch["rates"] = 1 + m.speed_perturb * (2 * torch.rand(len(idx), generator=g) - 1)
+        if m.lm_weight > 0:                      # its own epochs over the text, its own seed
+            k = m.lm_per_item
+            batch["lm_idx"] = batch_indices(len(self.lm_ids), len(idx) * k, step,
+                                            self.cfg.seed + 1, key="model.lm_per_item"
+                                            ).reshape(len(idx), k)
         return batch
+
+    def _lm_loss(self, ids: list[torch.Tensor]) -> torch.Tensor:
+        """The language model's mean next-character loss (nats) on ``ids`` (each ``bos``, the
+        characters, ``eos``)."""
+        x = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=PAD)
+        y = x[:, 1:].clone()
+        y[y == PAD] = -100
+        _, loss = self.model.lm(x[:, :-1].to(self.device), y.to(self.device))
+        return loss
 
     def _loss(self, split: str, idx, u=None, rates=None) -> torch.Tensor:
         x, lengths = self._features(split, idx, rates)
@@ -163,8 +217,13 @@ class ASRTask(Task):
     def training_step(self, step, batch, optimize):
         loss = self._loss("train", batch["idx"].tolist(), batch["u"], batch.get("rates"))
         optimize(loss)
+        logs = {"loss": loss.item()}
+        if "lm_idx" in batch:
+            lm_loss = self._lm_loss([self.lm_ids[i] for i in batch["lm_idx"].reshape(-1).tolist()])
+            optimize(lm_loss, "lm")
+            logs["lm_loss"] = lm_loss.item()
         self.steps_done = step + 1
-        return {"loss": loss.item()}
+        return logs
 
     steps_done = 0
 
@@ -188,17 +247,28 @@ class ASRTask(Task):
         ``joint`` (one-pass joint CTC/attention beam search,
         :func:`~genmodels.speech.asr.joint_beam_search`, weight ``model.joint_ctc_weight``) or
         ``ctc`` (greedy CTC on its encoder's auxiliary head, a diagnostic); the LSTM-CTC
-        baseline always by greedy CTC."""
+        baseline by greedy CTC. ``lm`` (a run with ``model.lm_weight`` > 0) adds its language
+        model by shallow fusion: the joint search for the Transformer, CTC prefix beam search
+        for the LSTM-CTC."""
         m = self.cfg.model
-        if mode not in ("greedy", "beam", "beam_ctc", "joint", "ctc"):
-            raise ValueError(f"mode: must be greedy, beam, beam_ctc, joint or ctc, got {mode!r}")
+        if mode not in ("greedy", "beam", "beam_ctc", "joint", "ctc", "lm"):
+            raise ValueError(f"mode: must be greedy, beam, beam_ctc, joint, ctc or lm, got {mode!r}")
+        lm = getattr(self.model, "lm", None)
+        if mode == "lm" and lm is None:
+            raise ValueError("mode: lm needs a run trained with a language model (model.lm_weight > 0)")
+        fusion = {"lm_log_probs": char_lm_next(lm), "lm_weight": m.lm_weight} if mode == "lm" else {}
         x, lengths = self._features(split, idx)
+        n = self.decode_limit + 1                                  # characters and <eos>
         if m.arch == "lstm_ctc":
             log_probs, out_len = self.model(x, lengths)
-            return [self.vocab.decode(ctc_greedy_decode(lp, int(n)))
-                    for lp, n in zip(log_probs, out_len)]
+            if mode == "lm":
+                out = joint_beam_search(None, log_probs, out_len, BOS, EOS, n, m.beam_width, 1.0,
+                                        m.length_penalty, **fusion)
+                return [self.vocab.decode(o) for o in out]
+            return [self.vocab.decode(ctc_greedy_decode(lp, int(k)))
+                    for lp, k in zip(log_probs, out_len)]
         memory, mask = self.model.encode(x, lengths)
-        if mode in ("beam_ctc", "joint") and self.model.ctc_head is None:
+        if mode in ("beam_ctc", "joint", "lm") and self.model.ctc_head is None:
             raise ValueError(f"mode: {mode} needs the CTC head (model.ctc_weight > 0)")
         if mode == "ctc":
             return [self.vocab.decode(ctc_greedy_decode(lp, int(n)))
@@ -209,14 +279,13 @@ class ASRTask(Task):
             return self.model.next_log_probs(prefix.to(self.device), rows.to(self.device),
                                              memory, mask)
 
-        n = self.decode_limit + 1                                  # characters and <eos>
         if mode == "beam":
             out = beam_search(next_log_probs, len(idx), BOS, EOS, n, m.beam_width,
                               m.length_penalty)
-        elif mode == "joint":
+        elif mode in ("joint", "lm"):
             out = joint_beam_search(next_log_probs, self.model.ctc_log_probs(memory),
                                     self.model.ctc_lengths(mask), BOS, EOS, n, m.beam_width,
-                                    m.joint_ctc_weight, m.length_penalty)
+                                    m.joint_ctc_weight, m.length_penalty, **fusion)
         elif mode == "beam_ctc":
             nbest = beam_search_nbest(next_log_probs, len(idx), BOS, EOS, n, m.beam_width,
                                       m.length_penalty)
@@ -251,6 +320,13 @@ class ASRTask(Task):
                 out["cer_beam_ctc"] = character_error_rate(hyps, refs)
                 hyps = [h for c in chunks for h in self.transcribe(split, c, "joint")]
                 out["cer_joint"] = character_error_rate(hyps, refs)
+        if m.lm_weight > 0:
+            ids = [torch.tensor([BOS, *self.vocab.encode(t), EOS]) for t in refs]
+            out["lm_nll"] = self._lm_loss(ids).item()            # nats per next character
+            if self._beam_on(split):
+                hyps = [h for c in chunks for h in self.transcribe(split, c, "lm")]
+                out["cer_joint_lm" if m.arch == "transformer" else "cer_lm"] = \
+                    character_error_rate(hyps, refs)
         return out
 
     # ------------------------------------------------------------------ figures

@@ -23,7 +23,7 @@ from genmodels.train.checkpoint import load_checkpoint
 __all__ = ["load_asr_run", "transcribe_audio", "ASR_MODES"]
 
 #: the decoding modes of :meth:`~genmodels.speech.task_asr.ASRTask.transcribe`
-ASR_MODES = ("greedy", "beam", "beam_ctc", "joint", "ctc")
+ASR_MODES = ("greedy", "beam", "beam_ctc", "joint", "ctc", "lm")
 
 
 def load_asr_run(run_dir: str | Path, data, device: torch.device | str = "cpu",
