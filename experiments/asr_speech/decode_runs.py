@@ -6,7 +6,9 @@
 Each run's task is rebuilt from its checkpoint (``genmodels.speech.cli.load_run``: the corpus from
 its ``data.cache_dir``). A Transformer run is decoded greedily, by beam search, by the beam
 rescored with its CTC head, by its CTC head alone and by one-pass joint CTC/attention beam search
-at every ``--lambdas`` weight; the LSTM-CTC baseline by greedy CTC. Prints and writes the pooled
+at every ``--lambdas`` weight; the LSTM-CTC baseline by greedy CTC. A run trained with a language
+model (``model.lm_weight`` > 0) is also decoded with it by shallow fusion at every ``--betas``
+weight (mode ``lm``: the joint search at the run's own CTC weight, or CTC prefix beam search). Prints and writes the pooled
 CER of each split and of each voice in it, its substitutions, deletions and insertions (per
 reference character), the CER with runs of a doubled letter merged in hypothesis and reference
 ("posible" = "possible"), the characters per second of each voice, and the process CPU seconds
@@ -98,6 +100,9 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+", help="run folders (asr_speech or asr_lstm_ctc)")
     ap.add_argument("--lambdas", nargs="+", type=float, default=[0.3],
                     help="CTC weights of the joint search")
+    ap.add_argument("--betas", nargs="+", type=float, default=[],
+                    help="language-model weights of shallow fusion (runs trained with one; "
+                         "the joint search at the run's own CTC weight)")
     ap.add_argument("--splits", nargs="+", default=["val", "test"])
     ap.add_argument("--modes", nargs="+", default=["greedy", "beam", "beam_ctc", "ctc", "joint"])
     ap.add_argument("--out", help="write the results here as JSON")
@@ -108,15 +113,21 @@ def main(argv=None) -> int:
         task = load_run(run, "asr")
         m = task.cfg.model
         res = {"arch": m.arch, "subsample": m.subsample, "chars_per_s": voice_rates(task)}
+        own_lambda = m.joint_ctc_weight
         if m.arch == "lstm_ctc":
-            modes = [("greedy_ctc", "greedy", None)]
+            modes = [("greedy_ctc", "greedy", None, None)]
         else:
-            modes = [(f"joint_{lam:g}", "joint", lam) if mode == "joint" else (mode, mode, None)
+            modes = [(f"joint_{lam:g}", "joint", lam, None) if mode == "joint"
+                     else (mode, mode, None, None)
                      for mode in args.modes for lam in (args.lambdas if mode == "joint" else [0])]
+        if getattr(task.model, "lm", None) is not None:
+            modes += [(f"lm_{beta:g}", "lm", own_lambda, beta) for beta in args.betas]
         for split in args.splits:
-            for name, mode, lam in modes:
+            for name, mode, lam, beta in modes:
                 if lam is not None:
                     m.joint_ctc_weight = lam
+                if beta is not None:
+                    m.lm_weight = beta
                 r = score(task, split, mode)
                 res.setdefault(split, {})[name] = r
                 voices = " ".join(f"{v} {100 * c:.2f}" for v, c in r["voices"].items())
