@@ -62,7 +62,7 @@ def _ctc_log_prob(lp, letters):
 
 
 @pytest.mark.parametrize("lam, beta, alpha", [(0.5, 0.7, 1.0), (0.3, 0.3, 0.0), (0.0, 1.0, 1.0),
-                                              (1.0, 0.5, 1.0)])
+                                              (1.0, 0.5, 1.0), (0.5, 0.0, 1.0)])
 def test_a_wide_fused_beam_finds_the_exhaustive_optimum(lam, beta, alpha):
     """Every transcript of at most 3 letters scored by hand — (1 − λ) log p_att + λ log p_CTC
     (torch's ctc_loss; the prefix score ψ for the unfinished ones at max_len) + β log p_LM,
@@ -87,15 +87,6 @@ def test_a_wide_fused_beam_finds_the_exhaustive_optimum(lam, beta, alpha):
     assert got[0][0] == best[1]
     assert got[0][1] / (len(best[1]) + (len(best[1]) < max_len)) ** alpha == \
         pytest.approx(best[0], abs=1e-9)
-
-
-def test_no_language_model_weight_is_the_joint_search():
-    att, lm = _hashed(0), _hashed(5)
-    lp = torch.randn(2, 8, 5, generator=torch.Generator().manual_seed(3),
-                     dtype=torch.float64).log_softmax(-1)
-    plain = joint_beam_search_nbest(att, lp, max_len=6, beam_width=3, ctc_weight=0.4)
-    assert joint_beam_search_nbest(att, lp, max_len=6, beam_width=3, ctc_weight=0.4,
-                                   lm_log_probs=lm, lm_weight=0.0) == plain
 
 
 def test_ctc_prefix_beam_search_needs_no_decoder():
@@ -125,6 +116,10 @@ def test_fusion_checks_its_inputs():
         joint_beam_search(_hashed(0), lp, lm_weight=0.5)
     with pytest.raises(ValueError, match="lm_weight"):
         joint_beam_search(_hashed(0), lp, lm_log_probs=_hashed(1), lm_weight=-0.1)
+    with pytest.raises(ValueError, match="lm"):
+        char_lm_next("gpt")
+    with pytest.raises(ValueError, match="held_out"):
+        text_only_phrases("one held out sentence")
 
 
 def test_char_lm_next_is_the_gpts_next_token_distribution():
@@ -175,7 +170,7 @@ def test_the_language_model_trains_in_its_own_group_and_resumes_exactly(experime
     assert not ids[0] & ids[1] and ids[0] | ids[1] == {id(p) for p in task.model.parameters()}
     assert {id(p) for p in task.model.lm.parameters()} == ids[1]
     held = set(task.texts["val"]) | set(task.texts["test"])
-    assert task.lm_texts and not set(task.lm_texts) & held
+    assert not set(task.lm_texts) & held and set(task.texts["train"]) <= set(task.lm_texts)
     key = "cer_joint_lm" if experiment == "asr_conformer" else "cer_lm"
     assert math.isfinite(res["test"][key]) and res["test"]["lm_nll"] > 0
     assert Trainer(to_object(compose(over + ["trainer.halt_after=1"])),
@@ -205,9 +200,71 @@ def test_the_language_model_learns_its_text(tmp_path):
     assert res["test"]["lm_nll"] < unigram - 0.3
 
 
+def _recogniser(model):
+    return {n: p for n, p in model.state_dict().items() if not n.startswith("lm.")}
+
+
+@pytest.mark.parametrize("experiment", ["asr_conformer", "asr_lstm_ctc"])
+def test_the_recogniser_trains_exactly_as_without_its_language_model(experiment, tmp_path):
+    """The language model has its own optimiser group and its own random stream: turning it on
+    changes no weight of the recogniser and none of its own scores."""
+    with_lm = Trainer(to_object(compose([f"experiment={experiment}", *TINY])), tmp_path / "a")
+    res = with_lm.fit()
+    alone = Trainer(to_object(compose([f"experiment={experiment}", *TINY, "model.lm_weight=0"])),
+                    tmp_path / "b")
+    res0 = alone.fit()
+    a, b = _recogniser(with_lm.task.model), alone.task.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert {k: v for k, v in res["test"].items() if "lm" not in k} == res0["test"]
+
+
+def test_the_task_decodes_with_its_language_model(tmp_path):
+    """Mode ``lm`` is the joint search with the task's GPT at weight β, called here by hand; a
+    large β changes what it hears, so a mode that dropped the LM would fail."""
+    trainer = Trainer(to_object(compose(["experiment=asr_conformer", *TINY,
+                                         "model.lm_weight=5"])), tmp_path)
+    trainer.fit()
+    task, m, idx = trainer.task, trainer.task.cfg.model, [0, 1]
+    task.model.eval()
+    with torch.no_grad():
+        x, lengths = task._features("test", idx)
+        memory, mask = task.model.encode(x, lengths)
+
+        def search(**fusion):
+            out = joint_beam_search(
+                lambda p, r: task.model.next_log_probs(p, r, memory, mask),
+                task.model.ctc_log_probs(memory), task.model.ctc_lengths(mask), BOS, EOS,
+                task.decode_limit + 1, m.beam_width, m.joint_ctc_weight, m.length_penalty,
+                **fusion)
+            return [task.vocab.decode(o) for o in out]
+
+        fused = search(lm_log_probs=char_lm_next(task.model.lm), lm_weight=5.0)
+        assert task.transcribe("test", idx, "lm") == fused
+        assert fused != search() == task.transcribe("test", idx, "joint")
+
+
+def test_a_run_from_before_the_language_model_resumes(tmp_path):
+    """A checkpoint whose stored config predates the ``model.lm_*`` fields resumes when they
+    are at their defaults, and is refused, naming the field, when one is not."""
+    from genmodels.train.checkpoint import load_checkpoint, save_checkpoint
+
+    over = ["experiment=asr_speech", *(o for o in TINY if not o.startswith("model.lm_"))]
+    assert Trainer(to_object(compose(over + ["trainer.halt_after=1"])), tmp_path).fit() is None
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    state = load_checkpoint(ckpt)
+    for key in [k for k in state["config"]["model"] if k.startswith("lm_")]:
+        del state["config"]["model"][key]
+    save_checkpoint(ckpt, state)
+    with pytest.raises(ConfigError, match="model.lm_layers"):
+        Trainer(to_object(compose(over + ["model.lm_layers=3"])), tmp_path).fit()
+    assert Trainer(to_object(compose(over)), tmp_path).fit()["step"] == 2
+
+
 @pytest.mark.parametrize("override, key", [("model.lm_weight=-1", "model.lm_weight"),
                                            ("model.lm_heads=3", "model.lm_heads"),
                                            ("model.lm_per_item=0", "model.lm_per_item")])
 def test_bad_language_model_configs_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key):
         to_object(compose(["experiment=asr_conformer", override]))
+    with pytest.raises(ConfigError, match="model.lm_weight.*CTC head"):
+        to_object(compose(["experiment=asr_conformer", "model.ctc_weight=0"]))

@@ -4,8 +4,8 @@
         outputs/asr_speech/lstm_sp15 greedy --split test --out experiments/asr_speech/late/test_transcripts.json
 
 Each run is rebuilt from its checkpoint (``genmodels.speech.cli.load_run``) and decodes by its
-mode (``greedy``, ``beam``, ``beam_ctc``, ``joint``, ``ctc``; a baseline run always by greedy
-CTC). Prints the reference and both transcripts of every utterance with an error (✓ marks a
+mode (``greedy``, ``beam``, ``beam_ctc``, ``joint``, ``ctc``, ``lm``; a baseline run by greedy
+CTC, or with ``lm`` by CTC prefix beam search with its language model). Prints the reference and both transcripts of every utterance with an error (✓ marks a
 correct one) and the count of wrong utterances per run; writes them all as JSON.
 """
 

@@ -674,6 +674,9 @@ def char_lm_next(lm: nn.Module) -> NextLogProbs:
     over the recogniser's ids: the log-softmax of its logits after each whole prefix (the
     prefixes of one search step all have the same length). The sources ``rows`` are ignored:
     a language model sees text only."""
+    if not isinstance(lm, nn.Module) or next(lm.parameters(), None) is None:
+        raise ValueError(f"lm: expected a language model (an nn.Module with parameters), got "
+                         f"{type(lm).__name__}")
     device = next(lm.parameters()).device
 
     def next_log_probs(prefix: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

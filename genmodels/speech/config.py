@@ -141,7 +141,7 @@ class ASRConfig(ModelConfig):
     rescore_ctc_weight: float = 0.3  # cer_beam_ctc: beams rescored by ((1−w)·log p_att + w·log p_CTC) / |y|^α
     joint_ctc_weight: float = 0.5  # cer_joint: one-pass beam ranked by λ·log ψ_CTC(prefix) + (1−λ)·log p_att (λ = this; 0.5 best on val)
     # --- a character language model of text alone for shallow fusion (opt-in)
-    lm_weight: float = 0.0        # β > 0: a GPT over the characters trains beside the recogniser on text_only_phrases (no val/test sentence); cer_joint_lm / cer_lm add β·log p_LM in the search
+    lm_weight: float = 0.0        # β > 0: a GPT over the characters trains beside the recogniser on the training transcripts + text_only_phrases (nothing of a val/test sentence); cer_joint_lm / cer_lm add β·log p_LM in the search
     lm_layers: int = 2            # its depth, width and heads
     lm_d_model: int = 128
     lm_heads: int = 4
@@ -182,6 +182,9 @@ class ASRConfig(ModelConfig):
             yield "num_heads", f"must divide d_model={self.d_model}, got {self.num_heads}"
         if not 0 <= self.lm_weight <= 10:
             yield "lm_weight", f"must be in [0, 10] (0: no language model), got {self.lm_weight}"
+        if self.lm_weight and self.arch == "transformer" and not self.ctc_weight:
+            yield "lm_weight", ("the fused search is the joint CTC/attention one: it needs the CTC "
+                                "head (model.ctc_weight > 0)")
         if self.lm_d_model % self.lm_heads:
             yield "lm_heads", f"must divide lm_d_model={self.lm_d_model}, got {self.lm_heads}"
         if self.n_mfcc > self.n_mels:

@@ -133,8 +133,11 @@ def text_only_phrases(held_out, min_chars: int = 12, max_chars: int = 40,
     """Text for a language model of the recogniser (shallow fusion, issue 21): the phrases of
     :func:`embedded_sentences` that are none of ``held_out`` (the val and test transcripts) and
     share no run of ``ngram`` words with any of them, so that no held-out sentence, nor a piece
-    of one, is ever read. Training transcripts stay in: they are text the recogniser may know."""
+    of one, is ever read. (Training sentences that share three words with a held-out one are
+    dropped too; the recogniser's task adds its training transcripts back.)"""
     check_int("ngram", ngram, minimum=1)
+    if isinstance(held_out, str) or not all(isinstance(t, str) for t in held_out):
+        raise ValueError("held_out: expected a list of transcripts (strings)")
     held = set(held_out)
 
     def grams(t: str) -> set:

@@ -21,10 +21,11 @@ r"""Training and evaluation of speech recognition with the generic trainer (fami
   decoding.
 * ``model.lm_weight`` = β > 0 (either arch): a character language model
   (:class:`~genmodels.transformer.modules.GPT`, ``model.lm_*``) over the recogniser's ids trains
-  beside it, in its own optimiser group, on text alone — the embedded phrases that are no
-  val/test sentence and share no three words with one
-  (:func:`~genmodels.speech.corpus.text_only_phrases`; a folder corpus: its training
-  transcripts), ``model.lm_per_item`` × the batch per step — and decoding adds β·log p_LM
+  beside it, in its own optimiser group and with a random stream of its own (the recogniser
+  trains exactly as without it), on text: the training transcripts and, for the embedded
+  corpus, the embedded phrases that are no val/test sentence and share no three words with one
+  (:func:`~genmodels.speech.corpus.text_only_phrases`), ``model.lm_per_item`` × the batch per
+  step — and decoding adds β·log p_LM
   (shallow fusion, :func:`~genmodels.speech.asr.joint_beam_search`): ``cer_joint_lm`` for the
   Transformer, ``cer_lm`` (CTC prefix beam search) for the LSTM-CTC. It sits in the model as
   ``model.lm``, so checkpoints and :func:`~genmodels.speech.cli.load_run` carry it.
@@ -95,23 +96,26 @@ class ASRTask(Task):
             from genmodels.transformer.modules import GPT
 
             self.lm_texts = self._lm_texts()
-            if not self.lm_texts:
-                raise ConfigError("model.lm_weight: no text to train the language model on")
             self.lm_ids = [torch.tensor([BOS, *self.vocab.encode(t), EOS]) for t in self.lm_texts]
+            # rotary positions: no position table in the checkpoint, so the context limit (the
+            # longest text it reads or writes) may differ between corpora
+            block = max(self.max_chars + 1, max(len(i) for i in self.lm_ids))
             with torch.random.fork_rng(devices=[]):   # the recogniser's random stream is untouched
                 torch.manual_seed(cfg.seed * 7919 + 11)
-                model.lm = GPT(len(self.vocab), self.max_chars + 1, m.lm_layers, m.lm_heads,
-                               m.lm_d_model, dropout=m.dropout)
+                model.lm = GPT(len(self.vocab), block, m.lm_layers, m.lm_heads, m.lm_d_model,
+                               dropout=m.dropout, pos_encoding="rope")
         self.model = model.to(device)
 
     def _lm_texts(self) -> list[str]:
-        """The language model's text: the embedded phrases no val/test sentence shares three
-        words with (a ``speech_text`` corpus), or the training transcripts (a folder)."""
+        """The language model's text: the training transcripts — text the recogniser reads
+        anyway — and, for a ``speech_text`` corpus, the embedded phrases that are no val/test
+        sentence and share no three words with one (:func:`text_only_phrases`)."""
         d = self.cfg.data
+        texts = set(self.texts["train"])
         if getattr(d, "name", None) == "speech_text":
-            return text_only_phrases(self.texts["val"] + self.texts["test"], d.min_chars,
-                                     d.max_chars)
-        return sorted(set(self.texts["train"]))
+            texts |= set(text_only_phrases(self.texts["val"] + self.texts["test"], d.min_chars,
+                                           d.max_chars))
+        return sorted(texts)
 
     def param_groups(self):
         """The recogniser, and its language model (``model.lm_weight`` > 0) in a group of its
@@ -120,8 +124,9 @@ class ASRTask(Task):
         if lm is None:
             return super().param_groups()
         lm_params = {id(p) for p in lm.parameters()}
-        return {"model": [p for p in self.model.parameters() if id(p) not in lm_params],
-                "lm": list(lm.parameters())}
+        return {"model": [p for p in self.model.parameters()
+                          if id(p) not in lm_params and p.requires_grad],
+                "lm": [p for p in lm.parameters() if p.requires_grad]}
 
     # ------------------------------------------------------------------ batches
     def _features(self, split: str, idx, rates=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,8 +224,13 @@ class ASRTask(Task):
         optimize(loss)
         logs = {"loss": loss.item()}
         if "lm_idx" in batch:
-            lm_loss = self._lm_loss([self.lm_ids[i] for i in batch["lm_idx"].reshape(-1).tolist()])
-            optimize(lm_loss, "lm")
+            # the language model's dropout draws from a stream of its own, seeded by the step:
+            # the recogniser trains exactly as it would without it
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                torch.manual_seed((self.cfg.seed * 1_000_003 + step) * 31 + 17)
+                lm_loss = self._lm_loss([self.lm_ids[i]
+                                         for i in batch["lm_idx"].reshape(-1).tolist()])
+                optimize(lm_loss, "lm")
             logs["lm_loss"] = lm_loss.item()
         self.steps_done = step + 1
         return logs

@@ -4,7 +4,7 @@
 configuration stored in its checkpoint (``<run>/checkpoints/last.pt``) and loads its weights;
 :func:`transcribe_audio` computes the ASR's own features of each waveform and decodes them with
 the task's decoders (greedy, beam, beam rescored by the CTC head, joint CTC/attention beam
-search, or the CTC head alone), so a synthesised waveform is read exactly as the ASR reads its
+search, the CTC head alone, or ``lm``: the best search with the run's language model), so a synthesised waveform is read exactly as the ASR reads its
 test recordings.
 """
 

@@ -109,6 +109,25 @@ def _make_optimizer(params, o) -> torch.optim.Optimizer:
     return cls(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
 
 
+_NO_DEFAULT = object()
+
+
+def _schema_default(cfg, key: str):
+    """The schema's default of the dotted config ``key`` (a dataclass field), or a sentinel."""
+    import dataclasses
+
+    *path, name = key.split(".")
+    obj = cfg
+    for part in path:
+        obj = getattr(obj, part, None)
+    if obj is None or not dataclasses.is_dataclass(obj):
+        return _NO_DEFAULT
+    field = {f.name: f for f in dataclasses.fields(obj)}.get(name)
+    if field is None or field.default is dataclasses.MISSING:
+        return _NO_DEFAULT
+    return field.default
+
+
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     out = {}
     for k, v in d.items():
@@ -243,8 +262,11 @@ class Trainer:
     def _resume(self) -> None:
         state = self._load_latest()
         old, new = _flatten(state["config"]), _flatten(config_to_dict(self.cfg))
+        # a field added to a schema after the checkpoint was written, left at its default, is no
+        # change: the run was trained as that default says
         diff = sorted(k for k in set(old) | set(new)
-                      if old.get(k) != new.get(k) and not k.startswith(RESUME_MUTABLE))
+                      if old.get(k) != new.get(k) and not k.startswith(RESUME_MUTABLE)
+                      and not (k not in old and _schema_default(self.cfg, k) == new[k]))
         if diff:
             listing = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
             raise ConfigError(f"cannot resume {self.ckpt_path}: the config changed ({listing}). "
