@@ -96,7 +96,7 @@ class ASRTask(Task):
             from genmodels.transformer.modules import GPT
 
             self.lm_texts = self._lm_texts()
-            self.lm_ids = [torch.tensor([BOS, *self.vocab.encode(t), EOS]) for t in self.lm_texts]
+            self.lm_ids = self._lm_encode(self.lm_texts)
             # rotary positions: no position table in the checkpoint, so the context limit (the
             # longest text it reads or writes) may differ between corpora
             block = max(self.max_chars + 1, max(len(i) for i in self.lm_ids))
@@ -174,6 +174,10 @@ class ASRTask(Task):
                                             self.cfg.seed + 1, key="model.lm_per_item"
                                             ).reshape(len(idx), k)
         return batch
+
+    def _lm_encode(self, texts: list[str]) -> list[torch.Tensor]:
+        """Each text as the language model reads it: ``bos``, its characters, ``eos``."""
+        return [torch.tensor([BOS, *self.vocab.encode(t), EOS]) for t in texts]
 
     def _lm_loss(self, ids: list[torch.Tensor]) -> torch.Tensor:
         """The language model's mean next-character loss (nats) on ``ids`` (each ``bos``, the
@@ -331,8 +335,7 @@ class ASRTask(Task):
                 hyps = [h for c in chunks for h in self.transcribe(split, c, "joint")]
                 out["cer_joint"] = character_error_rate(hyps, refs)
         if m.lm_weight > 0:
-            ids = [torch.tensor([BOS, *self.vocab.encode(t), EOS]) for t in refs]
-            out["lm_nll"] = self._lm_loss(ids).item()            # nats per next character
+            out["lm_nll"] = self._lm_loss(self._lm_encode(refs)).item()   # nats per character
             if self._beam_on(split):
                 hyps = [h for c in chunks for h in self.transcribe(split, c, "lm")]
                 out["cer_joint_lm" if m.arch == "transformer" else "cer_lm"] = \
