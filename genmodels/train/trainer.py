@@ -21,6 +21,7 @@ What it guarantees, whatever the family:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import json
@@ -114,8 +115,6 @@ _NO_DEFAULT = object()
 
 def _schema_default(cfg, key: str):
     """The schema's default of the dotted config ``key`` (a dataclass field), or a sentinel."""
-    import dataclasses
-
     *path, name = key.split(".")
     obj = cfg
     for part in path:
