@@ -63,7 +63,8 @@ for family in "$@"; do
       ( TIMEFORMAT="  corpus rendering: %R s wall, %U s user CPU"; time python -c "
 import sys
 from genmodels.speech.corpus import synthesize_speech_text
-synthesize_speech_text(cache_dir=sys.argv[1])" "$CACHE" ) 2>> "$LOG" || log "(rendering through the first run instead)"
+synthesize_speech_text(cache_dir=sys.argv[1])                  # asr_speech, tts_speech, clone_speech
+synthesize_speech_text(sentences=2400, cache_dir=sys.argv[1])   # asr_conformer, asr_lstm_ctc (data.sentences)" "$CACHE" ) 2>> "$LOG" || log "(rendering through the first run instead)"
       [ "$family" = speech ] && train asr_speech experiment=asr_speech "data.cache_dir=$CACHE"
       train asr_conformer experiment=asr_conformer "data.cache_dir=$CACHE"
       train asr_lstm_ctc experiment=asr_lstm_ctc "data.cache_dir=$CACHE"
