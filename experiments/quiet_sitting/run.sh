@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The quiet sitting of issues 21 (speech) and 22 (video): every experiment of a family trained one
-# after the other, as configured (torch on one thread), on a machine with nothing else running;
+# after the other, as configured (trainer.threads: one or both cores), on a machine with nothing else running;
 # per run the load average before and after, the training wall time and CPU seconds (from the
 # run's results.json) and the whole command's wall time go to $OUT/quiet_run.log and a Markdown
 # table $OUT/table.md. The issues ask for each experiment to train in <= 20 minutes "on this 2-core
 # CPU (quiet machine)".
 #
 #   bash experiments/quiet_sitting/run.sh video            # ~35 min: prediction, interpolation, SR x3, image-to-video
-#   bash experiments/quiet_sitting/run.sh speech           # ~90 min: ASR, Conformer ASR, the baseline, TTS (scored by the ASR), cloning
+#   bash experiments/quiet_sitting/run.sh speech           # ~90 min (95 on slow days): ASR, Conformer ASR, the baseline, TTS (scored by the ASR), cloning
 #   bash experiments/quiet_sitting/run.sh asr              # ~35 min: the Conformer-encoder ASR and the baseline alone
 #   SMOKE=1 OUT=/tmp/quiet_smoke bash experiments/quiet_sitting/run.sh video speech   # check the script (minutes)
 #
