@@ -198,6 +198,7 @@ def _assert_same_run(a, b, args):
                 assert y[k] == pytest.approx(x[k], rel=1e-4, abs=1e-5), (x["step"], x["split"], k)
 
 
+@pytest.mark.slow   # 20 s on the 2-core CI machine; test_two_process_gpt_equals_one_process runs by default
 def test_two_process_vae_halted_and_resumed_equals_one_process(tmp_path):
     """Steps 1-10 under DDP, a checkpoint, steps 11-20 resumed under DDP: the one-process run."""
     _run(tmp_path / "one", VAE)

@@ -225,7 +225,7 @@ def test_readme_lists_exactly_the_exit_codes_the_cli_produces():
 #: The char LMs (gpt, lstm, mlm) and the WaveNet/enhancement tasks draw random windows or clips
 #: with replacement, so any batch size is a valid batch there and nothing is refused.
 BATCH_FAMILIES = ["vae_digits", "gan_digits", "ddpm_digits", "sde_digits", "ewc_split",
-                  "vc_synthetic"]
+                  pytest.param("vc_synthetic", marks=pytest.mark.slow)]   # 17 s: it renders its corpus first
 
 
 @pytest.mark.train

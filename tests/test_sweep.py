@@ -53,6 +53,7 @@ def test_joblib_sweep_runs_two_jobs_and_the_table_reads_them(tmp_path):
     _check_table(out)
 
 
+@pytest.mark.slow   # 10 s; the joblib launcher's sweep runs by default
 def test_submitit_local_sweep_runs_two_jobs_and_the_table_reads_them(tmp_path):
     out = _sweep(tmp_path, "slurm_local")
     assert (out / ".submitit").is_dir()               # the jobs went through submitit
