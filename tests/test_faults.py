@@ -67,9 +67,9 @@ FAMILIES = {
              "trainer.ckpt_every=6", "trainer.log_every=20", "trainer.eval_every=200",
              "trainer.scheduler.warmup_steps=10"],
 }
-#: the default run: one kill per family (the VAE is killed in tests/test_trainer.py)
-#: ddpm (a kill inside a checkpoint write) runs by default; gan and gpt (random kill times, 11-12 s
-#: each on the 2-core CI machine) with `pytest -m slow`
+#: the VAE is killed in tests/test_trainer.py; of these three, ddpm (a kill inside a checkpoint
+#: write) runs by default, gan and gpt (random kill times, 11-12 s each on the 2-core CI machine)
+#: with `pytest -m slow`
 DEFAULT_FAMILIES = (pytest.param("gan", "random", marks=pytest.mark.slow), ("ddpm", "in_write"),
                     pytest.param("gpt", "random", marks=pytest.mark.slow))
 
