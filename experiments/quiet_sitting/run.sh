@@ -7,7 +7,7 @@
 # CPU (quiet machine)".
 #
 #   bash experiments/quiet_sitting/run.sh video            # ~35 min: prediction, interpolation, SR x3, image-to-video
-#   bash experiments/quiet_sitting/run.sh speech           # ~90 min (95 on slow days): ASR, Conformer ASR, the baseline, TTS (scored by the ASR), cloning
+#   bash experiments/quiet_sitting/run.sh speech           # ~90 min (88 on 2026-12-07's slower host, two threads): ASR, Conformer ASR, the baseline, TTS (scored by the ASR), cloning
 #   bash experiments/quiet_sitting/run.sh asr              # ~35 min: the Conformer-encoder ASR and the baseline alone
 #   SMOKE=1 OUT=/tmp/quiet_smoke bash experiments/quiet_sitting/run.sh video speech   # check the script (minutes)
 #
